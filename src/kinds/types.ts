@@ -1,0 +1,117 @@
+// The shape of a kind's single declaration. Every surface is derived from it: validation, OpenAPI v2/v3
+// (so `kubectl explain` works), discovery, Table output for `kubectl get`, field selectors, storage keys
+// and (later) the Metal API mapping.
+import type { TSchema } from '@sinclair/typebox';
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface ManagedFieldsEntry {
+  manager: string;
+  operation: 'Apply' | 'Update';
+  apiVersion: string;
+  time?: string;
+  fieldsType: 'FieldsV1';
+  fieldsV1: Record<string, unknown>;
+  subresource?: string;
+}
+
+export interface ObjectMeta {
+  name?: string;
+  generateName?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  deletionGracePeriodSeconds?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: OwnerReference[];
+  managedFields?: ManagedFieldsEntry[];
+}
+
+/** Any object of any kind, as it travels through the API. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  [field: string]: unknown;
+}
+
+/** A stored object: metadata fields the server owns are always set. */
+export interface StoredObject extends KubeObject {
+  metadata: ObjectMeta & { name: string; uid: string; resourceVersion: string; creationTimestamp: string };
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+
+export interface PrinterColumn {
+  name: string;
+  /** OpenAPI type of the cell: string, integer, number, boolean, date */
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  /** A simple JSONPath such as `.spec.plan` or `.status.conditions[?(@.type=="Ready")].status` */
+  jsonPath: string;
+  description?: string;
+  /** 0 = shown by default; >0 = only with `-o wide` */
+  priority?: number;
+  format?: string;
+}
+
+export interface FieldCauseLike {
+  field: string;
+  message: string;
+  reason?: string;
+}
+
+export interface KindDeclaration {
+  /** API group; '' for the core group. */
+  group: string;
+  version: string;
+  kind: string;
+  /** Lower-case plural resource name, e.g. `plans`. */
+  plural: string;
+  /** Lower-case singular, e.g. `plan`. */
+  singular: string;
+  scope: 'Namespaced' | 'Cluster';
+  shortNames?: string[];
+  categories?: string[];
+  /** One-line description for discovery/explain. */
+  description: string;
+  /**
+   * The schema of the whole object minus apiVersion/kind/metadata (those are common): e.g.
+   * `{ spec, status }` for most kinds, `{ data, binaryData, immutable }` for ConfigMap.
+   */
+  schema: TSchema;
+  /** True if the kind has a `status` subresource (status changes only through it; spec changes bump generation). */
+  statusSubresource?: boolean;
+  /** Columns for `kubectl get` (NAME is implicit first and AGE implicit last unless listed). */
+  printerColumns?: PrinterColumn[];
+  /** Extra fields usable in fieldSelector, as JSONPaths like `.spec.plan` (metadata.name/namespace always work). */
+  selectableFields?: string[];
+  /** Semantic checks beyond the schema; returns causes (empty = valid). `old` is set on update. */
+  validate?: (obj: KubeObject, old?: KubeObject) => FieldCauseLike[];
+  /** Fills defaults on create (after schema validation, before storing). */
+  default?: (obj: KubeObject) => void;
+  /** Verbs served (default: all). */
+  verbs?: string[];
+}
+
+export function apiVersionOf(k: Pick<KindDeclaration, 'group' | 'version'>): string {
+  return k.group ? `${k.group}/${k.version}` : k.version;
+}

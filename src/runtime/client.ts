@@ -1,0 +1,74 @@
+// The in-process client that controllers use. It is implemented by the API server's registry (so
+// controllers go through the same validation, generation, finalizer and GC semantics as kubectl does)
+// and passed in: the runtime never imports the API server.
+import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.js';
+
+export interface ListQuery {
+  /** Namespace to list in; absent = all namespaces (or a cluster-scoped kind). */
+  namespace?: string;
+  /** Kubernetes label selector syntax, e.g. `app=web,tier!=db`. */
+  labelSelector?: string;
+  /** Kubernetes field selector syntax, e.g. `metadata.name=x`. */
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+  /** resourceVersion semantics as in the kube API ('' or absent = most recent). */
+  resourceVersion?: string;
+}
+
+export interface ObjectList {
+  items: StoredObject[];
+  resourceVersion: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export interface ObjectWatchEvent {
+  type: WatchEventType;
+  /** For BOOKMARK: an object carrying only metadata.resourceVersion. For ERROR: a Status. */
+  object: StoredObject | KubeObject;
+}
+
+export interface ObjectWatchQuery extends ListQuery {
+  /** Watch from this resourceVersion (exclusive). Required for informers. */
+  resourceVersion: string;
+  allowWatchBookmarks?: boolean;
+}
+
+export interface ObjectWatch {
+  stop(): void;
+}
+
+export interface DeleteOptions {
+  propagationPolicy?: 'Background' | 'Foreground' | 'Orphan';
+  preconditions?: { uid?: string; resourceVersion?: string };
+  dryRun?: boolean;
+}
+
+export interface WriteOptions {
+  fieldManager?: string;
+  dryRun?: boolean;
+}
+
+export interface ObjectClient {
+  /** Looks a kind up by group + kind, or group + plural. */
+  kind(group: string, kindOrPlural: string): KindDeclaration;
+  get(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<StoredObject | undefined>;
+  list(kind: KindDeclaration, query?: ListQuery): Promise<ObjectList>;
+  /** Events are delivered in order; an ERROR event (e.g. 410 Expired) ends the watch. */
+  watch(kind: KindDeclaration, query: ObjectWatchQuery, onEvent: (e: ObjectWatchEvent) => void): Promise<ObjectWatch>;
+  create(kind: KindDeclaration, obj: KubeObject, opts?: WriteOptions): Promise<StoredObject>;
+  /** Optimistic: obj.metadata.resourceVersion must match, else Conflict. */
+  update(kind: KindDeclaration, obj: KubeObject, opts?: WriteOptions): Promise<StoredObject>;
+  /** Writes only `.status` (and requires the status subresource). */
+  updateStatus(kind: KindDeclaration, obj: KubeObject, opts?: WriteOptions): Promise<StoredObject>;
+  /** JSON merge patch (RFC 7386). */
+  mergePatch(kind: KindDeclaration, namespace: string | undefined, name: string, patch: unknown, opts?: WriteOptions & { subresource?: 'status' }): Promise<StoredObject>;
+  /**
+   * Starts deletion. Returns the object as it stands afterwards: with deletionTimestamp when finalizers
+   * hold it, or the last state when it is gone.
+   */
+  delete(kind: KindDeclaration, namespace: string | undefined, name: string, opts?: DeleteOptions): Promise<StoredObject>;
+}
