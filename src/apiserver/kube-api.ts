@@ -1,0 +1,541 @@
+// The Kubernetes-compatible HTTP surface: /api, /apis, /version, /openapi/v2, /openapi/v3.
+// It decodes requests, negotiates content (JSON, YAML, Table), and calls the registry; every error leaves
+// as a `Status` from one error handler.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createHash } from 'node:crypto';
+import YAML from 'yaml';
+import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.js';
+import { apiVersionOf } from '../kinds/types.js';
+import { ApiError } from '../lib/errors.js';
+import type { DeleteOptions, ObjectWatchEvent } from '../runtime/client.js';
+import { parseRequestPath, type RequestInfo } from './request-info.js';
+import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVersions, wantsAggregated } from './discovery.js';
+import type { FieldValidation, PatchType, Registry } from './registry.js';
+import { statusFromError, successStatus, toApiError } from './status.js';
+import { toTable } from './table.js';
+import { openApiV2, openApiV3For, openApiV3Index } from './openapi.js';
+import type { User } from './auth.js';
+
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+export interface KubeApiDeps {
+  registry: Registry;
+  kinds: readonly KindDeclaration[];
+  /** Returns the authenticated user or throws 401. */
+  authenticate: (req: FastifyRequest) => Promise<User>;
+  /** host:port clients should use (for /api's serverAddressByClientCIDRs). */
+  serverAddress: () => string;
+  version: { gitVersion: string; major: string; minor: string };
+  /** Called when a watch opens (+1) and closes (-1). */
+  onWatch?: (delta: number, resource: string) => void;
+}
+
+/** What the request addressed, for metrics and logs. */
+export interface KubeRequestInfo {
+  verb: string;
+  resource: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    kube?: KubeRequestInfo;
+  }
+}
+
+const PATCH_TYPES: Record<string, PatchType> = {
+  'application/json-patch+json': 'json',
+  'application/merge-patch+json': 'merge',
+  'application/strategic-merge-patch+json': 'strategic',
+  'application/apply-patch+yaml': 'apply',
+  'application/apply-patch+cbor': 'apply',
+};
+
+function mediaType(req: FastifyRequest): string {
+  return (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+}
+
+function decodeBody(req: FastifyRequest, allowYaml: boolean): unknown {
+  const raw = req.body as Buffer | undefined;
+  if (!raw || raw.length === 0) throw ApiError.badRequest('the request body is empty: send a JSON or YAML object');
+  const type = mediaType(req);
+  if (type.includes('protobuf') || type.includes('cbor')) {
+    throw ApiError.unsupportedMediaType(`the media type "${type}" is not supported; use application/json or application/yaml`);
+  }
+  const text = raw.toString('utf8');
+  const yamlish = type === 'application/yaml' || type === 'application/apply-patch+yaml' || type === 'text/yaml';
+  if (yamlish && allowYaml) {
+    let docs: YAML.Document.Parsed[];
+    try {
+      docs = YAML.parseAllDocuments(text) as YAML.Document.Parsed[];
+    } catch (e) {
+      throw ApiError.badRequest(`invalid YAML in request body: ${(e as Error).message}`);
+    }
+    const real = docs.filter((d) => d.contents !== null);
+    if (real.length !== 1) throw ApiError.badRequest(`the request body must hold exactly one YAML document, found ${real.length}`);
+    if (real[0].errors.length) throw ApiError.badRequest(`invalid YAML in request body: ${real[0].errors[0].message}`);
+    return real[0].toJS({ maxAliasCount: 100 });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw ApiError.badRequest(`invalid JSON in request body: ${(e as Error).message}`);
+  }
+}
+
+function asObject(v: unknown, what: string): KubeObject {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw ApiError.badRequest(`${what} must be a JSON object`);
+  const o = v as KubeObject;
+  if (o.metadata !== undefined && (typeof o.metadata !== 'object' || o.metadata === null || Array.isArray(o.metadata))) {
+    throw ApiError.badRequest(`${what}: metadata must be an object`);
+  }
+  o.metadata = o.metadata ?? {};
+  return o;
+}
+
+type Query = Record<string, string | string[] | undefined>;
+
+function q1(query: Query, name: string): string | undefined {
+  const v = query[name];
+  return Array.isArray(v) ? v[v.length - 1] : v;
+}
+
+function boolParam(query: Query, name: string): boolean {
+  const v = q1(query, name);
+  if (v === undefined || v === '' || v === 'false' || v === '0') return false;
+  if (v === 'true' || v === '1') return true;
+  throw ApiError.badRequest(`invalid value for ${name}: "${v}" (use true or false)`);
+}
+
+function intParam(query: Query, name: string): number | undefined {
+  const v = q1(query, name);
+  if (v === undefined || v === '') return undefined;
+  if (!/^-?[0-9]+$/.test(v)) throw ApiError.badRequest(`invalid value for ${name}: "${v}" is not an integer`);
+  const n = Number(v);
+  if (n < 0) throw ApiError.badRequest(`invalid value for ${name}: must not be negative`);
+  return n;
+}
+
+function dryRunParam(query: Query): boolean {
+  const raw = query.dryRun;
+  const vals = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  for (const v of vals) if (v !== 'All') throw ApiError.badRequest(`Invalid dry run value: "${v}": the only supported value is "All"`);
+  return vals.length > 0;
+}
+
+function fieldValidationParam(query: Query): FieldValidation {
+  const v = q1(query, 'fieldValidation');
+  if (v === undefined || v === '') return 'Warn';
+  if (v === 'Strict' || v === 'Warn' || v === 'Ignore') return v;
+  throw ApiError.badRequest(`Invalid fieldValidation value "${v}": must be one of Ignore, Warn or Strict`);
+}
+
+function fieldManagerParam(query: Query, req: FastifyRequest): string {
+  const v = q1(query, 'fieldManager');
+  if (v !== undefined) {
+    if (v.length > 128) throw ApiError.badRequest('fieldManager must be at most 128 characters');
+    if (!/^[\x20-\x7e]*$/.test(v)) throw ApiError.badRequest('fieldManager must consist of printable characters');
+    if (v) return v;
+  }
+  // Like kube-apiserver: default to the user agent's product name (e.g. "kubectl").
+  const ua = String(req.headers['user-agent'] ?? '');
+  return ua.split('/')[0].slice(0, 128) || 'unknown';
+}
+
+interface Negotiated {
+  table: boolean;
+  yaml: boolean;
+}
+
+function negotiate(req: FastifyRequest): Negotiated {
+  const accept = String(req.headers.accept ?? '');
+  if (!accept || accept === '*/*') return { table: false, yaml: false };
+  const parts = accept.split(',').map((p) => p.replace(/\s+/g, ''));
+  for (const p of parts) {
+    const [type, ...params] = p.split(';');
+    const ps = new Set(params);
+    if (type === 'application/json' && ps.has('as=Table') && ps.has('g=meta.k8s.io') && (ps.has('v=v1') || ps.has('v=v1beta1'))) return { table: true, yaml: false };
+    if (type === 'application/json' && params.some((x) => x.startsWith('as='))) continue;
+    if (type === 'application/json' || type === 'application/*' || type === '*/*') return { table: false, yaml: false };
+    if (type === 'application/yaml') return { table: false, yaml: true };
+  }
+  throw ApiError.notAcceptable(`only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io (asked for: ${accept})`);
+}
+
+function includeObjectParam(query: Query): 'None' | 'Object' | 'Metadata' {
+  const v = q1(query, 'includeObject');
+  if (v === undefined || v === '') return 'Metadata';
+  if (v === 'None' || v === 'Object' || v === 'Metadata') return v;
+  throw ApiError.badRequest(`invalid includeObject "${v}": must be None, Metadata or Object`);
+}
+
+function send(reply: FastifyReply, code: number, body: unknown, neg?: Negotiated, warnings?: string[]): FastifyReply {
+  if (warnings?.length) {
+    reply.header('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`));
+  }
+  if (neg?.yaml) return reply.code(code).type('application/yaml').send(YAML.stringify(body));
+  return reply.code(code).type('application/json').send(JSON.stringify(body));
+}
+
+export function sendStatusError(reply: FastifyReply, err: unknown): FastifyReply {
+  const e = toApiError(err);
+  if (e.code === 401) reply.header('WWW-Authenticate', 'Bearer realm="metalplane"');
+  return reply.code(e.code).type('application/json').send(JSON.stringify(statusFromError(e)));
+}
+
+export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): Promise<void> {
+  const { registry } = deps;
+  const kindsByResource = new Map<string, KindDeclaration>();
+  for (const k of deps.kinds) kindsByResource.set(`${k.group}/${k.version}/${k.plural}`, k);
+
+  // The OpenAPI documents are derived once and served from memory with an ETag.
+  const v3Index = openApiV3Index(registry.kinds) as { paths: Record<string, { serverRelativeURL: string }> };
+  const v3Docs = new Map<string, string>();
+  const v2Doc = JSON.stringify(openApiV2(registry.kinds));
+  const v2ETag = '"' + createHash('sha256').update(v2Doc).digest('hex').slice(0, 32) + '"';
+
+  app.setErrorHandler((err, _req, reply) => {
+    void sendStatusError(reply, err);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void sendStatusError(reply, ApiError.notFound('path', req.url.split('?')[0]));
+  });
+
+  app.get('/version', async (_req, reply) => {
+    return send(reply, 200, {
+      major: deps.version.major,
+      minor: deps.version.minor,
+      gitVersion: deps.version.gitVersion,
+      gitCommit: '',
+      gitTreeState: 'clean',
+      buildDate: '',
+      goVersion: `node${process.versions.node}`,
+      compiler: 'tsc',
+      platform: `${process.platform}/${process.arch}`,
+    });
+  });
+
+  app.get('/openapi/v2', async (req, reply) => {
+    await deps.authenticate(req);
+    const accept = String(req.headers.accept ?? '');
+    if (accept && !/json|\*\/\*/.test(accept)) {
+      throw ApiError.notAcceptable('the OpenAPI v2 document is served as application/json only');
+    }
+    reply.header('ETag', v2ETag);
+    return reply.code(200).type('application/json').send(v2Doc);
+  });
+
+  app.get('/openapi/v3', async (req, reply) => {
+    await deps.authenticate(req);
+    return send(reply, 200, v3Index);
+  });
+
+  app.get('/openapi/v3/*', async (req, reply) => {
+    await deps.authenticate(req);
+    const gvPath = (req.params as { '*': string })['*'];
+    let doc = v3Docs.get(gvPath);
+    if (doc === undefined) {
+      const d = openApiV3For(registry.kinds, gvPath);
+      if (!d) throw ApiError.notFound('openapi', gvPath);
+      doc = JSON.stringify(d);
+      v3Docs.set(gvPath, doc);
+    }
+    reply.header('Cache-Control', 'public, immutable');
+    return reply.code(200).type('application/json').send(doc);
+  });
+
+  const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> => {
+    await deps.authenticate(req);
+    const info = parseRequestPath(req.url);
+    if (info.type === 'discovery') return serveDiscovery(req, reply, info);
+    return serveResource(req, reply, info);
+  };
+
+  const serveDiscovery = (req: FastifyRequest, reply: FastifyReply, info: Extract<RequestInfo, { type: 'discovery' }>): FastifyReply => {
+    if (req.method !== 'GET') throw ApiError.methodNotAllowed(`${req.method} is not allowed on discovery documents`);
+    req.kube = { verb: 'get', resource: 'discovery' };
+    if (info.group === undefined) {
+      const agg = wantsAggregated(req.headers.accept);
+      if (agg) {
+        const body = JSON.stringify(aggregatedDiscovery(deps.kinds, info.legacy, agg));
+        return reply.code(200).type(`application/json;g=apidiscovery.k8s.io;v=${agg.split('/')[1]};as=APIGroupDiscoveryList`).send(body);
+      }
+      return send(reply, 200, info.legacy ? apiVersions(deps.serverAddress()) : apiGroupList(deps.kinds));
+    }
+    if (info.version === undefined) {
+      const g = apiGroupDoc(deps.kinds, info.group);
+      if (!g) throw ApiError.notFound('group', info.group);
+      return send(reply, 200, g);
+    }
+    const list = apiResourceList(deps.kinds, info.group, info.version);
+    if (!list) throw ApiError.notFound('groupversion', info.group ? `${info.group}/${info.version}` : info.version);
+    return send(reply, 200, list);
+  };
+
+  const serveResource = async (req: FastifyRequest, reply: FastifyReply, info: Extract<RequestInfo, { type: 'resource' }>): Promise<FastifyReply | void> => {
+    const kind = kindsByResource.get(`${info.group}/${info.version}/${info.resource}`);
+    if (!kind) {
+      throw ApiError.notFound('resource', `${info.resource}${info.group ? '.' + info.group : ''}/${info.version}`);
+    }
+    if (kind.scope === 'Cluster' && info.namespace !== undefined) {
+      throw ApiError.notFound(kind.plural, info.name ?? info.namespace, kind.group);
+    }
+    const query = req.query as Query;
+    const sub = info.subresource;
+    if (sub !== undefined) {
+      const allowed = (sub === 'status' && kind.statusSubresource) || (sub === 'finalize' && kind.kind === 'Namespace' && kind.group === '');
+      if (!allowed) throw ApiError.notFound(`${kind.plural}/${sub}`, info.name ?? '', kind.group);
+    }
+    const ns = info.namespace;
+    const method = req.method;
+    const neg = method === 'GET' ? negotiate(req) : { table: false, yaml: negotiate(req).yaml };
+    const warnings: string[] = [];
+    const resourceLabel = sub ? `${kind.plural}/${sub}` : kind.plural;
+
+    if (info.name === undefined) {
+      if (method === 'GET') {
+        if (boolParam(query, 'watch')) {
+          req.kube = { verb: 'watch', resource: resourceLabel };
+          return serveWatch(req, reply, kind, ns, query, neg);
+        }
+        req.kube = { verb: 'list', resource: resourceLabel };
+        const list = await registry.list(kind, {
+          namespace: ns,
+          labelSelector: q1(query, 'labelSelector'),
+          fieldSelector: q1(query, 'fieldSelector'),
+          limit: intParam(query, 'limit'),
+          continue: q1(query, 'continue'),
+          resourceVersion: q1(query, 'resourceVersion'),
+          resourceVersionMatch: resourceVersionMatchParam(query),
+        });
+        if (neg.table) {
+          const t = toTable(kind, list.items, { includeObject: includeObjectParam(query), now: Date.now() }) as { metadata?: Record<string, unknown> };
+          t.metadata = { resourceVersion: list.resourceVersion, ...(list.continue ? { continue: list.continue } : {}), ...(list.remainingItemCount !== undefined ? { remainingItemCount: list.remainingItemCount } : {}) };
+          return send(reply, 200, t);
+        }
+        return send(reply, 200, {
+          apiVersion: apiVersionOf(kind),
+          kind: `${kind.kind}List`,
+          metadata: {
+            resourceVersion: list.resourceVersion,
+            ...(list.continue ? { continue: list.continue } : {}),
+            ...(list.remainingItemCount !== undefined ? { remainingItemCount: list.remainingItemCount } : {}),
+          },
+          items: list.items,
+        }, neg);
+      }
+      if (method === 'POST') {
+        req.kube = { verb: 'create', resource: resourceLabel };
+        const obj = asObject(decodeBody(req, true), 'the object');
+        if (ns !== undefined) {
+          if (obj.metadata.namespace !== undefined && obj.metadata.namespace !== ns) {
+            throw ApiError.badRequest(`the namespace of the provided object (${obj.metadata.namespace}) does not match the namespace sent on the request (${ns})`);
+          }
+          obj.metadata.namespace = ns;
+        } else if (kind.scope === 'Namespaced') {
+          throw ApiError.methodNotAllowed(`${kind.plural} are namespaced: POST to /…/namespaces/{namespace}/${kind.plural}`);
+        }
+        const created = await registry.create(kind, obj, {
+          dryRun: dryRunParam(query),
+          fieldManager: fieldManagerParam(query, req),
+          fieldValidation: fieldValidationParam(query),
+          warnings,
+        });
+        return send(reply, 201, created, neg, warnings);
+      }
+      if (method === 'DELETE') {
+        req.kube = { verb: 'deletecollection', resource: resourceLabel };
+        const opts = deleteOptions(req, query);
+        const deleted = await registry.deleteCollection(kind, { namespace: ns, labelSelector: q1(query, 'labelSelector'), fieldSelector: q1(query, 'fieldSelector') }, opts);
+        return send(reply, 200, { apiVersion: apiVersionOf(kind), kind: `${kind.kind}List`, metadata: {}, items: deleted }, neg);
+      }
+      throw ApiError.methodNotAllowed(`${method} is not allowed on a collection of ${kind.plural}`);
+    }
+
+    const name = info.name;
+    if (method === 'GET') {
+      req.kube = { verb: 'get', resource: resourceLabel };
+      if (boolParam(query, 'watch')) throw ApiError.badRequest('watch is served on the collection: use ?watch=true&fieldSelector=metadata.name=' + name);
+      const obj = await registry.get(kind, ns, name);
+      if (!obj) throw ApiError.notFound(kind.plural, name, kind.group);
+      if (neg.table) return send(reply, 200, toTable(kind, [obj], { includeObject: includeObjectParam(query), now: Date.now() }));
+      return send(reply, 200, obj, neg);
+    }
+    if (method === 'PUT') {
+      req.kube = { verb: 'update', resource: resourceLabel };
+      const obj = asObject(decodeBody(req, true), 'the object');
+      if (obj.metadata.name !== undefined && obj.metadata.name !== name) {
+        throw ApiError.badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+      }
+      if (ns !== undefined && obj.metadata.namespace !== undefined && obj.metadata.namespace !== ns) {
+        throw ApiError.badRequest(`the namespace of the object (${obj.metadata.namespace}) does not match the namespace on the URL (${ns})`);
+      }
+      obj.metadata.name = name;
+      if (ns !== undefined) obj.metadata.namespace = ns;
+      const updated = await registry.update(kind, obj, {
+        dryRun: dryRunParam(query),
+        fieldManager: fieldManagerParam(query, req),
+        fieldValidation: fieldValidationParam(query),
+        warnings,
+        subresource: sub === 'status' ? 'status' : undefined,
+      });
+      return send(reply, 200, updated, neg, warnings);
+    }
+    if (method === 'PATCH') {
+      req.kube = { verb: 'patch', resource: resourceLabel };
+      const type = PATCH_TYPES[mediaType(req)];
+      if (!type) {
+        throw ApiError.unsupportedMediaType(
+          `the patch content type "${mediaType(req)}" is not supported; use one of ${Object.keys(PATCH_TYPES).filter((t) => !t.includes('cbor')).join(', ')}`,
+        );
+      }
+      const force = boolParam(query, 'force');
+      if (force && type !== 'apply') throw ApiError.badRequest('force is only allowed for apply patches (application/apply-patch+yaml)');
+      const body = decodeBody(req, type === 'apply');
+      const existed = type === 'apply' ? (await registry.get(kind, ns, name)) !== undefined : true;
+      const fieldManager = type === 'apply' ? q1(query, 'fieldManager') : fieldManagerParam(query, req);
+      if (type === 'apply' && fieldManager !== undefined) fieldManagerParam(query, req);
+      const patched = await registry.patch(kind, ns, name, type, body, {
+        dryRun: dryRunParam(query),
+        fieldManager,
+        fieldValidation: fieldValidationParam(query),
+        force,
+        warnings,
+        subresource: sub === 'status' ? 'status' : undefined,
+      });
+      return send(reply, existed ? 200 : 201, patched, neg, warnings);
+    }
+    if (method === 'DELETE') {
+      req.kube = { verb: 'delete', resource: resourceLabel };
+      if (sub) throw ApiError.methodNotAllowed(`DELETE is not allowed on ${kind.plural}/${sub}`);
+      const r = await registry.deleteWithResult(kind, ns, name, deleteOptions(req, query));
+      if (r.gone && kind.group === '' && kind.kind !== 'Namespace') {
+        return send(reply, 200, successStatus({ name, kind: kind.plural, uid: r.object.metadata.uid }), neg);
+      }
+      return send(reply, r.gone ? 200 : 202, r.object, neg);
+    }
+    throw ApiError.methodNotAllowed(`${method} is not allowed on ${kind.plural}`);
+  };
+
+  const serveWatch = async (req: FastifyRequest, reply: FastifyReply, kind: KindDeclaration, ns: string | undefined, query: Query, neg: Negotiated): Promise<void> => {
+    const timeoutSeconds = intParam(query, 'timeoutSeconds');
+    const includeObject = neg.table ? includeObjectParam(query) : 'Object';
+    const sendInitialEvents = boolParam(query, 'sendInitialEvents');
+    const rv = q1(query, 'resourceVersion') ?? '';
+    if (sendInitialEvents && resourceVersionMatchParam(query) !== 'NotOlderThan') {
+      throw ApiError.invalid('ListOptions', '', [{ reason: 'FieldValueInvalid', field: 'resourceVersionMatch', message: 'sendInitialEvents requires resourceVersionMatch=NotOlderThan' }]);
+    }
+    const raw = reply.raw;
+    let tableHeaderSent = false;
+    // One serialization per event object and format, shared by every watcher of that kind.
+    const encode = (e: ObjectWatchEvent): string => {
+      if (neg.table && e.type !== 'ERROR' && e.type !== 'BOOKMARK') {
+        const t = toTable(kind, [e.object as StoredObject], { includeObject, now: Date.now() }) as { columnDefinitions?: unknown[] };
+        if (tableHeaderSent) t.columnDefinitions = [];
+        tableHeaderSent = true;
+        return JSON.stringify({ type: e.type, object: t }) + '\n';
+      }
+      return encodeEvent(e);
+    };
+    const pending: string[] = [];
+    let started = false;
+    let closed = false;
+    const stream = await registry.watch(
+      kind,
+      {
+        namespace: ns,
+        labelSelector: q1(query, 'labelSelector'),
+        fieldSelector: q1(query, 'fieldSelector'),
+        resourceVersion: rv,
+        allowWatchBookmarks: boolParam(query, 'allowWatchBookmarks'),
+        sendInitialEvents,
+      },
+      (e) => {
+        if (closed) return;
+        const line = encode(e);
+        if (!started) pending.push(line);
+        else raw.write(line);
+        if (e.type === 'ERROR') finish();
+      },
+    );
+    deps.onWatch?.(1, kind.plural);
+    reply.hijack();
+    raw.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-cache, private',
+      'Transfer-Encoding': 'chunked',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    raw.flushHeaders();
+    started = true;
+    for (const line of pending) raw.write(line);
+    pending.length = 0;
+    let timer: NodeJS.Timeout | undefined;
+    function finish(): void {
+      if (closed) return;
+      closed = true;
+      stream.stop();
+      if (timer) clearTimeout(timer);
+      deps.onWatch?.(-1, kind.plural);
+      if (started) raw.end();
+    }
+    const limit = timeoutSeconds !== undefined ? timeoutSeconds : 1800 + Math.floor(Math.random() * 1800);
+    timer = setTimeout(finish, limit * 1000);
+    timer.unref();
+    req.raw.on('close', finish);
+    raw.on('close', finish);
+    raw.on('error', finish);
+  };
+
+  for (const url of ['/api', '/api/*', '/apis', '/apis/*']) {
+    app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url, handler });
+  }
+}
+
+const encodedEvents = new WeakMap<object, Map<string, string>>();
+
+/** Serializes a watch event once per (object, type), since 1000 watchers may share one event. */
+export function encodeEvent(e: ObjectWatchEvent): string {
+  let byType = encodedEvents.get(e.object);
+  if (!byType) encodedEvents.set(e.object, (byType = new Map()));
+  let line = byType.get(e.type);
+  if (line === undefined) {
+    line = `{"type":"${e.type}","object":${JSON.stringify(e.object)}}\n`;
+    byType.set(e.type, line);
+  }
+  return line;
+}
+
+function resourceVersionMatchParam(query: Query): string | undefined {
+  const v = q1(query, 'resourceVersionMatch');
+  if (v === undefined || v === '') return undefined;
+  if (v !== 'Exact' && v !== 'NotOlderThan') throw ApiError.badRequest(`invalid resourceVersionMatch "${v}": must be Exact or NotOlderThan`);
+  if (!q1(query, 'resourceVersion')) throw ApiError.badRequest('resourceVersionMatch is forbidden unless resourceVersion is provided');
+  return v;
+}
+
+function deleteOptions(req: FastifyRequest, query: Query): DeleteOptions {
+  let body: Record<string, unknown> = {};
+  const raw = req.body as Buffer | undefined;
+  if (raw && raw.length > 0) {
+    const v = decodeBody(req, true);
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw ApiError.badRequest('DeleteOptions must be a JSON object');
+    body = v as Record<string, unknown>;
+  }
+  const opts: DeleteOptions = {};
+  let policy = (q1(query, 'propagationPolicy') ?? body.propagationPolicy) as string | undefined;
+  const orphan = q1(query, 'orphanDependents') ?? body.orphanDependents;
+  if (policy === undefined && (orphan === 'true' || orphan === true)) policy = 'Orphan';
+  if (policy !== undefined) {
+    if (policy !== 'Background' && policy !== 'Foreground' && policy !== 'Orphan') {
+      throw ApiError.invalid('DeleteOptions', '', [{ reason: 'FieldValueNotSupported', field: 'propagationPolicy', message: `Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"` }]);
+    }
+    opts.propagationPolicy = policy;
+  }
+  const pre = body.preconditions as { uid?: string; resourceVersion?: string } | undefined;
+  if (pre && typeof pre === 'object') opts.preconditions = { uid: pre.uid, resourceVersion: pre.resourceVersion };
+  const dry = body.dryRun as string[] | undefined;
+  opts.dryRun = dryRunParam(query) || (Array.isArray(dry) && dry.includes('All'));
+  const grace = q1(query, 'gracePeriodSeconds') ?? body.gracePeriodSeconds;
+  if (grace !== undefined && !/^-?[0-9]+$/.test(String(grace))) throw ApiError.badRequest(`invalid gracePeriodSeconds "${String(grace)}"`);
+  return opts;
+}

@@ -1,0 +1,790 @@
+// The registry: Kubernetes object semantics over the revisioned store. Every write path — kubectl over
+// HTTP and controllers in-process — goes through here, so validation, generation, managed fields,
+// finalizers, deletion and namespace rules are the same for all callers.
+import { randomUUID } from 'node:crypto';
+import type { KeyValue, Store, StoreEvent } from '../store/types.js';
+import type { KindDeclaration, KubeObject, ObjectMeta, StoredObject } from '../kinds/types.js';
+import { apiVersionOf } from '../kinds/types.js';
+import type {
+  DeleteOptions,
+  ListQuery,
+  ObjectClient,
+  ObjectList,
+  ObjectWatch,
+  ObjectWatchEvent,
+  ObjectWatchQuery,
+  WriteOptions,
+} from '../runtime/client.js';
+import { ApiError } from '../lib/errors.js';
+import type { Clock } from '../lib/clock.js';
+import { systemClock } from '../lib/clock.js';
+import { KindRegistry, keyFor, prefixFor } from '../kinds/index.js';
+import { compileValidator } from '../kinds/validation.js';
+import { parseFieldSelector, parseLabelSelector } from './selectors.js';
+import { decodeContinue, encodeContinue } from './continue-token.js';
+import { statusFromError, toApiError } from './status.js';
+import {
+  applyPatch,
+  jsonPatch,
+  mergePatch,
+  schemaHintsFrom,
+  strategicMergePatch,
+  trackUpdate,
+  type SchemaHints,
+} from './patch/index.js';
+
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
+export type PatchType = 'json' | 'merge' | 'strategic' | 'apply';
+
+export interface RequestOptions extends WriteOptions {
+  fieldValidation?: FieldValidation;
+  /** Warnings for the client (sent as `Warning` headers). */
+  warnings?: string[];
+  subresource?: 'status';
+}
+
+export interface PatchOptions extends RequestOptions {
+  force?: boolean;
+}
+
+type Matcher = (obj: StoredObject) => boolean;
+
+const NAMESPACE_FINALIZER = 'kubernetes';
+const MAX_CONFLICT_RETRIES = 16;
+
+function clone<T>(v: T): T {
+  return structuredClone(v);
+}
+
+function nowIso(clock: Clock): string {
+  return new Date(clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== typeof b || a === null || b === null || typeof a !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  const ak = Object.keys(ao).filter((k) => ao[k] !== undefined);
+  const bk = Object.keys(bo).filter((k) => bo[k] !== undefined);
+  if (ak.length !== bk.length) return false;
+  for (const k of ak) if (!deepEqual(ao[k], bo[k])) return false;
+  return true;
+}
+
+/** Everything except metadata and status: a change here bumps metadata.generation. */
+function specPart(obj: KubeObject): Record<string, unknown> {
+  const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = obj;
+  return rest;
+}
+
+export interface RegistryDeps {
+  store: Store;
+  kinds: KindRegistry;
+  clock?: Clock;
+  /** How often watches that asked for bookmarks get one (ms). */
+  bookmarkIntervalMs?: number;
+}
+
+interface BookmarkWatch {
+  send: (rv: number) => void;
+}
+
+export class Registry implements ObjectClient {
+  readonly store: Store;
+  readonly kinds: KindRegistry;
+  private readonly clock: Clock;
+  private readonly hints = new Map<KindDeclaration, SchemaHints>();
+  private readonly decoded = new WeakMap<KeyValue, StoredObject>();
+  private readonly bookmarkWatches = new Set<BookmarkWatch>();
+  private bookmarkTimer: NodeJS.Timeout | undefined;
+
+  constructor(deps: RegistryDeps) {
+    this.store = deps.store;
+    this.kinds = deps.kinds;
+    this.clock = deps.clock ?? systemClock;
+    const every = deps.bookmarkIntervalMs ?? 30_000;
+    this.bookmarkTimer = setInterval(() => void this.sendBookmarks(), every);
+    this.bookmarkTimer.unref();
+  }
+
+  close(): void {
+    if (this.bookmarkTimer) clearInterval(this.bookmarkTimer);
+    this.bookmarkTimer = undefined;
+  }
+
+  kind(group: string, kindOrPlural: string): KindDeclaration {
+    const k = this.kinds.byKind(group, kindOrPlural) ?? this.kinds.byResource(group, kindOrPlural);
+    if (!k) throw ApiError.notFound('kind', `${kindOrPlural}${group ? '.' + group : ''}`);
+    return k;
+  }
+
+  private hintsFor(kind: KindDeclaration): SchemaHints {
+    let h = this.hints.get(kind);
+    if (!h) {
+      h = schemaHintsFrom(kind.schema as object);
+      this.hints.set(kind, h);
+    }
+    return h;
+  }
+
+  /** Decodes a stored version; shared between watchers, so callers must not mutate the result. */
+  decode(kv: KeyValue): StoredObject {
+    let o = this.decoded.get(kv);
+    if (!o) {
+      o = JSON.parse(kv.value) as StoredObject;
+      o.metadata.resourceVersion = String(kv.modRevision);
+      this.decoded.set(kv, o);
+    }
+    return o;
+  }
+
+  private encode(obj: KubeObject): string {
+    const { resourceVersion: _rv, ...meta } = obj.metadata;
+    return JSON.stringify({ ...obj, metadata: meta });
+  }
+
+  private checkScope(kind: KindDeclaration, namespace: string | undefined): void {
+    if (kind.scope === 'Namespaced' && !namespace) {
+      throw ApiError.badRequest(`${kind.plural}.${kind.group || 'core'} is namespaced: a namespace is required`);
+    }
+  }
+
+  private nsOf(kind: KindDeclaration, namespace: string | undefined): string | undefined {
+    return kind.scope === 'Namespaced' ? namespace : undefined;
+  }
+
+  private whatOf(kind: KindDeclaration): string {
+    return kind.plural;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async get(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<StoredObject | undefined> {
+    const kv = await this.store.get(keyFor(kind, this.nsOf(kind, namespace), name));
+    return kv ? clone(this.decode(kv)) : undefined;
+  }
+
+  async mustGet(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<{ obj: StoredObject; kv: KeyValue }> {
+    const kv = await this.store.get(keyFor(kind, this.nsOf(kind, namespace), name));
+    if (!kv) throw ApiError.notFound(this.whatOf(kind), name, kind.group);
+    return { obj: clone(this.decode(kv)), kv };
+  }
+
+  private matcher(kind: KindDeclaration, query: ListQuery | undefined): Matcher | undefined {
+    const label = query?.labelSelector ? parseLabelSelector(query.labelSelector) : undefined;
+    const field = query?.fieldSelector ? parseFieldSelector(query.fieldSelector, kind) : undefined;
+    if (!label && !field) return undefined;
+    return (o) => (!label || label.matches(o.metadata.labels ?? {})) && (!field || field.matches(o));
+  }
+
+  /**
+   * Lists with kube semantics: resourceVersion ''/'0'/N (+ resourceVersionMatch), limit/continue,
+   * label and field selectors. Pages are consistent at the first page's revision.
+   */
+  async list(kind: KindDeclaration, query: ListQuery & { resourceVersionMatch?: string } = {}): Promise<ObjectList> {
+    const matches = this.matcher(kind, query);
+    const prefix = prefixFor(kind, this.nsOf(kind, query.namespace));
+    const limit = query.limit && query.limit > 0 ? query.limit : 0;
+    let revision = 0;
+    let startAfter: string | undefined;
+    if (query.continue) {
+      const t = decodeContinue(query.continue);
+      revision = t.revision;
+      startAfter = t.startAfter;
+      if (!startAfter.startsWith(prefix)) throw ApiError.badRequest('invalid continue token: it belongs to another list');
+      const compacted = await this.store.compactedRevision();
+      if (revision <= compacted) {
+        throw new ApiError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+      }
+    } else if (query.resourceVersion && query.resourceVersion !== '0') {
+      const rv = parseResourceVersion(query.resourceVersion);
+      if (query.resourceVersionMatch === 'Exact') revision = rv;
+      else {
+        const cur = await this.store.currentRevision();
+        if (rv > cur) throw new ApiError(504, 'Timeout', `Too large resource version: ${rv}, current: ${cur}`, { retryAfterSeconds: 1 });
+      }
+    }
+    const items: StoredObject[] = [];
+    let more = false;
+    let remaining: number | undefined;
+    let lastKey: string | undefined;
+    // With a selector, keep reading pages until `limit` matches are found (kube does the same).
+    const pageSize = limit ? (matches ? Math.max(limit, 500) : limit) : 0;
+    for (;;) {
+      const page = await this.store.list(prefix, { revision, limit: pageSize, startAfter });
+      revision = page.revision;
+      let stoppedEarly = false;
+      for (const kv of page.items) {
+        lastKey = kv.key;
+        const o = this.decode(kv);
+        if (matches && !matches(o)) continue;
+        items.push(clone(o));
+        if (limit && items.length >= limit) {
+          stoppedEarly = kv !== page.items[page.items.length - 1];
+          break;
+        }
+      }
+      if (limit && items.length >= limit) {
+        more = stoppedEarly || page.more;
+        if (!matches && !stoppedEarly) remaining = page.remaining;
+        break;
+      }
+      if (!page.more) break;
+      startAfter = lastKey;
+    }
+    const out: ObjectList = { items, resourceVersion: String(revision) };
+    if (more && lastKey !== undefined) {
+      const last = items[items.length - 1];
+      out.continue = encodeContinue(revision, keyFor(kind, last.metadata.namespace, last.metadata.name));
+      if (remaining !== undefined) out.remainingItemCount = remaining;
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- watch
+
+  async watch(kind: KindDeclaration, query: ObjectWatchQuery & { sendInitialEvents?: boolean }, onEvent: (e: ObjectWatchEvent) => void): Promise<ObjectWatch> {
+    const matches = this.matcher(kind, query);
+    const prefix = prefixFor(kind, this.nsOf(kind, query.namespace));
+    let from: number;
+    let stopped = false;
+    const initial: StoredObject[] = [];
+    const rvParam = query.resourceVersion ?? '';
+    if (rvParam === '' || rvParam === '0' || query.sendInitialEvents) {
+      // "Get state and start at most recent": synthetic ADDED events for what exists, then follow.
+      const page = await this.store.list(prefix);
+      from = page.revision;
+      for (const kv of page.items) {
+        const o = this.decode(kv);
+        if (!matches || matches(o)) initial.push(o);
+      }
+    } else {
+      from = parseResourceVersion(rvParam);
+    }
+    const emit = (e: ObjectWatchEvent): void => {
+      if (!stopped) onEvent(e);
+    };
+    let lastRv = from;
+    const onEvents = (events: StoreEvent[]): void => {
+      for (const ev of events) {
+        lastRv = ev.kv.modRevision;
+        const obj = this.decode(ev.kv);
+        const prev = ev.prevKv ? this.decode(ev.prevKv) : undefined;
+        if (ev.type === 'delete') {
+          // The tombstone carries the last value; kube reports it with the deletion's revision.
+          if (!matches || matches(obj)) emit({ type: 'DELETED', object: obj });
+          continue;
+        }
+        const now = !matches || matches(obj);
+        const before = prev !== undefined && (!matches || matches(prev));
+        if (ev.type === 'create') {
+          if (now) emit({ type: 'ADDED', object: obj });
+        } else if (now && before) emit({ type: 'MODIFIED', object: obj });
+        else if (now && !before) emit({ type: 'ADDED', object: obj });
+        else if (!now && before) emit({ type: 'DELETED', object: obj });
+      }
+    };
+    let handle: { cancel(): void };
+    try {
+      handle = await this.store.watch(prefix, {
+        fromRevision: from,
+        onEvents,
+        onError: (err) => {
+          emit({ type: 'ERROR', object: statusFromError(toApiError(err)) as unknown as KubeObject });
+          stop();
+        },
+      });
+    } catch (err) {
+      const e = toApiError(err);
+      if (e.code === 410) {
+        const gone = new ApiError(410, 'Expired', `too old resource version: ${from} (${await this.store.compactedRevision()})`);
+        onEvent({ type: 'ERROR', object: statusFromError(gone) as unknown as KubeObject });
+        return { stop: () => undefined };
+      }
+      throw e;
+    }
+    for (const o of initial) emit({ type: 'ADDED', object: o });
+    const bookmark: BookmarkWatch = {
+      send: (rv) => {
+        if (rv > lastRv) lastRv = rv;
+        emit({ type: 'BOOKMARK', object: { apiVersion: apiVersionOf(kind), kind: kind.kind, metadata: { resourceVersion: String(lastRv) } } });
+      },
+    };
+    if (query.sendInitialEvents) {
+      emit({
+        type: 'BOOKMARK',
+        object: { apiVersion: apiVersionOf(kind), kind: kind.kind, metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } } },
+      });
+    }
+    if (query.allowWatchBookmarks) this.bookmarkWatches.add(bookmark);
+    const stop = (): void => {
+      if (stopped) return;
+      stopped = true;
+      this.bookmarkWatches.delete(bookmark);
+      handle?.cancel();
+    };
+    return { stop };
+  }
+
+  private async sendBookmarks(): Promise<void> {
+    if (this.bookmarkWatches.size === 0) return;
+    const rv = await this.store.currentRevision();
+    for (const w of this.bookmarkWatches) w.send(rv);
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  private validate(kind: KindDeclaration, obj: KubeObject, opts: RequestOptions, old?: KubeObject): KubeObject {
+    const v = compileValidator(kind);
+    const r = v(obj, { fieldValidation: opts.fieldValidation ?? 'Ignore' });
+    if (r.unknownFields.length && (opts.fieldValidation ?? 'Ignore') === 'Strict') {
+      throw ApiError.badRequest(
+        `${kind.kind} in version "${kind.version}" cannot be handled as a ${kind.kind}: strict decoding error: ${r.unknownFields.map((f) => `unknown field "${f}"`).join(', ')}`,
+      );
+    }
+    for (const w of r.warnings) opts.warnings?.push(w);
+    const causes = [...r.causes];
+    if (causes.length === 0 && kind.validate) {
+      for (const c of kind.validate(r.pruned, old)) causes.push({ reason: c.reason ?? 'FieldValueInvalid', message: c.message, field: c.field });
+    }
+    if (causes.length) throw ApiError.invalid(kind.kind, obj.metadata?.name ?? '', causes, kind.group);
+    return r.pruned;
+  }
+
+  private async checkNamespaceForCreate(kind: KindDeclaration, namespace: string): Promise<void> {
+    const nsKind = this.kinds.byKind('', 'Namespace');
+    if (!nsKind) return;
+    const kv = await this.store.get(keyFor(nsKind, undefined, namespace));
+    if (!kv) throw ApiError.notFound('namespaces', namespace);
+    const ns = this.decode(kv);
+    if (ns.metadata.deletionTimestamp) {
+      throw new ApiError(403, 'Forbidden', `${kind.plural} is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`, {
+        name: namespace,
+        kind: kind.plural,
+        group: kind.group,
+        causes: [{ reason: 'NamespaceTerminating', message: `namespace ${namespace} is being terminated`, field: 'metadata.namespace' }],
+      });
+    }
+  }
+
+  private managerFor(opts: WriteOptions): string {
+    return opts.fieldManager || 'metalplane';
+  }
+
+  async create(kind: KindDeclaration, input: KubeObject, opts: RequestOptions = {}): Promise<StoredObject> {
+    const obj = clone(input);
+    const ns = this.nsOf(kind, obj.metadata?.namespace);
+    this.checkScope(kind, ns);
+    this.checkTypeMeta(kind, obj);
+    obj.metadata = obj.metadata ?? {};
+    if (kind.scope === 'Cluster') delete obj.metadata.namespace;
+    if (!obj.metadata.name && obj.metadata.generateName) {
+      obj.metadata.name = obj.metadata.generateName + randomSuffix();
+    }
+    if (!obj.metadata.name) {
+      throw ApiError.invalid(kind.kind, '', [{ reason: 'FieldValueRequired', message: 'name or generateName is required', field: 'metadata.name' }], kind.group);
+    }
+    if (ns) await this.checkNamespaceForCreate(kind, ns);
+    const validated = this.validate(kind, obj, opts);
+    const meta: ObjectMeta = validated.metadata;
+    delete meta.resourceVersion;
+    meta.uid = randomUUID();
+    meta.creationTimestamp = nowIso(this.clock);
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
+    if (kind.statusSubresource) {
+      meta.generation = 1;
+      if (kind.group !== '') delete validated.status;
+    } else delete meta.generation;
+    kind.default?.(validated);
+    if (kind.group === '' && kind.kind === 'Namespace') prepareNamespace(validated);
+    let stored: KubeObject = trackUpdate({
+      old: undefined,
+      updated: validated,
+      manager: this.managerFor(opts),
+      hints: this.hintsFor(kind),
+      apiVersion: apiVersionOf(kind),
+      now: nowIso(this.clock),
+    });
+    stored = this.finishMeta(stored);
+    if (opts.dryRun) return { ...(stored as StoredObject), metadata: { ...(stored.metadata as StoredObject['metadata']), resourceVersion: '' } };
+    const key = keyFor(kind, ns, meta.name!);
+    try {
+      const kv = await this.store.create(key, this.encode(stored));
+      return clone(this.decode(kv));
+    } catch (e) {
+      const err = toApiError(e);
+      if (err.code === 409) throw ApiError.alreadyExists(this.whatOf(kind), meta.name!, kind.group);
+      throw err;
+    }
+  }
+
+  private checkTypeMeta(kind: KindDeclaration, obj: KubeObject): void {
+    const want = apiVersionOf(kind);
+    if (obj.apiVersion !== undefined && obj.apiVersion !== want) {
+      throw ApiError.badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${want})`);
+    }
+    if (obj.kind !== undefined && obj.kind !== kind.kind) {
+      throw ApiError.badRequest(`the kind in the data (${obj.kind}) does not match the expected kind (${kind.kind})`);
+    }
+    obj.apiVersion = want;
+    obj.kind = kind.kind;
+  }
+
+  private finishMeta(obj: KubeObject): KubeObject {
+    const m = obj.metadata;
+    if (m.managedFields && m.managedFields.length === 0) delete m.managedFields;
+    if (m.finalizers && m.finalizers.length === 0) delete m.finalizers;
+    if (m.ownerReferences && m.ownerReferences.length === 0) delete m.ownerReferences;
+    return obj;
+  }
+
+  async update(kind: KindDeclaration, input: KubeObject, opts: RequestOptions = {}): Promise<StoredObject> {
+    const obj = clone(input);
+    this.checkTypeMeta(kind, obj);
+    if (!obj.metadata?.name) {
+      throw ApiError.invalid(kind.kind, '', [{ reason: 'FieldValueRequired', message: 'name is required', field: 'metadata.name' }], kind.group);
+    }
+    const ns = this.nsOf(kind, obj.metadata.namespace);
+    this.checkScope(kind, ns);
+    const { obj: cur, kv } = await this.mustGet(kind, ns, obj.metadata.name);
+    const expected = obj.metadata.resourceVersion ? parseResourceVersion(obj.metadata.resourceVersion) : undefined;
+    if (expected !== undefined && expected !== kv.modRevision) throw this.staleConflict(kind, obj.metadata.name);
+    return this.writeUpdate(kind, cur, kv, obj, opts, expected ?? kv.modRevision);
+  }
+
+  async updateStatus(kind: KindDeclaration, obj: KubeObject, opts: RequestOptions = {}): Promise<StoredObject> {
+    return this.update(kind, obj, { ...opts, subresource: 'status' });
+  }
+
+  private staleConflict(kind: KindDeclaration, name: string): ApiError {
+    return ApiError.conflict(
+      `Operation cannot be fulfilled on ${kind.plural}${kind.group ? '.' + kind.group : ''} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      { name, group: kind.group, kind: kind.plural },
+    );
+  }
+
+  /** The common tail of update/patch/apply: server-owned fields, subresource rules, generation, deletion. */
+  private async writeUpdate(
+    kind: KindDeclaration,
+    cur: StoredObject,
+    curKv: KeyValue,
+    incoming: KubeObject,
+    opts: RequestOptions,
+    expectedRevision: number,
+    managed?: 'apply-done',
+  ): Promise<StoredObject> {
+    let next = incoming;
+    if (next.metadata.uid && next.metadata.uid !== cur.metadata.uid) {
+      throw ApiError.conflict(`Precondition failed: UID in precondition: ${next.metadata.uid}, UID in object meta: ${cur.metadata.uid}`);
+    }
+    if (opts.subresource === 'status') {
+      if (!kind.statusSubresource) throw ApiError.notFound(`${kind.plural}/status`, cur.metadata.name, kind.group);
+      const status = next.status;
+      const mf = next.metadata.managedFields;
+      next = clone(cur);
+      if (status === undefined) delete next.status;
+      else next.status = status;
+      if (mf) next.metadata.managedFields = mf;
+    } else if (kind.statusSubresource && kind.group !== '') {
+      if (cur.status === undefined) delete next.status;
+      else next.status = clone(cur.status);
+    } else if (kind.statusSubresource && kind.group === '' && next.status === undefined && cur.status !== undefined) {
+      next.status = clone(cur.status);
+    }
+    const validated = this.validate(kind, next, opts, cur);
+    const m = validated.metadata;
+    // Server-owned metadata cannot be changed by clients.
+    m.uid = cur.metadata.uid;
+    m.creationTimestamp = cur.metadata.creationTimestamp;
+    m.name = cur.metadata.name;
+    if (cur.metadata.namespace) m.namespace = cur.metadata.namespace;
+    else delete m.namespace;
+    if (cur.metadata.deletionTimestamp) {
+      m.deletionTimestamp = cur.metadata.deletionTimestamp;
+      m.deletionGracePeriodSeconds = cur.metadata.deletionGracePeriodSeconds;
+      const had = new Set(cur.metadata.finalizers ?? []);
+      const added = (m.finalizers ?? []).filter((f) => !had.has(f));
+      if (added.length) {
+        throw ApiError.invalid(kind.kind, m.name!, [{ reason: 'FieldValueForbidden', message: `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`, field: 'metadata.finalizers' }], kind.group);
+      }
+    } else {
+      delete m.deletionTimestamp;
+      delete m.deletionGracePeriodSeconds;
+    }
+    if (kind.group === '' && kind.kind === 'ConfigMap' || kind.group === '' && kind.kind === 'Secret') {
+      if (cur.immutable === true) {
+        const changed = !deepEqual(cur.data, validated.data) || !deepEqual(cur.binaryData, validated.binaryData) || validated.immutable !== true;
+        if (changed) throw ApiError.invalid(kind.kind, m.name!, [{ reason: 'FieldValueForbidden', message: 'field is immutable when `immutable` is set', field: 'data' }], kind.group);
+      }
+    }
+    if (kind.statusSubresource) {
+      const gen = cur.metadata.generation ?? 1;
+      m.generation = deepEqual(specPart(cur), specPart(validated)) ? gen : gen + 1;
+    } else delete m.generation;
+    let out: KubeObject = validated;
+    if (managed !== 'apply-done') {
+      out = trackUpdate({
+        old: cur,
+        updated: validated,
+        manager: this.managerFor(opts),
+        hints: this.hintsFor(kind),
+        apiVersion: apiVersionOf(kind),
+        now: nowIso(this.clock),
+        subresource: opts.subresource,
+      });
+    }
+    out = this.finishMeta(out);
+    // An object being deleted whose last finalizer went away is deleted now.
+    if (out.metadata.deletionTimestamp && this.finalizersDone(kind, out)) {
+      if (opts.dryRun) return out as StoredObject;
+      const key = keyFor(kind, cur.metadata.namespace, cur.metadata.name);
+      const del = await this.store.delete(key, expectedRevision).catch((e) => {
+        throw this.mapWriteError(e, kind, cur.metadata.name);
+      });
+      return { ...(out as StoredObject), metadata: { ...(out.metadata as StoredObject['metadata']), resourceVersion: String(del.modRevision) } };
+    }
+    if (deepEqual(stripVolatile(out), stripVolatile(cur))) {
+      // A no-op write keeps the resourceVersion, as kube does.
+      return cur;
+    }
+    if (opts.dryRun) return out as StoredObject;
+    const key = keyFor(kind, cur.metadata.namespace, cur.metadata.name);
+    void curKv;
+    try {
+      const kv = await this.store.update(key, this.encode(out), expectedRevision);
+      return clone(this.decode(kv));
+    } catch (e) {
+      throw this.mapWriteError(e, kind, cur.metadata.name);
+    }
+  }
+
+  private mapWriteError(e: unknown, kind: KindDeclaration, name: string): ApiError {
+    const err = toApiError(e);
+    if (err.code === 409) return this.staleConflict(kind, name);
+    if (err.code === 404) return ApiError.notFound(this.whatOf(kind), name, kind.group);
+    return err;
+  }
+
+  private finalizersDone(kind: KindDeclaration, obj: KubeObject): boolean {
+    if (obj.metadata.finalizers?.length) return false;
+    if (kind.group === '' && kind.kind === 'Namespace') {
+      const spec = obj.spec as { finalizers?: string[] } | undefined;
+      if (spec?.finalizers?.length) return false;
+    }
+    return true;
+  }
+
+  async patch(kind: KindDeclaration, namespace: string | undefined, name: string, type: PatchType, body: unknown, opts: PatchOptions = {}): Promise<StoredObject> {
+    const ns = this.nsOf(kind, namespace);
+    this.checkScope(kind, ns);
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.store.get(keyFor(kind, ns, name));
+      if (!kv) {
+        if (type === 'apply') return this.applyCreate(kind, ns, name, body as KubeObject, opts);
+        throw ApiError.notFound(this.whatOf(kind), name, kind.group);
+      }
+      const cur = clone(this.decode(kv));
+      let next: KubeObject;
+      let precondition: string | undefined;
+      if (type === 'apply') {
+        const applied = this.checkAppliedObject(kind, body, ns, name);
+        precondition = applied.metadata.resourceVersion;
+        next = applyPatch({
+          live: cur,
+          applied,
+          manager: this.requireApplyManager(opts),
+          force: opts.force ?? false,
+          hints: this.hintsFor(kind),
+          apiVersion: apiVersionOf(kind),
+          now: nowIso(this.clock),
+          subresource: opts.subresource,
+        }).object;
+      } else {
+        const base = clone(cur) as unknown as Record<string, unknown>;
+        const patched =
+          type === 'json'
+            ? jsonPatch(base, body)
+            : type === 'merge'
+              ? mergePatch(base, body)
+              : strategicMergePatch(base, body, this.hintsFor(kind));
+        if (!patched || typeof patched !== 'object' || Array.isArray(patched)) throw ApiError.badRequest('the patch must produce a JSON object');
+        next = patched as KubeObject;
+        const meta = (next.metadata ?? {}) as ObjectMeta;
+        next.metadata = meta;
+        precondition = meta.resourceVersion !== cur.metadata.resourceVersion ? meta.resourceVersion : undefined;
+        if (meta.name !== undefined && meta.name !== name) throw ApiError.badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`);
+        meta.name = name;
+        if (ns) meta.namespace = ns;
+      }
+      if (precondition && parseResourceVersion(precondition) !== kv.modRevision) throw this.staleConflict(kind, name);
+      next.metadata.resourceVersion = String(kv.modRevision);
+      try {
+        this.checkTypeMeta(kind, next);
+        return await this.writeUpdate(kind, cur, kv, next, opts, kv.modRevision, type === 'apply' ? 'apply-done' : undefined);
+      } catch (e) {
+        const err = toApiError(e);
+        // A patch without a resourceVersion precondition is retried against the newest version.
+        if (err.code === 409 && err.reason === 'Conflict' && !precondition && attempt < MAX_CONFLICT_RETRIES && err.message.startsWith('Operation cannot be fulfilled')) continue;
+        throw err;
+      }
+    }
+  }
+
+  private requireApplyManager(opts: PatchOptions): string {
+    if (!opts.fieldManager) throw ApiError.badRequest('PATCH, application/apply-patch+yaml: fieldManager is required for apply requests');
+    return opts.fieldManager;
+  }
+
+  private checkAppliedObject(kind: KindDeclaration, body: unknown, ns: string | undefined, name: string): KubeObject {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw ApiError.badRequest('an apply patch must be a single object');
+    const o = body as KubeObject;
+    if (!o.apiVersion || !o.kind) throw ApiError.badRequest('an apply patch must set apiVersion and kind');
+    if (o.apiVersion !== apiVersionOf(kind) || o.kind !== kind.kind) {
+      throw ApiError.badRequest(`the apply patch's ${o.apiVersion}/${o.kind} does not match the URL's ${apiVersionOf(kind)}/${kind.kind}`);
+    }
+    const meta = (o.metadata ?? {}) as ObjectMeta;
+    if (meta.name !== undefined && meta.name !== name) throw ApiError.badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`);
+    if (ns && meta.namespace !== undefined && meta.namespace !== ns) {
+      throw ApiError.badRequest(`the namespace of the object (${meta.namespace}) does not match the namespace on the URL (${ns})`);
+    }
+    if (meta.managedFields !== undefined) throw ApiError.badRequest('metadata.managedFields must be nil in an apply patch');
+    return { ...o, metadata: { ...meta, name, ...(ns ? { namespace: ns } : {}) } };
+  }
+
+  private async applyCreate(kind: KindDeclaration, ns: string | undefined, name: string, body: KubeObject, opts: PatchOptions): Promise<StoredObject> {
+    const applied = this.checkAppliedObject(kind, body, ns, name);
+    if (opts.subresource === 'status') throw ApiError.notFound(this.whatOf(kind), name, kind.group);
+    const manager = this.requireApplyManager(opts);
+    const merged = applyPatch({
+      live: undefined,
+      applied,
+      manager,
+      force: opts.force ?? false,
+      hints: this.hintsFor(kind),
+      apiVersion: apiVersionOf(kind),
+      now: nowIso(this.clock),
+    }).object;
+    const mf = merged.metadata.managedFields;
+    const created = await this.create(kind, merged, { ...opts, fieldManager: manager });
+    if (opts.dryRun || !mf) return created;
+    // create() records an Update entry; an apply-create must record the Apply entry instead.
+    const fixed = clone(created);
+    fixed.metadata.managedFields = mf.map((e) => ({ ...e, time: nowIso(this.clock) }));
+    const key = keyFor(kind, ns, name);
+    const kv = await this.store.update(key, this.encode(fixed), Number(created.metadata.resourceVersion));
+    return clone(this.decode(kv));
+  }
+
+  async delete(kind: KindDeclaration, namespace: string | undefined, name: string, opts: DeleteOptions = {}): Promise<StoredObject> {
+    return (await this.deleteWithResult(kind, namespace, name, opts)).object;
+  }
+
+  /** Deletes, telling whether the object is gone (200) or waits on finalizers (202). */
+  async deleteWithResult(kind: KindDeclaration, namespace: string | undefined, name: string, opts: DeleteOptions = {}): Promise<{ object: StoredObject; gone: boolean }> {
+    const ns = this.nsOf(kind, namespace);
+    this.checkScope(kind, ns);
+    const key = keyFor(kind, ns, name);
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.store.get(key);
+      if (!kv) throw ApiError.notFound(this.whatOf(kind), name, kind.group);
+      const cur = clone(this.decode(kv));
+      const pre = opts.preconditions;
+      if (pre?.uid && pre.uid !== cur.metadata.uid) {
+        throw ApiError.conflict(`Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid}`);
+      }
+      if (pre?.resourceVersion && pre.resourceVersion !== cur.metadata.resourceVersion) {
+        throw ApiError.conflict(`Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`);
+      }
+      const finalizers = [...(cur.metadata.finalizers ?? [])];
+      const policy = opts.propagationPolicy ?? 'Background';
+      const want = policy === 'Foreground' ? 'foregroundDeletion' : policy === 'Orphan' ? 'orphan' : undefined;
+      if (want && !finalizers.includes(want)) {
+        // Switching policy while deletion is pending replaces the other GC finalizer, as kube does.
+        const other = want === 'orphan' ? 'foregroundDeletion' : 'orphan';
+        const i = finalizers.indexOf(other);
+        if (i >= 0) finalizers.splice(i, 1);
+        finalizers.push(want);
+      }
+      const next = clone(cur);
+      next.metadata.finalizers = finalizers;
+      const waits = !this.finalizersDone(kind, next);
+      try {
+        if (waits) {
+          if (cur.metadata.deletionTimestamp && deepEqual(finalizers, cur.metadata.finalizers ?? [])) return { object: cur, gone: false };
+          if (!next.metadata.deletionTimestamp) {
+            next.metadata.deletionTimestamp = nowIso(this.clock);
+            next.metadata.deletionGracePeriodSeconds = 0;
+          }
+          if (kind.group === '' && kind.kind === 'Namespace') {
+            next.status = { ...((next.status as object) ?? {}), phase: 'Terminating' };
+          }
+          if (kind.statusSubresource && kind.group !== '') next.metadata.generation = (next.metadata.generation ?? 1) + 1;
+          if (opts.dryRun) return { object: next, gone: false };
+          const out = await this.store.update(key, this.encode(this.finishMeta(next)), kv.modRevision);
+          return { object: clone(this.decode(out)), gone: false };
+        }
+        if (opts.dryRun) return { object: cur, gone: true };
+        const del = await this.store.delete(key, kv.modRevision);
+        return { object: { ...cur, metadata: { ...cur.metadata, resourceVersion: String(del.modRevision) } }, gone: true };
+      } catch (e) {
+        const err = toApiError(e);
+        if ((err.code === 409 || err.code === 404) && attempt < MAX_CONFLICT_RETRIES) continue;
+        throw err;
+      }
+    }
+  }
+
+  async mergePatch(kind: KindDeclaration, namespace: string | undefined, name: string, patch: unknown, opts: WriteOptions & { subresource?: 'status' } = {}): Promise<StoredObject> {
+    return this.patch(kind, namespace, name, 'merge', patch, opts);
+  }
+
+  async deleteCollection(kind: KindDeclaration, query: ListQuery, opts: DeleteOptions = {}): Promise<StoredObject[]> {
+    const list = await this.list(kind, { ...query, limit: undefined, continue: undefined });
+    const out: StoredObject[] = [];
+    for (const o of list.items) {
+      try {
+        out.push(await this.delete(kind, o.metadata.namespace, o.metadata.name, opts));
+      } catch (e) {
+        if (toApiError(e).code !== 404) throw e;
+      }
+    }
+    return out;
+  }
+}
+
+function prepareNamespace(obj: KubeObject): void {
+  const spec = (obj.spec ?? {}) as { finalizers?: string[] };
+  if (!spec.finalizers) spec.finalizers = [NAMESPACE_FINALIZER];
+  obj.spec = spec;
+  obj.status = { phase: 'Active' };
+  obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name! };
+}
+
+function stripVolatile(o: KubeObject): KubeObject {
+  const m = { ...o.metadata };
+  delete m.resourceVersion;
+  delete m.managedFields;
+  return { ...o, metadata: m };
+}
+
+export function parseResourceVersion(rv: string): number {
+  if (!/^[0-9]+$/.test(rv)) throw ApiError.badRequest(`invalid resourceVersion "${rv}": must be a non-negative integer`);
+  const n = Number(rv);
+  if (!Number.isSafeInteger(n)) throw ApiError.badRequest(`invalid resourceVersion "${rv}"`);
+  return n;
+}
+
+function randomSuffix(): string {
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  let s = '';
+  for (let i = 0; i < 5; i++) s += alphabet[Math.floor(Math.random() * alphabet.length)];
+  return s;
+}

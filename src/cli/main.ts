@@ -1,0 +1,163 @@
+// The `metalplane` command line. Follows kubectl habits: --help everywhere, clear errors, exit codes
+// (0 success, 1 failure, 2 usage error).
+import { Command, InvalidArgumentError, CommanderError } from 'commander';
+import { resolve } from 'node:path';
+import pino from 'pino';
+import { startServer } from '../server/server.js';
+import { METALPLANE_VERSION, VERSION } from '../version.js';
+
+export function parseListen(v: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`"${v}" is not HOST:PORT (e.g. 127.0.0.1:7080 or [::1]:7080)`);
+  const host = m[1] ?? m[2] ?? '';
+  const port = Number(m[3]);
+  if (port > 65535) throw new InvalidArgumentError(`port ${port} is out of range (0-65535)`);
+  return { host: host || '0.0.0.0', port };
+}
+
+function parsePositiveInt(v: string): number {
+  if (!/^[0-9]+$/.test(v)) throw new InvalidArgumentError(`"${v}" is not a non-negative integer`);
+  return Number(v);
+}
+
+function parseSpeed(v: string): number | 'max' {
+  if (v === 'max') return 'max';
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${v}" is not a positive number or "max"`);
+  return n;
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+function parseLogLevel(v: string): string {
+  if (!LOG_LEVELS.includes(v)) throw new InvalidArgumentError(`"${v}" is not one of ${LOG_LEVELS.join(', ')}`);
+  return v;
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+interface UpOptions {
+  dataDir: string;
+  listen: { host: string; port: number };
+  simMachines: number;
+  simSpeed: number | 'max';
+  sim: boolean;
+  logLevel: string;
+  tlsSan: string[];
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsCaFile?: string;
+  insecureHttp?: boolean;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('metalplane')
+    .description('A self-hostable bare-metal cloud: Equinix-Metal-compatible and Kubernetes-compatible APIs in one process')
+    .version(METALPLANE_VERSION, '-v, --version', 'print the metalplane version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str) });
+
+  program
+    .command('up')
+    .description('start the server (kube API, Metal API, console) and, unless --no-sim, a simulated datacenter')
+    .option('--data-dir <dir>', 'where state, certificates, kubeconfig and admin token live', './.metalplane')
+    .option('--listen <host:port>', 'address to serve HTTPS and loopback HTTP on', parseListen, { host: '127.0.0.1', port: 7080 })
+    .option('--sim-machines <n>', 'simulated machines to create', parsePositiveInt, 48)
+    .option('--sim-speed <x>', 'simulated hardware time scale (1 = real time, "max" = no artificial delay)', parseSpeed, 20)
+    .option('--no-sim', 'do not start the simulated datacenter')
+    .option('--log-level <level>', `log level (${LOG_LEVELS.join('|')})`, parseLogLevel, 'info')
+    .option('--tls-san <name|ip>', 'extra subject alternative name for the serving certificate (repeatable, comma-separated)', collect, [])
+    .option('--tls-cert-file <file>', "serve this certificate (PEM) instead of a generated one")
+    .option('--tls-key-file <file>', 'the private key (PEM) for --tls-cert-file')
+    .option('--tls-ca-file <file>', 'the CA (PEM) that signed --tls-cert-file, written into the kubeconfig')
+    .option('--insecure-http', 'serve every path over plain HTTP to every peer (not only loopback and machine paths)')
+    .action(async (o: UpOptions) => {
+      await runUp(o);
+    });
+
+  program
+    .command('version')
+    .description('print the metalplane version and the Kubernetes API level it serves')
+    .option('-o, --output <format>', 'json or yaml')
+    .action((o: { output?: string }) => {
+      const v = { metalplane: METALPLANE_VERSION, kubernetesApi: VERSION.gitVersion, node: process.version };
+      if (o.output === 'json') process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+      else if (o.output === 'yaml') process.stdout.write(`metalplane: ${v.metalplane}\nkubernetesApi: ${v.kubernetesApi}\nnode: ${v.node}\n`);
+      else if (o.output) throw new InvalidArgumentError(`unknown output format "${o.output}": use json or yaml`);
+      else process.stdout.write(`metalplane ${v.metalplane} (Kubernetes API ${v.kubernetesApi}, Node ${v.node})\n`);
+    });
+
+  return program;
+}
+
+async function runUp(o: UpOptions): Promise<void> {
+  if ((o.tlsCertFile === undefined) !== (o.tlsKeyFile === undefined)) {
+    throw new UsageError('--tls-cert-file and --tls-key-file go together: give both or neither');
+  }
+  const dataDir = resolve(o.dataDir);
+  const server = await startServer({
+    dataDir,
+    host: o.listen.host,
+    port: o.listen.port,
+    logLevel: o.logLevel,
+    tlsSans: o.tlsSan,
+    tlsCertFile: o.tlsCertFile,
+    tlsKeyFile: o.tlsKeyFile,
+    tlsCaFile: o.tlsCaFile,
+    insecureHttp: o.insecureHttp,
+    logDestination: pino.destination(2) as unknown as NodeJS.WritableStream,
+  });
+  const simNote = o.sim ? `simulated datacenter: ${o.simMachines} machines at speed ${o.simSpeed} (arrives with the datacenter issue)` : 'simulated datacenter: off';
+  process.stdout.write(
+    [
+      `metalplane ${METALPLANE_VERSION} ready`,
+      `  kube API:    ${server.url}   (kubectl --kubeconfig ${server.kubeconfigPath} get plans)`,
+      `  Metal API:   ${server.url}/metal/v1`,
+      `  console:     ${server.plainUrl}/ui/`,
+      `  kubeconfig:  ${server.kubeconfigPath}`,
+      `  admin token: ${server.adminTokenPath}`,
+      `  CA:          ${server.caPath}`,
+      `  ${simNote}`,
+      '',
+    ].join('\n'),
+  );
+  await new Promise<void>((resolveStop) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`received ${signal}, shutting down\n`);
+      const force = setTimeout(() => process.exit(1), 10_000);
+      force.unref();
+      server.close().then(resolveStop, (e: unknown) => {
+        process.stderr.write(`shutdown error: ${String(e)}\n`);
+        process.exit(1);
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; usage mistakes exit 2 like kubectl's flag errors.
+      process.exit(e.exitCode === 0 ? 0 : 2);
+    }
+    if (e instanceof UsageError || e instanceof InvalidArgumentError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  }
+}

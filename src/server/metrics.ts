@@ -1,0 +1,82 @@
+// Prometheus metrics for the whole process, on one prom-client registry that components receive (never a
+// global): request durations by verb/resource/code, store operations, open watches, workqueue depth,
+// reconcile durations and errors.
+import client from 'prom-client';
+import type { Store, KeyValue, WriteOp, ListOptions, WatchOptions, WatchHandle, ListResult, CompactionOptions } from '../store/types.js';
+
+export interface Metrics {
+  registry: client.Registry;
+  requestDuration: client.Histogram<'verb' | 'resource' | 'code'>;
+  storeOps: client.Histogram<'op' | 'result'>;
+  watches: client.Gauge<'resource'>;
+  queueDepth: client.Gauge<'controller'>;
+  queueAdds: client.Counter<'controller'>;
+  queueRetries: client.Counter<'controller'>;
+  reconcileDuration: client.Histogram<'controller' | 'result'>;
+  reconcileErrors: client.Counter<'controller'>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'metalplane_process_' });
+  const latency = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+  return {
+    registry,
+    requestDuration: new client.Histogram({
+      name: 'metalplane_apiserver_request_duration_seconds',
+      help: 'API request latency by verb, resource and HTTP code (watches are counted when they end).',
+      labelNames: ['verb', 'resource', 'code'],
+      buckets: latency,
+      registers: [registry],
+    }),
+    storeOps: new client.Histogram({
+      name: 'metalplane_store_operation_duration_seconds',
+      help: 'Store operation latency by operation and result.',
+      labelNames: ['op', 'result'],
+      buckets: latency,
+      registers: [registry],
+    }),
+    watches: new client.Gauge({ name: 'metalplane_apiserver_watches', help: 'Open watch streams by resource.', labelNames: ['resource'], registers: [registry] }),
+    queueDepth: new client.Gauge({ name: 'metalplane_workqueue_depth', help: 'Keys waiting in each controller workqueue.', labelNames: ['controller'], registers: [registry] }),
+    queueAdds: new client.Counter({ name: 'metalplane_workqueue_adds_total', help: 'Keys added to each workqueue.', labelNames: ['controller'], registers: [registry] }),
+    queueRetries: new client.Counter({ name: 'metalplane_workqueue_retries_total', help: 'Keys requeued with backoff after an error.', labelNames: ['controller'], registers: [registry] }),
+    reconcileDuration: new client.Histogram({
+      name: 'metalplane_reconcile_duration_seconds',
+      help: 'Reconcile latency by controller and result (done, requeue, error).',
+      labelNames: ['controller', 'result'],
+      buckets: latency,
+      registers: [registry],
+    }),
+    reconcileErrors: new client.Counter({ name: 'metalplane_reconcile_errors_total', help: 'Reconciles that returned an error.', labelNames: ['controller'], registers: [registry] }),
+  };
+}
+
+/** Wraps a Store so every operation is timed into `storeOps`. */
+export function instrumentStore(store: Store, m: Metrics): Store {
+  const time = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
+    const end = m.storeOps.startTimer({ op });
+    try {
+      const r = await fn();
+      end({ result: 'ok' });
+      return r;
+    } catch (e) {
+      end({ result: 'error' });
+      throw e;
+    }
+  };
+  return {
+    currentRevision: () => store.currentRevision(),
+    compactedRevision: () => store.compactedRevision(),
+    get: (key: string, revision?: number): Promise<KeyValue | undefined> => time('get', () => store.get(key, revision)),
+    list: (prefix: string, opts?: ListOptions): Promise<ListResult> => time('list', () => store.list(prefix, opts)),
+    count: (prefix: string) => time('count', () => store.count(prefix)),
+    create: (key: string, value: string) => time('create', () => store.create(key, value)),
+    update: (key: string, value: string, rev?: number) => time('update', () => store.update(key, value, rev)),
+    delete: (key: string, rev?: number) => time('delete', () => store.delete(key, rev)),
+    commit: (ops: WriteOp[]) => time('commit', () => store.commit(ops)),
+    watch: (prefix: string, opts: WatchOptions): Promise<WatchHandle> => store.watch(prefix, opts),
+    compact: (revision: number) => time('compact', () => store.compact(revision)),
+    startCompaction: (opts?: CompactionOptions) => store.startCompaction(opts),
+    close: () => store.close(),
+  };
+}

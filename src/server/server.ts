@@ -1,0 +1,205 @@
+// Assembles the one process: store, kinds, registry, the kube API, probes, metrics, TLS on the one port,
+// and the core controllers behind a leader lease. `metalplane up` calls startServer().
+import { mkdirSync, chmodSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import pino from 'pino';
+import type { Store } from '../store/types.js';
+import { openStore } from '../store/index.js';
+import { KindRegistry, allKinds } from '../kinds/index.js';
+import { catalogSeed } from '../kinds/catalog-seed.js';
+import type { KubeObject } from '../kinds/types.js';
+import { Registry } from '../apiserver/registry.js';
+import { registerKubeApi, sendStatusError, MAX_BODY_BYTES } from '../apiserver/kube-api.js';
+import { TokenAuthenticator } from '../apiserver/auth.js';
+import { ApiError } from '../lib/errors.js';
+import { systemClock } from '../lib/clock.js';
+import { createMetrics, instrumentStore, type Metrics } from './metrics.js';
+import { writeKubeconfig } from './kubeconfig.js';
+import { ensureCertificates } from './tls/certs.js';
+import { fastifyServerFactory } from './tls/listener.js';
+import { plainHttpDecision } from './tls/peer-policy.js';
+import { startCoreControllers } from '../controllers/index.js';
+import { LeaderElector } from '../runtime/leader.js';
+import { VERSION } from '../version.js';
+
+export interface ServerOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  logLevel?: string;
+  /** Extra subject alternative names for the serving certificate. */
+  tlsSans?: string[];
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsCaFile?: string;
+  /** Serve every path over plain HTTP to every peer (logged as a warning). */
+  insecureHttp?: boolean;
+  /** Log to this destination (default stdout). */
+  logDestination?: NodeJS.WritableStream;
+  /** How often watches get bookmarks (ms). */
+  bookmarkIntervalMs?: number;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  registry: Registry;
+  store: Store;
+  metrics: Metrics;
+  /** https://host:port */
+  url: string;
+  /** http://host:port (loopback clients, machines) */
+  plainUrl: string;
+  port: number;
+  kubeconfigPath: string;
+  adminTokenPath: string;
+  caPath: string;
+  adminToken: string;
+  close(): Promise<void>;
+}
+
+const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease', 'metalplane-system'];
+
+function urlHost(host: string): string {
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return h.includes(':') ? `[${h}]` : h;
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const started = Date.now();
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const log = pino({ level: opts.logLevel ?? 'info', base: { component: 'metalplane' } }, (opts.logDestination as pino.DestinationStream) ?? pino.destination(1));
+  const metrics = createMetrics();
+  const rawStore = openStore(join(opts.dataDir, 'state.db'));
+  const store = instrumentStore(rawStore, metrics);
+  store.startCompaction({ keepRevisions: 10_000, intervalMs: 60_000 });
+
+  const kinds = new KindRegistry(allKinds);
+  const registry = new Registry({ store, kinds, clock: systemClock, bookmarkIntervalMs: opts.bookmarkIntervalMs });
+  await seed(registry, log);
+
+  const auth = new TokenAuthenticator(store);
+  const adminTokenPath = join(opts.dataDir, 'admin-token');
+  const adminToken = await auth.ensureAdminToken(adminTokenPath);
+
+  const sans = ['localhost', '127.0.0.1', '::1', hostname(), ...(opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? [opts.host] : []), ...(opts.tlsSans ?? [])];
+  const tls = await ensureCertificates({ dataDir: opts.dataDir, sans, certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile, caFile: opts.tlsCaFile });
+  if (opts.insecureHttp) log.warn('--insecure-http: every path is served over plain HTTP to every peer; bearer tokens may cross the network in clear text');
+
+  let ready = false;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: MAX_BODY_BYTES,
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+    serverFactory: fastifyServerFactory({ cert: tls.cert, key: tls.key }),
+  });
+  // Bodies are decoded by each surface (JSON, YAML, patch types); the kube API needs the raw bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (req, reply) => {
+    const decision = plainHttpDecision({
+      encrypted: (req.raw.socket as { encrypted?: boolean }).encrypted === true,
+      remoteAddress: req.raw.socket.remoteAddress,
+      path: req.url,
+      insecureHttp: opts.insecureHttp ?? false,
+    });
+    if (!decision.allow) {
+      await sendStatusError(reply, new ApiError(decision.status, decision.status === 403 ? 'Forbidden' : 'BadRequest', decision.message));
+      return reply;
+    }
+    (req as FastifyRequest & { startedAt?: bigint }).startedAt = process.hrtime.bigint();
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const info = req.kube;
+    const t0 = (req as FastifyRequest & { startedAt?: bigint }).startedAt;
+    if (!info || t0 === undefined) return;
+    metrics.requestDuration.observe({ verb: info.verb, resource: info.resource, code: String(reply.statusCode) }, Number(process.hrtime.bigint() - t0) / 1e9);
+  });
+
+  const authenticate = (req: FastifyRequest) => auth.fromHeader(req.headers.authorization);
+  app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok'));
+  app.get('/livez', async (_req, reply) => reply.type('text/plain').send('ok'));
+  app.get('/readyz', async (_req, reply) => (ready ? reply.type('text/plain').send('ok') : reply.code(503).type('text/plain').send('not ready')));
+  app.get('/metrics', async (req, reply) => {
+    await authenticate(req);
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  let address = `${urlHost(opts.host)}:${opts.port}`;
+  await registerKubeApi(app, {
+    registry,
+    kinds: kinds.all(),
+    authenticate,
+    serverAddress: () => address,
+    version: VERSION,
+    onWatch: (delta, resource) => metrics.watches.inc({ resource }, delta),
+  });
+
+  await app.listen({ host: opts.host, port: opts.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  address = `${urlHost(opts.host)}:${port}`;
+  const url = `https://${address}`;
+  const plainUrl = `http://${address}`;
+
+  const kubeconfigPath = join(opts.dataDir, 'kubeconfig');
+  writeKubeconfig(kubeconfigPath, { server: url, caPem: tls.ca, token: adminToken });
+  chmodSync(opts.dataDir, 0o700);
+
+  // Controllers run only while this replica holds the lease, so several replicas can share one store.
+  let controllers: { stop(): Promise<void> | void } | undefined;
+  const elector = new LeaderElector({
+    client: registry,
+    namespace: 'metalplane-system',
+    name: 'metalplane-controllers',
+    identity: `${hostname()}_${process.pid}`,
+    clock: systemClock,
+    logger: log,
+    onStartedLeading: () => {
+      controllers = startCoreControllers({ client: registry, kinds: kinds.all(), clock: systemClock, logger: log, metrics });
+    },
+    onStoppedLeading: () => {
+      void controllers?.stop();
+      controllers = undefined;
+    },
+  });
+  await elector.start();
+  ready = true;
+  log.info({ url, ms: Date.now() - started }, 'metalplane ready');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      ready = false;
+      await controllers?.stop();
+      await elector.stop();
+      registry.close();
+      await app.close();
+      await store.close();
+    })());
+
+  return { app, registry, store, metrics, url, plainUrl, port, kubeconfigPath, adminTokenPath, caPath: tls.caPath, adminToken, close };
+}
+
+/** First start: system namespaces and the catalog. Later starts leave what users changed alone. */
+async function seed(registry: Registry, log: pino.Logger): Promise<void> {
+  const marker = '/metalplane/seeded';
+  if (await registry.store.get(marker)) return;
+  const nsKind = registry.kind('', 'Namespace');
+  const objects: KubeObject[] = [
+    ...SYSTEM_NAMESPACES.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })),
+    ...catalogSeed(),
+  ];
+  for (const obj of objects) {
+    const [group] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : [''];
+    const kind = obj.kind === 'Namespace' ? nsKind : registry.kind(group, obj.kind);
+    if (await registry.get(kind, obj.metadata.namespace, obj.metadata.name!)) continue;
+    await registry.create(kind, obj, { fieldManager: 'metalplane-seed', fieldValidation: 'Strict' });
+  }
+  await registry.store.create(marker, JSON.stringify({ at: new Date().toISOString() }));
+  log.info({ objects: objects.length }, 'seeded system namespaces and the catalog');
+}
