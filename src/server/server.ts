@@ -71,7 +71,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const log = pino({ level: opts.logLevel ?? 'info', base: { component: 'metalplane' } }, (opts.logDestination as pino.DestinationStream) ?? pino.destination(1));
   const metrics = createMetrics();
-  const rawStore = openStore(join(opts.dataDir, 'state.db'));
+  const rawStore = await openStore(join(opts.dataDir, 'state.db'));
   const store = instrumentStore(rawStore, metrics);
   store.startCompaction({ keepRevisions: 10_000, intervalMs: 60_000 });
 

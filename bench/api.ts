@@ -1,0 +1,168 @@
+// API benchmarks through the real HTTP surface of a real `metalplane up` child process:
+//   api.create / api.get (plain HTTP and TLS) against bare Fastify on the same protocol,
+//   watch.fanout.p99 (1000 watchers), list.10k.
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startTestServer, type TestServer } from '../test/helpers/server.js';
+import { runLoad } from './load.js';
+import type { BenchOptions, BenchResult } from './types.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+async function startBaseline(tls?: { certFile: string; keyFile: string }): Promise<{ port: number; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [join(here, 'fastify-baseline.js'), ...(tls ? [tls.certFile, tls.keyFile] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.once('exit', (c) => reject(new Error(`baseline exited ${c}`)));
+  });
+  return { port, proc };
+}
+
+function configMap(i: number): string {
+  return JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `bench-${i}`, labels: { bench: 'true' } }, data: { payload: 'x'.repeat(900) } });
+}
+
+function ratio(name: string, value: number, unit: string, baseline: string, baselineValue: number, target: string, note?: string): BenchResult {
+  return { name, value: round(value), unit, baseline, baselineValue: round(baselineValue), ratio: round(value / baselineValue, 3), target, ...(note ? { note } : {}) };
+}
+
+function round(n: number, d = 1): number {
+  const f = 10 ** d;
+  return Math.round(n * f) / f;
+}
+
+export async function benchApi(opts: BenchOptions): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  const server = await startTestServer({ args: ['--log-level', 'error'] });
+  const tlsFiles = { certFile: join(server.dataDir, 'tls.crt'), keyFile: join(server.dataDir, 'tls.key') };
+  const plainBase = await startBaseline();
+  const tlsBase = await startBaseline(tlsFiles);
+  const auth = { authorization: `Bearer ${server.token}` };
+  const n = opts.quick ? 3000 : 20000;
+  const c = 32;
+  try {
+    for (const proto of ['http', 'https'] as const) {
+      const mp = proto === 'http' ? server.plainUrl : server.url;
+      const base = `${proto}://127.0.0.1:${proto === 'http' ? plainBase.port : tlsBase.port}`;
+      const ca = proto === 'https' ? server.ca : undefined;
+      const suffix = proto === 'https' ? '.tls' : '';
+      const offset = proto === 'https' ? 1_000_000 : 0;
+      // Warm both sides up (JIT, TLS sessions) before measuring.
+      await runLoad({ url: `${mp}/api/v1/namespaces/default/configmaps`, ca, method: 'POST', headers: auth, body: (i) => configMap(offset + 500_000 + i) }, 300, c);
+      await runLoad({ url: `${base}/echo`, ca, method: 'POST', body: configMap }, 300, c);
+      const create = await runLoad({ url: `${mp}/api/v1/namespaces/default/configmaps`, ca, method: 'POST', headers: auth, body: (i) => configMap(offset + i) }, n, c);
+      const echo = await runLoad({ url: `${base}/echo`, ca, method: 'POST', body: configMap }, n, c);
+      if (create.errors) throw new Error(`api.create${suffix}: ${create.errors} errors`);
+      results.push(ratio(`api.create${suffix}`, create.perSecond, 'req/s', `bare Fastify POST echo${suffix ? ' (TLS)' : ''}`, echo.perSecond, '≥ 0.5×', `p99 ${round(create.p99ms, 2)} ms`));
+      const get = await runLoad({ url: `${mp}/api/v1/namespaces/default/configmaps/bench-${offset + 1}`, ca, method: 'GET', headers: auth }, n, c);
+      const bget = await runLoad({ url: `${base}/get`, ca, method: 'GET' }, n, c);
+      if (get.errors) throw new Error(`api.get${suffix}: ${get.errors} errors`);
+      results.push(ratio(`api.get${suffix}`, get.perSecond, 'req/s', `bare Fastify GET${suffix ? ' (TLS)' : ''}`, bget.perSecond, '≥ 0.7×', `p99 ${round(get.p99ms, 2)} ms`));
+    }
+    results.push(await benchFanout(server, opts));
+    results.push(await benchList(server, opts));
+  } finally {
+    plainBase.proc.kill();
+    tlsBase.proc.kill();
+    await server.stop();
+    server.cleanup();
+  }
+  return results;
+}
+
+/** 1000 watchers on one collection; p99 of (delivery time − time the write was sent) over all deliveries. */
+async function benchFanout(server: TestServer, opts: BenchOptions): Promise<BenchResult> {
+  const watchers = 1000;
+  const writes = opts.quick ? 20 : 100;
+  const sentAt = new Map<string, number>();
+  const delays: number[] = [];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: watchers + 10 });
+  const reqs: http.ClientRequest[] = [];
+  let ready = 0;
+  await new Promise<void>((resolveAll, reject) => {
+    for (let w = 0; w < watchers; w++) {
+      const req = http.get(
+        `${server.plainUrl}/api/v1/namespaces/default/configmaps?watch=true&labelSelector=fanout%3Dtrue&resourceVersion=0`,
+        { agent, headers: { authorization: `Bearer ${server.token}` } },
+        (res) => {
+          let buf = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            const now = performance.now();
+            buf += chunk;
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+              const line = buf.slice(0, nl);
+              buf = buf.slice(nl + 1);
+              const m = /"name":"(fan-\d+)"/.exec(line);
+              const t = m ? sentAt.get(m[1]) : undefined;
+              if (t !== undefined && line.startsWith('{"type":"ADDED"')) delays.push(now - t);
+            }
+          });
+          if (++ready === watchers) resolveAll();
+        },
+      );
+      req.on('error', reject);
+      reqs.push(req);
+    }
+  });
+  const post = (i: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `fan-${i}`, labels: { fanout: 'true' } }, data: { a: 'b' } });
+      const r = http.request(`${server.plainUrl}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      r.on('error', reject);
+      sentAt.set(`fan-${i}`, performance.now());
+      r.end(body);
+    });
+  for (let i = 0; i < writes; i++) {
+    await post(i);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const expected = watchers * writes;
+  const deadline = Date.now() + 30_000;
+  while (delays.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const r of reqs) r.destroy();
+  agent.destroy();
+  delays.sort((a, b) => a - b);
+  const p99 = delays[Math.min(delays.length - 1, Math.floor(0.99 * delays.length))];
+  return {
+    name: 'watch.fanout.p99',
+    value: round(p99, 2),
+    unit: 'ms',
+    target: '< 50 ms',
+    note: `${watchers} watchers × ${writes} writes, ${delays.length}/${expected} deliveries, p50 ${round(delays[Math.floor(delays.length / 2)], 2)} ms`,
+  };
+}
+
+async function benchList(server: TestServer, opts: BenchOptions): Promise<BenchResult> {
+  const total = 10_000;
+  const ns = 'bench-list';
+  await fetch(`${server.plainUrl}/api/v1/namespaces`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ metadata: { name: ns } }) });
+  const load = await runLoad(
+    { url: `${server.plainUrl}/api/v1/namespaces/${ns}/configmaps`, method: 'POST', headers: { authorization: `Bearer ${server.token}` }, body: (i) => configMap(i) },
+    total,
+    32,
+    120_000,
+  );
+  if (load.requests - load.errors < total) throw new Error(`list.10k: only ${load.requests - load.errors} objects created`);
+  const times: number[] = [];
+  for (let i = 0; i < (opts.quick ? 3 : 7); i++) {
+    const t0 = performance.now();
+    const res = await fetch(`${server.plainUrl}/api/v1/namespaces/${ns}/configmaps`, { headers: { authorization: `Bearer ${server.token}` } });
+    const body = (await res.json()) as { items: unknown[] };
+    times.push(performance.now() - t0);
+    if (body.items.length !== total) throw new Error(`list.10k: got ${body.items.length} items`);
+  }
+  times.sort((a, b) => a - b);
+  return { name: 'list.10k', value: round(times[Math.floor(times.length / 2)], 1), unit: 'ms', target: '< 300 ms', note: `median of ${times.length}, ~1 KB ConfigMaps, JSON` };
+}

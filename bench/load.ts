@@ -1,0 +1,73 @@
+// A small closed-loop HTTP load generator: `concurrency` keep-alive connections each sending requests back to
+// back until `count` requests are done or `maxMs` passes. Used for both metalplane and its baselines, so the
+// client cost is the same on both sides of every ratio.
+import http from 'node:http';
+import https from 'node:https';
+
+export interface LoadTarget {
+  url: string;
+  ca?: string;
+  method: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  /** Body for request i (POST). */
+  body?: (i: number) => string;
+}
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  perSecond: number;
+  p50ms: number;
+  p99ms: number;
+}
+
+export async function runLoad(t: LoadTarget, count: number, concurrency: number, maxMs = 60_000): Promise<LoadResult> {
+  const u = new URL(t.url);
+  const isTls = u.protocol === 'https:';
+  const agent = isTls ? new https.Agent({ keepAlive: true, maxSockets: concurrency, ca: t.ca }) : new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const lib = isTls ? https : http;
+  let next = 0;
+  let errors = 0;
+  const lat: number[] = [];
+  const start = performance.now();
+  const deadline = start + maxMs;
+  const one = (i: number): Promise<void> =>
+    new Promise((resolve) => {
+      const body = t.body?.(i);
+      const t0 = performance.now();
+      const req = lib.request(
+        {
+          agent,
+          hostname: u.hostname,
+          port: u.port,
+          path: u.pathname + u.search,
+          method: t.method,
+          headers: { ...(t.headers ?? {}), ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) },
+        },
+        (res) => {
+          res.on('data', () => undefined);
+          res.on('end', () => {
+            if ((res.statusCode ?? 500) >= 400) errors++;
+            lat.push(performance.now() - t0);
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  const worker = async (): Promise<void> => {
+    while (next < count && performance.now() < deadline) await one(next++);
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - start) / 1000;
+  agent.destroy();
+  lat.sort((a, b) => a - b);
+  const pct = (p: number): number => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : 0);
+  return { requests: lat.length, errors, seconds, perSecond: lat.length / seconds, p50ms: pct(0.5), p99ms: pct(0.99) };
+}

@@ -1,0 +1,29 @@
+// The store package: the Store contract and `openStore`, which picks a backend from a URL.
+
+import { ApiError } from '../lib/errors.js';
+import type { Store } from './types.js';
+import { openSqliteStore } from './sqlite/sqlite-store.js';
+
+export type * from './types.js';
+export { SqliteStore, openSqliteStore, SQLITE_SCHEMA } from './sqlite/sqlite-store.js';
+export type { SqliteStoreOptions, SqliteStoreStats } from './sqlite/sqlite-store.js';
+
+/**
+ * Opens the store named by `url`:
+ * - `sqlite:PATH` (also `sqlite://PATH`, `sqlite:///abs/path`) or a bare file path: the embedded SQLite store;
+ *   `:memory:` for a throwaway one.
+ * - `postgres://…` / `postgresql://…`: the PostgreSQL backend (not available yet).
+ * Async because a networked backend has to connect before it is usable.
+ */
+export async function openStore(url: string): Promise<Store> {
+  if (/^postgres(ql)?:\/\//i.test(url)) throw ApiError.badRequest('PostgreSQL backend is not available yet');
+  let path = url;
+  if (/^sqlite:/i.test(url)) {
+    path = url.slice('sqlite:'.length);
+    if (path.startsWith('//')) path = path.slice(2);
+  } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    throw ApiError.badRequest(`unsupported store URL "${url}": use sqlite:PATH, a file path, or postgres://…`);
+  }
+  if (path === '') throw ApiError.badRequest(`store URL "${url}" names no file: use sqlite:PATH`);
+  return openSqliteStore(path);
+}
