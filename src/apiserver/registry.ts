@@ -120,7 +120,7 @@ export class Registry implements ObjectClient {
   }
 
   kind(group: string, kindOrPlural: string): KindDeclaration {
-    const k = this.kinds.byKind(group, kindOrPlural) ?? this.kinds.byResource(group, kindOrPlural);
+    const k = this.kinds.all().find((d) => d.group === group && (d.kind === kindOrPlural || d.plural === kindOrPlural));
     if (!k) throw ApiError.notFound('kind', `${kindOrPlural}${group ? '.' + group : ''}`);
     return k;
   }
@@ -359,7 +359,7 @@ export class Registry implements ObjectClient {
   }
 
   private async checkNamespaceForCreate(kind: KindDeclaration, namespace: string): Promise<void> {
-    const nsKind = this.kinds.byKind('', 'Namespace');
+    const nsKind = this.kinds.byKind('', 'v1', 'Namespace');
     if (!nsKind) return;
     const kv = await this.store.get(keyFor(nsKind, undefined, namespace));
     if (!kv) throw ApiError.notFound('namespaces', namespace);

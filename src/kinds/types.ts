@@ -61,6 +61,9 @@ export interface Condition {
   lastTransitionTime: string;
 }
 
+/** One cell of a Table row: what kubectl prints (`null` prints as `<none>`). */
+export type TableCell = string | number | boolean | null;
+
 export interface PrinterColumn {
   name: string;
   /** OpenAPI type of the cell: string, integer, number, boolean, date */
@@ -71,6 +74,20 @@ export interface PrinterColumn {
   /** 0 = shown by default; >0 = only with `-o wide` */
   priority?: number;
   format?: string;
+  /**
+   * Computes the cell instead of evaluating `jsonPath` (which then only documents where the value comes from),
+   * for columns kubectl shows for built-in kinds that no single JSONPath gives (ConfigMap DATA, Event OBJECT).
+   * `now` is epoch milliseconds, for ages.
+   */
+  value?: (obj: KubeObject, now: number) => TableCell;
+}
+
+/** A field usable in a field selector, when its name is not its own JSONPath (Event `source` → `.source.component`). */
+export interface SelectableField {
+  /** The name used in `fieldSelector`, e.g. `source` or `spec.plan`. */
+  name: string;
+  /** Where the value is, e.g. `.source.component`. */
+  jsonPath: string;
 }
 
 export interface FieldCauseLike {
@@ -102,12 +119,34 @@ export interface KindDeclaration {
   statusSubresource?: boolean;
   /** Columns for `kubectl get` (NAME is implicit first and AGE implicit last unless listed). */
   printerColumns?: PrinterColumn[];
-  /** Extra fields usable in fieldSelector, as JSONPaths like `.spec.plan` (metadata.name/namespace always work). */
-  selectableFields?: string[];
+  /**
+   * Extra fields usable in fieldSelector: JSONPaths like `.spec.plan` (selected as `spec.plan`), or
+   * `{ name, jsonPath }` when the selector name differs. metadata.name/namespace always work.
+   */
+  selectableFields?: (string | SelectableField)[];
   /** Semantic checks beyond the schema; returns causes (empty = valid). `old` is set on update. */
   validate?: (obj: KubeObject, old?: KubeObject) => FieldCauseLike[];
   /** Fills defaults on create (after schema validation, before storing). */
   default?: (obj: KubeObject) => void;
+  /**
+   * Rewrites every write (create, update, patch) after it validated, e.g. Secret `stringData` → `data`.
+   * `compileValidator(kind)` runs it on the object it returns as `pruned`.
+   */
+  normalize?: (obj: KubeObject) => void;
+  /**
+   * A Kubernetes built-in kind that kubectl knows (core/v1 Namespace, ConfigMap, Secret, Event;
+   * coordination.k8s.io/v1 Lease): its OpenAPI name is `io.k8s.api.<group>.<version>.<Kind>` and its PATCH
+   * accepts strategic merge patch. Others are published like CRDs (reverse-domain names, JSON merge patch).
+   */
+  builtin?: boolean;
+  /** Rule for metadata.name: DNS-1123 subdomain (default) or DNS-1123 label (Namespace). */
+  nameRule?: 'subdomain' | 'label';
+  /**
+   * Whether `kubectl get` shows the implicit NAME first / AGE last columns (default true for both; also
+   * skipped when `printerColumns` lists `.metadata.name` / `.metadata.creationTimestamp` itself).
+   * Event turns both off, as kube does.
+   */
+  implicitColumns?: { name?: boolean; age?: boolean };
   /** Verbs served (default: all). */
   verbs?: string[];
 }

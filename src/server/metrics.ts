@@ -2,6 +2,8 @@
 // global): request durations by verb/resource/code, store operations, open watches, workqueue depth,
 // reconcile durations and errors.
 import client from 'prom-client';
+import type { ControllerMetrics } from '../runtime/controller.js';
+import type { QueueMetrics } from '../runtime/workqueue.js';
 import type { Store, KeyValue, WriteOp, ListOptions, WatchOptions, WatchHandle, ListResult, CompactionOptions } from '../store/types.js';
 
 export interface Metrics {
@@ -48,6 +50,21 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
     reconcileErrors: new client.Counter({ name: 'metalplane_reconcile_errors_total', help: 'Reconciles that returned an error.', labelNames: ['controller'], registers: [registry] }),
+  };
+}
+
+/** The runtime's metrics hooks, fed into the prom-client instruments. */
+export function controllerMetrics(m: Metrics): ControllerMetrics & { queue: QueueMetrics } {
+  return {
+    observeReconcile(controller, outcome, seconds) {
+      m.reconcileDuration.observe({ controller, result: outcome }, seconds);
+      if (outcome === 'error' || outcome === 'terminal_error') m.reconcileErrors.inc({ controller });
+    },
+    queue: {
+      depth: (queue, depth) => m.queueDepth.set({ controller: queue }, depth),
+      add: (queue) => m.queueAdds.inc({ controller: queue }),
+      retry: (queue) => m.queueRetries.inc({ controller: queue }),
+    },
   };
 }
 

@@ -15,7 +15,7 @@ import { registerKubeApi, sendStatusError, MAX_BODY_BYTES } from '../apiserver/k
 import { TokenAuthenticator } from '../apiserver/auth.js';
 import { ApiError } from '../lib/errors.js';
 import { systemClock } from '../lib/clock.js';
-import { createMetrics, instrumentStore, type Metrics } from './metrics.js';
+import { controllerMetrics, createMetrics, instrumentStore, type Metrics } from './metrics.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { ensureCertificates } from './tls/certs.js';
 import { fastifyServerFactory } from './tls/listener.js';
@@ -91,7 +91,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const app = Fastify({
     logger: false,
     bodyLimit: MAX_BODY_BYTES,
-    disableRequestLogging: true,
     return503OnClosing: true,
     forceCloseConnections: true,
     serverFactory: fastifyServerFactory({ cert: tls.cert, key: tls.key }),
@@ -155,12 +154,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const elector = new LeaderElector({
     client: registry,
     namespace: 'metalplane-system',
-    name: 'metalplane-controllers',
+    leaseName: 'metalplane-controllers',
     identity: `${hostname()}_${process.pid}`,
     clock: systemClock,
     logger: log,
     onStartedLeading: () => {
-      controllers = startCoreControllers({ client: registry, kinds: kinds.all(), clock: systemClock, logger: log, metrics });
+      const cm = controllerMetrics(metrics);
+      controllers = startCoreControllers({ client: registry, kinds: [...kinds.all()], clock: systemClock, logger: log, metrics: cm, queueMetrics: cm.queue });
     },
     onStoppedLeading: () => {
       void controllers?.stop();

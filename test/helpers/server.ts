@@ -2,8 +2,10 @@
 // and runs the real kubectl against it. End-to-end tests use this; nothing of ours is mocked.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { TestContext } from 'node:test';
 
 export const REPO = resolve(new URL('../../..', import.meta.url).pathname);
 export const BIN = join(REPO, 'bin', 'metalplane.js');
@@ -11,10 +13,12 @@ export const BIN = join(REPO, 'bin', 'metalplane.js');
 export interface TestServer {
   proc: ChildProcess;
   dataDir: string;
-  /** https://127.0.0.1:PORT */
+  /** https://HOST:PORT as the ready line prints it (127.0.0.1 for loopback and wildcard listens) */
   url: string;
-  /** http://127.0.0.1:PORT */
+  /** http://HOST:PORT */
   plainUrl: string;
+  /** the host of url */
+  host: string;
   port: number;
   kubeconfig: string;
   token: string;
@@ -33,14 +37,18 @@ export interface StartOptions {
   dataDir?: string;
   args?: string[];
   port?: number;
+  /** --listen HOST:PORT; default 127.0.0.1:<port ?? 0> */
+  listen?: string;
   timeoutMs?: number;
   env?: Record<string, string>;
 }
 
 export async function startTestServer(opts: StartOptions = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'metalplane-test-'));
-  const args = [BIN, 'up', '--data-dir', dataDir, '--listen', `127.0.0.1:${opts.port ?? 0}`, '--no-sim', '--log-level', 'warn', ...(opts.args ?? [])];
+  const listen = opts.listen ?? `127.0.0.1:${opts.port ?? 0}`;
+  const args = [BIN, 'up', '--data-dir', dataDir, '--listen', listen, '--no-sim', '--log-level', 'warn', ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  track(proc);
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -48,15 +56,17 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
   for (;;) {
-    const m = /kube API:\s+(https:\/\/127\.0\.0\.1:(\d+))/.exec(out);
+    const m = /kube API:\s+(https:\/\/(\[[^\]]+\]|[^:/\s]+):(\d+))/.exec(out);
     if (m) {
-      const port = Number(m[2]);
+      const host = m[2];
+      const port = Number(m[3]);
       const kubeconfig = join(dataDir, 'kubeconfig');
       return {
         proc,
         dataDir,
         url: m[1],
-        plainUrl: `http://127.0.0.1:${port}`,
+        plainUrl: `http://${host}:${port}`,
+        host,
         port,
         kubeconfig,
         token: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
@@ -88,6 +98,131 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
   }
 }
 
+// A test file that fails (or is interrupted) must not leave servers running behind it.
+const children = new Set<ChildProcess>();
+function track(proc: ChildProcess): void {
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+}
+process.once('exit', () => {
+  for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
+export interface RunResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `metalplane ARGS…` to completion (for commands that should exit, e.g. a failing `up`). */
+export function runMetalplane(args: string[], timeoutMs = 20_000): Promise<RunResult> {
+  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  track(proc);
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  return new Promise((r) =>
+    proc.once('close', (status, signal) => {
+      clearTimeout(timer);
+      r({ status, signal, stdout: out, stderr: err });
+    }),
+  );
+}
+
+/**
+ * Whether an external tool the test needs is present. `probe` is a command that must exit 0. When it is missing,
+ * the test fails under CI (CI=true: the tool belongs on the machine) and is skipped locally with `installHint`.
+ * Returns true when the test should go on.
+ */
+export function requireTool(t: TestContext, probe: string[], installHint: string): boolean {
+  const r = spawnSync(probe[0], probe.slice(1), { encoding: 'utf8', timeout: 15_000 });
+  if (!r.error && r.status === 0) return true;
+  const why = r.error ? r.error.message : `\`${probe.join(' ')}\` exited ${r.status}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`;
+  const msg = `${installHint} (${why})`;
+  if (isCI()) throw new Error(`required tool missing under CI: ${msg}`);
+  t.skip(msg);
+  return false;
+}
+
+/**
+ * Like requireTool, for a whole `describe` block: the reason to skip it (locally, when the tool is missing), or
+ * undefined when the tool is there. Under CI a missing tool throws, so the file fails instead of skipping.
+ */
+export function toolSkipReason(probe: string[], installHint: string): string | undefined {
+  const r = spawnSync(probe[0], probe.slice(1), { encoding: 'utf8', timeout: 15_000 });
+  if (!r.error && r.status === 0) return undefined;
+  const why = r.error ? r.error.message : `\`${probe.join(' ')}\` exited ${r.status}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`;
+  const msg = `${installHint} (${why})`;
+  if (isCI()) throw new Error(`required tool missing under CI: ${msg}`);
+  return msg;
+}
+
+export function isCI(): boolean {
+  const v = process.env.CI;
+  return v !== undefined && v !== '' && v !== 'false' && v !== '0';
+}
+
+export interface HttpsResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  body: any;
+}
+
+/**
+ * A request over HTTPS to the server, verifying it against `ca` (the server's CA by default; pass `ca: null` to
+ * use only the system roots, which must then fail verification).
+ */
+export function httpsRequest(
+  server: Pick<TestServer, 'url' | 'token' | 'ca'>,
+  method: string,
+  path: string,
+  opts: { ca?: string | null; token?: string | null; body?: unknown; headers?: Record<string, string>; servername?: string } = {},
+): Promise<HttpsResult> {
+  const u = new URL(server.url + path);
+  const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+  const token = opts.token === undefined ? server.token : opts.token;
+  const headers: Record<string, string> = {
+    ...(token !== null ? { authorization: `Bearer ${token}` } : {}),
+    ...(body !== undefined && typeof opts.body !== 'string' ? { 'content-type': 'application/json' } : {}),
+    ...opts.headers,
+  };
+  return new Promise((resolveReq, reject) => {
+    const req = https.request(
+      {
+        method,
+        host: u.hostname.replace(/^\[|\]$/g, ''),
+        port: u.port,
+        path: u.pathname + u.search,
+        headers,
+        ca: opts.ca === null ? undefined : (opts.ca ?? server.ca),
+        servername: opts.servername,
+        agent: false,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            parsed = undefined;
+          }
+          resolveReq({ status: res.statusCode ?? 0, headers: res.headers, text, body: parsed });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 export interface KubectlResult {
   status: number;
   stdout: string;
@@ -111,6 +246,7 @@ export function kubectlOk(server: Pick<TestServer, 'kubeconfig'>, args: string[]
 /** Runs kubectl asynchronously (for -w watch and wait). */
 export function kubectlAsync(server: Pick<TestServer, 'kubeconfig'>, args: string[]): { proc: ChildProcess; output: () => string; done: Promise<KubectlResult> } {
   const proc = spawn('kubectl', ['--kubeconfig', server.kubeconfig, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECACHEDIR: join(server.kubeconfig, '..', 'kube-cache') } });
+  track(proc);
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,0 +1,272 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Type } from '@sinclair/typebox';
+import {
+  compareObjects,
+  FieldSet,
+  fieldSetFromFieldsV1,
+  fieldSetFromObject,
+  fieldSetToFieldsV1,
+  formatPath,
+  isTrackedPath,
+  parsePathElement,
+  serializePathElement,
+  withNamedAncestors,
+  type FieldPath,
+} from './managed-fields.js';
+import { defaultSchemaHints, schemaHintsFrom } from './schema-hints.js';
+
+// A kind declared the way src/kinds does it: TypeBox, with the Kubernetes list extensions.
+const Condition = Type.Object({ type: Type.String(), status: Type.String(), reason: Type.Optional(Type.String()) });
+const schema = Type.Object({
+  spec: Type.Optional(
+    Type.Object({
+      replicas: Type.Optional(Type.Integer()),
+      containers: Type.Optional(
+        Type.Array(
+          Type.Object({
+            name: Type.String(),
+            image: Type.Optional(Type.String()),
+            ports: Type.Optional(
+              Type.Array(Type.Object({ containerPort: Type.Integer(), protocol: Type.String() }), {
+                'x-kubernetes-list-type': 'map',
+                'x-kubernetes-list-map-keys': ['containerPort', 'protocol'],
+              }),
+            ),
+          }),
+          { 'x-kubernetes-patch-strategy': 'merge', 'x-kubernetes-patch-merge-key': 'name' },
+        ),
+      ),
+      tags: Type.Optional(Type.Array(Type.String())),
+      hosts: Type.Optional(Type.Array(Type.String(), { 'x-kubernetes-list-type': 'set' })),
+      selector: Type.Optional(Type.Record(Type.String(), Type.String(), { 'x-kubernetes-map-type': 'atomic' })),
+      env: Type.Optional(Type.Record(Type.String(), Type.Object({ value: Type.String() }))),
+      nullable: Type.Optional(Type.Union([Type.Object({ a: Type.Optional(Type.String()) }), Type.Null()])),
+    }),
+  ),
+  status: Type.Optional(
+    Type.Object({
+      conditions: Type.Optional(Type.Array(Condition, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })),
+    }),
+  ),
+});
+const hints = schemaHintsFrom(schema);
+
+const object = {
+  apiVersion: 'example.com/v1',
+  kind: 'Thing',
+  metadata: {
+    name: 'x',
+    namespace: 'default',
+    uid: 'u',
+    resourceVersion: '7',
+    generation: 2,
+    creationTimestamp: '2024-01-01T00:00:00Z',
+    labels: { app: 'web' },
+    finalizers: ['example.com/cleanup'],
+    ownerReferences: [{ apiVersion: 'v1', kind: 'Namespace', name: 'default', uid: 'ns-uid' }],
+    managedFields: [{ manager: 'm', operation: 'Update', apiVersion: 'v1', fieldsType: 'FieldsV1', fieldsV1: {} }],
+  },
+  spec: {
+    replicas: 2,
+    containers: [{ name: 'nginx', image: 'nginx:1', ports: [{ containerPort: 80, protocol: 'TCP' }] }],
+    tags: ['a', 'b'],
+    hosts: ['h1'],
+    selector: { app: 'web' },
+    env: { HOME: { value: '/root' } },
+    nullable: null,
+  },
+  status: { conditions: [{ type: 'Ready', status: 'True' }] },
+};
+
+test('field set of an object serializes to FieldsV1 exactly as kube writes it', () => {
+  const fieldsV1 = fieldSetToFieldsV1(fieldSetFromObject(object, hints));
+  const want = {
+    'f:metadata': {
+      'f:finalizers': { 'v:"example.com/cleanup"': {} },
+      'f:labels': { 'f:app': {} },
+      'f:ownerReferences': {
+        'k:{"uid":"ns-uid"}': { '.': {}, 'f:apiVersion': {}, 'f:kind': {}, 'f:name': {}, 'f:uid': {} },
+      },
+    },
+    'f:spec': {
+      'f:containers': {
+        'k:{"name":"nginx"}': {
+          '.': {},
+          'f:image': {},
+          'f:name': {},
+          'f:ports': { 'k:{"containerPort":80,"protocol":"TCP"}': { '.': {}, 'f:containerPort': {}, 'f:protocol': {} } },
+        },
+      },
+      'f:env': { 'f:HOME': { '.': {}, 'f:value': {} } },
+      'f:hosts': { 'v:"h1"': {} },
+      'f:nullable': {},
+      'f:replicas': {},
+      'f:selector': {},
+      'f:tags': {},
+    },
+  };
+  // Key order matters to byte-compare with kube's output.
+  assert.equal(JSON.stringify(fieldsV1), JSON.stringify(want));
+});
+
+test('FieldsV1 round-trips', () => {
+  const set = fieldSetFromObject(object, hints);
+  const back = fieldSetFromFieldsV1(JSON.parse(JSON.stringify(fieldSetToFieldsV1(set))));
+  assert.ok(back.equals(set));
+  assert.equal(back.size, set.size);
+});
+
+test('status is tracked only for the status subresource', () => {
+  const main = fieldSetFromObject(object, hints);
+  const status = fieldSetFromObject(object, hints, 'status');
+  assert.equal(JSON.stringify(fieldSetToFieldsV1(status)), JSON.stringify({
+    'f:status': { 'f:conditions': { 'k:{"type":"Ready"}': { '.': {}, 'f:status': {}, 'f:type': {} } } },
+  }));
+  assert.ok(main.paths().every((p) => 'field' in p[0]! && p[0].field !== 'status'));
+});
+
+const never: Array<{ path: FieldPath; subresource?: 'status'; tracked: boolean }> = [
+  { path: [{ field: 'apiVersion' }], tracked: false },
+  { path: [{ field: 'kind' }], tracked: false },
+  { path: [{ field: 'metadata' }], tracked: false },
+  ...['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'managedFields'].map((f) => ({
+    path: [{ field: 'metadata' }, { field: f }] as FieldPath,
+    tracked: false,
+  })),
+  { path: [{ field: 'metadata' }, { field: 'labels' }, { field: 'app' }], tracked: true },
+  { path: [{ field: 'metadata' }, { field: 'generateName' }], tracked: true },
+  { path: [{ field: 'status' }, { field: 'phase' }], tracked: false },
+  { path: [{ field: 'status' }, { field: 'phase' }], subresource: 'status', tracked: true },
+  { path: [{ field: 'spec' }, { field: 'replicas' }], subresource: 'status', tracked: false },
+  { path: [{ field: 'spec' }, { field: 'replicas' }], tracked: true },
+];
+for (const c of never) {
+  test(`isTrackedPath ${formatPath(c.path)}${c.subresource ? ' (status)' : ''} = ${c.tracked}`, () => {
+    assert.equal(isTrackedPath(c.path, c.subresource), c.tracked);
+  });
+}
+
+const pretty: Array<{ path: FieldPath; want: string; wire: string[] }> = [
+  { path: [{ field: 'spec' }, { field: 'replicas' }], want: '.spec.replicas', wire: ['f:spec', 'f:replicas'] },
+  {
+    path: [{ field: 'spec' }, { field: 'containers' }, { key: [['name', 'nginx']] }, { field: 'image' }],
+    want: '.spec.containers[name="nginx"].image',
+    wire: ['f:spec', 'f:containers', 'k:{"name":"nginx"}', 'f:image'],
+  },
+  { path: [{ field: 'metadata' }, { field: 'labels' }, { field: 'app' }], want: '.metadata.labels.app', wire: ['f:metadata', 'f:labels', 'f:app'] },
+  { path: [{ field: 'metadata' }, { field: 'finalizers' }, { value: 'x' }], want: '.metadata.finalizers[="x"]', wire: ['f:metadata', 'f:finalizers', 'v:"x"'] },
+  {
+    path: [{ field: 'ports' }, { key: [['containerPort', 80], ['protocol', 'TCP']] }],
+    want: '.ports[containerPort=80,protocol="TCP"]',
+    wire: ['f:ports', 'k:{"containerPort":80,"protocol":"TCP"}'],
+  },
+  { path: [{ field: 'args' }, { index: 3 }], want: '.args[3]', wire: ['f:args', 'i:3'] },
+  { path: [{ field: 'data' }, { field: 'a.b/c' }], want: '.data.a.b/c', wire: ['f:data', 'f:a.b/c'] },
+];
+for (const c of pretty) {
+  test(`path ${c.want}`, () => {
+    assert.equal(formatPath(c.path), c.want);
+    assert.deepEqual(c.path.map(serializePathElement), c.wire);
+    assert.deepEqual(c.wire.map(parsePathElement), c.path);
+  });
+}
+
+test('key elements are sorted by field name whatever the JSON order', () => {
+  assert.deepEqual(parsePathElement('k:{"protocol":"TCP","containerPort":80}'), { key: [['containerPort', 80], ['protocol', 'TCP']] });
+});
+
+const p = (...fields: string[]): FieldPath => fields.map((field) => ({ field }));
+const set = (...paths: FieldPath[]) => new FieldSet(paths);
+const ops: Array<{ name: string; got: () => FieldSet; want: FieldSet }> = [
+  { name: 'union', got: () => set(p('a'), p('b')).union(set(p('b'), p('c'))), want: set(p('a'), p('b'), p('c')) },
+  { name: 'intersection', got: () => set(p('a'), p('b')).intersection(set(p('b'), p('c'))), want: set(p('b')) },
+  { name: 'difference', got: () => set(p('a'), p('b'), p('a', 'x')).difference(set(p('a'))), want: set(p('b'), p('a', 'x')) },
+  { name: 'recursive difference', got: () => set(p('a'), p('b'), p('a', 'x'), p('ab')).recursiveDifference(set(p('a'))), want: set(p('b'), p('ab')) },
+  { name: 'named ancestors', got: () => withNamedAncestors(set(p('metadata', 'labels', 'app'), p('spec', 'env', 'HOME', 'value')), hints), want: set(p('metadata', 'labels', 'app'), p('metadata'), p('metadata', 'labels'), p('spec'), p('spec', 'env'), p('spec', 'env', 'HOME', 'value')) },
+];
+for (const c of ops) {
+  test(`field set ${c.name}`, () => {
+    const got = c.got();
+    assert.ok(got.equals(c.want), `got\n${got}\nwant\n${c.want}`);
+  });
+}
+
+test('field set emptiness, membership and prefixes', () => {
+  assert.ok(new FieldSet().isEmpty());
+  const s = set(p('spec', 'replicas'));
+  assert.ok(!s.isEmpty());
+  assert.ok(s.has(p('spec', 'replicas')));
+  assert.ok(!s.has(p('spec')));
+  assert.ok(s.hasPrefix(p('spec')));
+  assert.ok(!s.hasPrefix(p('sp')));
+  assert.equal(s.toString(), '.spec.replicas');
+});
+
+const malformed: Array<{ name: string; fieldsV1: unknown; message: RegExp }> = [
+  { name: 'unknown element type', fieldsV1: { 'x:foo': {} }, message: /unknown path element type "x"/ },
+  { name: 'missing colon', fieldsV1: { foo: {} }, message: /is not a path element/ },
+  { name: 'bad key JSON', fieldsV1: { 'f:a': { 'k:{name': {} } }, message: /the key is not valid JSON/ },
+  { name: 'non-object child', fieldsV1: { 'f:a': 1 }, message: /\.a must be an object, got number/ },
+  { name: 'dot at the top', fieldsV1: { '.': {} }, message: /"\." is not allowed at the top/ },
+];
+for (const c of malformed) {
+  test(`FieldsV1 rejects: ${c.name}`, () => {
+    assert.throws(() => fieldSetFromFieldsV1(c.fieldsV1), c.message);
+  });
+}
+
+const comparisons: Array<{ name: string; lhs: unknown; rhs: unknown; added: string[]; modified: string[]; removed: string[] }> = [
+  { name: 'same', lhs: { data: { a: '1' } }, rhs: { data: { a: '1' } }, added: [], modified: [], removed: [] },
+  { name: 'a new map is added with its node', lhs: {}, rhs: { data: { a: '1' } }, added: ['.data', '.data.a'], modified: [], removed: [] },
+  { name: 'changed leaf', lhs: { spec: { replicas: 1 } }, rhs: { spec: { replicas: 2 } }, added: [], modified: ['.spec.replicas'], removed: [] },
+  { name: 'removed subtree', lhs: { data: { a: '1' } }, rhs: {}, added: [], modified: [], removed: ['.data', '.data.a'] },
+  { name: 'atomic list is a leaf', lhs: { spec: { tags: ['a'] } }, rhs: { spec: { tags: ['a', 'b'] } }, added: [], modified: ['.spec.tags'], removed: [] },
+  { name: 'set list by value', lhs: { spec: { hosts: ['a'] } }, rhs: { spec: { hosts: ['b', 'a'] } }, added: ['.spec.hosts[="b"]'], modified: [], removed: [] },
+  {
+    name: 'map list by key',
+    lhs: { status: { conditions: [{ type: 'Ready', status: 'False' }] } },
+    rhs: { status: { conditions: [{ type: 'Synced', status: 'True' }, { type: 'Ready', status: 'True' }] } },
+    added: ['.status.conditions[type="Synced"]', '.status.conditions[type="Synced"].status', '.status.conditions[type="Synced"].type'],
+    modified: ['.status.conditions[type="Ready"].status'],
+    removed: [],
+  },
+  { name: 'empty map vs absent', lhs: { metadata: { labels: {} } }, rhs: { metadata: {} }, added: [], modified: [], removed: ['.metadata.labels'] },
+];
+for (const c of comparisons) {
+  test(`compare: ${c.name}`, () => {
+    const got = compareObjects(c.lhs as never, c.rhs as never, hints);
+    assert.deepEqual(got.added.paths().map(formatPath), c.added);
+    assert.deepEqual(got.modified.paths().map(formatPath), c.modified);
+    assert.deepEqual(got.removed.paths().map(formatPath), c.removed);
+  });
+}
+
+test('schema hints: metadata is ObjectMeta whatever the schema; unknown is atomic lists, granular maps', () => {
+  for (const h of [hints, defaultSchemaHints, schemaHintsFrom({ properties: { metadata: { type: 'object' } } })]) {
+    const meta = h.field('metadata');
+    assert.equal(meta.field('finalizers').listType, 'set');
+    assert.equal(meta.field('ownerReferences').listType, 'map');
+    assert.deepEqual(meta.field('ownerReferences').listMapKeys, ['uid']);
+    assert.equal(meta.field('labels').mapType, 'granular');
+    assert.equal(meta.field('labels').isNamedField('app'), false);
+    assert.equal(meta.isNamedField('labels'), true);
+  }
+  assert.equal(defaultSchemaHints.field('spec').field('anything').listType, 'atomic');
+  assert.equal(defaultSchemaHints.field('spec').mapType, 'granular');
+  const spec = hints.field('spec');
+  assert.equal(spec.field('containers').listType, 'map', 'merge strategy with a key means a map list');
+  assert.deepEqual(spec.field('containers').listMapKeys, ['name']);
+  assert.deepEqual(spec.field('containers').items().field('ports').listMapKeys, ['containerPort', 'protocol']);
+  assert.equal(spec.field('selector').mapType, 'atomic');
+  assert.equal(spec.field('nullable').field('a').listType, 'atomic', 'anyOf branches are walked');
+  assert.equal(hints.field('status').field('conditions').listType, 'map');
+});
+
+test('schema hints follow local $refs and allOf', () => {
+  const h = schemaHintsFrom({
+    $defs: { Cond: { type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'], items: { type: 'object' } } },
+    allOf: [{ properties: { status: { properties: { conditions: { $ref: '#/$defs/Cond' } } } } }],
+  });
+  assert.deepEqual(h.field('status').field('conditions').listMapKeys, ['type']);
+});

@@ -1,0 +1,236 @@
+// Malformed and hostile requests against the real server: each one gets a 4xx `Status` whose code, reason and
+// message say what was wrong — never a 5xx, never a hang — and the server keeps serving afterwards.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, startTestServer, type TestServer } from './helpers/server.js';
+
+let server: TestServer;
+
+before(async () => {
+  server = await startTestServer();
+  // Fixtures the patch cases work on.
+  const cm = await api(server, 'POST', '/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'target' }, data: { a: '1' } });
+  assert.equal(cm.status, 201, cm.text);
+});
+
+after(async () => {
+  await server?.stop();
+  server?.cleanup();
+});
+
+const CM = '/api/v1/namespaces/default/configmaps';
+const PLANS = '/apis/metalplane.dev/v1alpha1/plans';
+
+function configMap(name: string, data: unknown = { k: 'v' }): Record<string, unknown> {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data };
+}
+
+interface Case {
+  name: string;
+  method: string;
+  path: string;
+  /** an object is sent as JSON; a string as is (with `contentType`) */
+  body?: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+  /** undefined: the admin token; null: no Authorization header; a string: that header value */
+  authorization?: string | null;
+  code: number;
+  reason: string;
+  message: RegExp;
+}
+
+const cases: Case[] = [
+  // ---- bodies that do not decode
+  { name: 'broken JSON', method: 'POST', path: CM, body: '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": ', contentType: 'application/json', code: 400, reason: 'BadRequest', message: /invalid JSON/ },
+  { name: 'broken YAML', method: 'POST', path: CM, body: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [broken\n', contentType: 'application/yaml', code: 400, reason: 'BadRequest', message: /invalid YAML/ },
+  { name: 'YAML with two documents', method: 'POST', path: CM, body: 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n', contentType: 'application/yaml', code: 400, reason: 'BadRequest', message: /exactly one YAML document, found 2/ },
+  {
+    name: 'YAML alias bomb',
+    method: 'POST',
+    path: CM,
+    contentType: 'application/yaml',
+    body: ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`)].join('\n') + '\n',
+    code: 400,
+    reason: 'BadRequest',
+    message: /alias/i,
+  },
+  { name: 'a JSON array body', method: 'POST', path: CM, body: [configMap('in-an-array')], code: 400, reason: 'BadRequest', message: /must be a JSON object/ },
+  { name: 'a JSON string body', method: 'POST', path: CM, body: '"just a string"', contentType: 'application/json', code: 400, reason: 'BadRequest', message: /must be a JSON object/ },
+  { name: 'an empty body', method: 'POST', path: CM, body: '', contentType: 'application/json', code: 400, reason: 'BadRequest', message: /body is empty/ },
+  { name: 'metadata that is not an object', method: 'POST', path: CM, body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: 'x' }, code: 400, reason: 'BadRequest', message: /metadata must be an object/ },
+  { name: 'a protobuf body', method: 'POST', path: CM, body: 'k8s\x00\x0a\x0f', contentType: 'application/vnd.kubernetes.protobuf', code: 415, reason: 'UnsupportedMediaType', message: /protobuf.*not supported/ },
+  {
+    name: 'deeply nested JSON',
+    method: 'POST',
+    path: CM,
+    body: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep"},"data":{"a":"b"},"extra":${'['.repeat(20_000)}${']'.repeat(20_000)}}`,
+    contentType: 'application/json',
+    code: 400,
+    reason: 'BadRequest',
+    message: /nest|deep/i,
+  },
+
+  // ---- wrong types and bad names
+  { name: 'ConfigMap data: 5', method: 'POST', path: CM, body: configMap('wrong-type', 5), code: 422, reason: 'Invalid', message: /data/ },
+  {
+    name: 'Plan spec.specs.cpus: "x"',
+    method: 'POST',
+    path: PLANS,
+    body: { apiVersion: 'metalplane.dev/v1alpha1', kind: 'Plan', metadata: { name: 'wrong-cpus' }, spec: { specs: { cpus: 'x' } } },
+    code: 422,
+    reason: 'Invalid',
+    message: /spec\.specs\.cpus/,
+  },
+  { name: 'name Bad_Name', method: 'POST', path: CM, body: configMap('Bad_Name'), code: 422, reason: 'Invalid', message: /metadata\.name: Invalid value: "Bad_Name"/ },
+  { name: 'name of 300 characters', method: 'POST', path: CM, body: configMap('a'.repeat(300)), code: 422, reason: 'Invalid', message: /metadata\.name.*no more than 253 characters/ },
+  { name: 'Namespace name with a dot', method: 'POST', path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'a.b' } }, code: 422, reason: 'Invalid', message: /metadata\.name.*RFC 1123 label/ },
+  { name: 'unknown field with fieldValidation=Strict', method: 'POST', path: `${CM}?fieldValidation=Strict`, body: { ...configMap('strict'), bogus: 1 }, code: 400, reason: 'BadRequest', message: /unknown field "bogus"/ },
+  { name: 'namespace in body differs from the URL', method: 'POST', path: CM, body: { ...configMap('elsewhere'), metadata: { name: 'elsewhere', namespace: 'kube-system' } }, code: 400, reason: 'BadRequest', message: /does not match the namespace/ },
+
+  // ---- size
+  { name: 'a body over 3 MiB', method: 'POST', path: CM, body: configMap('huge', { big: 'x'.repeat(3 * 1024 * 1024 + 1024) }), code: 413, reason: 'RequestEntityTooLarge', message: /too large|3 MiB/i },
+
+  // ---- selectors
+  { name: 'bad label selector', method: 'GET', path: `${CM}?labelSelector=${encodeURIComponent('app in (a,')}`, code: 400, reason: 'BadRequest', message: /unable to parse requirement|expected/ },
+  { name: 'bad label selector key', method: 'GET', path: `${CM}?labelSelector=${encodeURIComponent('Bad Key=x')}`, code: 400, reason: 'BadRequest', message: /found|expected|Invalid value/ },
+  { name: 'field selector on an unknown field', method: 'GET', path: `${CM}?fieldSelector=${encodeURIComponent('spec.nope=x')}`, code: 400, reason: 'BadRequest', message: /field label not supported: spec\.nope/ },
+  { name: 'field selector that does not parse', method: 'GET', path: `${CM}?fieldSelector=${encodeURIComponent('metadata.name')}`, code: 400, reason: 'BadRequest', message: /invalid selector|can't understand/ },
+
+  // ---- patches
+  { name: 'JSON patch with an unknown op', method: 'PATCH', path: `${CM}/target`, body: '[{"op":"frobnicate","path":"/data/a","value":"2"}]', contentType: 'application/json-patch+json', code: 400, reason: 'BadRequest', message: /"op" must be one of .*frobnicate/ },
+  { name: 'JSON patch that is not an array', method: 'PATCH', path: `${CM}/target`, body: '{"op":"add"}', contentType: 'application/json-patch+json', code: 400, reason: 'BadRequest', message: /must be an array of operations/ },
+  { name: 'JSON patch test failure', method: 'PATCH', path: `${CM}/target`, body: '[{"op":"test","path":"/data/a","value":"not-1"}]', contentType: 'application/json-patch+json', code: 422, reason: 'Invalid', message: /test \/data\/a.*not equal/ },
+  { name: 'JSON patch removing a missing path', method: 'PATCH', path: `${CM}/target`, body: '[{"op":"remove","path":"/data/nope"}]', contentType: 'application/json-patch+json', code: 422, reason: 'Invalid', message: /\/data\/nope does not exist/ },
+  { name: 'merge patch that is broken JSON', method: 'PATCH', path: `${CM}/target`, body: '{"data":', contentType: 'application/merge-patch+json', code: 400, reason: 'BadRequest', message: /invalid JSON/ },
+  { name: 'patch with an unsupported content type', method: 'PATCH', path: `${CM}/target`, body: '{"data":{"a":"2"}}', contentType: 'text/plain', code: 415, reason: 'UnsupportedMediaType', message: /patch content type "text\/plain" is not supported/ },
+  { name: 'merge patch changing the name', method: 'PATCH', path: `${CM}/target`, body: '{"metadata":{"name":"other"}}', contentType: 'application/merge-patch+json', code: 400, reason: 'BadRequest', message: /does not match the name/ },
+  { name: 'apply patch without fieldManager', method: 'PATCH', path: `${CM}/target`, body: 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: target}\n', contentType: 'application/apply-patch+yaml', code: 400, reason: 'BadRequest', message: /fieldManager is required/ },
+  { name: 'force on a merge patch', method: 'PATCH', path: `${CM}/target?force=true`, body: '{}', contentType: 'application/merge-patch+json', code: 400, reason: 'BadRequest', message: /force is only allowed for apply/ },
+  { name: 'patch of a missing object', method: 'PATCH', path: `${CM}/missing`, body: '{}', contentType: 'application/merge-patch+json', code: 404, reason: 'NotFound', message: /configmaps "missing" not found/ },
+
+  // ---- unknown things
+  { name: 'unknown core resource', method: 'GET', path: '/api/v1/namespaces/default/widgets', code: 404, reason: 'NotFound', message: /widgets/ },
+  { name: 'unknown resource in our group', method: 'GET', path: '/apis/metalplane.dev/v1alpha1/widgets', code: 404, reason: 'NotFound', message: /widgets/ },
+  { name: 'unknown group', method: 'GET', path: '/apis/nope.example.com/v1/things', code: 404, reason: 'NotFound', message: /nope\.example\.com/ },
+  { name: 'unknown group discovery', method: 'GET', path: '/apis/nope.example.com', code: 404, reason: 'NotFound', message: /nope\.example\.com/ },
+  { name: 'unknown version', method: 'GET', path: '/apis/metalplane.dev/v9', code: 404, reason: 'NotFound', message: /metalplane\.dev\/v9/ },
+  { name: 'unknown path', method: 'GET', path: '/apiz/v1', code: 404, reason: 'NotFound', message: /\/apiz\/v1/ },
+  { name: 'cluster-scoped kind under a namespace', method: 'GET', path: '/apis/metalplane.dev/v1alpha1/namespaces/default/plans', code: 404, reason: 'NotFound', message: /plans/ },
+  { name: 'missing object', method: 'GET', path: `${CM}/does-not-exist`, code: 404, reason: 'NotFound', message: /configmaps "does-not-exist" not found/ },
+  { name: 'create in a missing namespace', method: 'POST', path: '/api/v1/namespaces/no-such-ns/configmaps', body: configMap('x'), code: 404, reason: 'NotFound', message: /no-such-ns/ },
+  { name: 'unknown subresource', method: 'GET', path: `${CM}/target/scale`, code: 404, reason: 'NotFound', message: /scale/ },
+  { name: 'bad percent-encoding in the path', method: 'GET', path: `${CM}/%zz`, code: 400, reason: 'BadRequest', message: /%zz|percent|not a valid/i },
+
+  // ---- query parameters
+  { name: 'bad resourceVersion on list', method: 'GET', path: `${CM}?resourceVersion=abc`, code: 400, reason: 'BadRequest', message: /invalid resourceVersion "abc"/ },
+  { name: 'bad resourceVersion on watch', method: 'GET', path: `${CM}?watch=true&resourceVersion=-5`, code: 400, reason: 'BadRequest', message: /invalid resourceVersion "-5"/ },
+  { name: 'bad resourceVersion in an update body', method: 'PUT', path: `${CM}/target`, body: { ...configMap('target'), metadata: { name: 'target', resourceVersion: 'abc' } }, code: 400, reason: 'BadRequest', message: /resourceVersion "abc"/ },
+  { name: 'bad resourceVersionMatch', method: 'GET', path: `${CM}?resourceVersion=1&resourceVersionMatch=Sometimes`, code: 400, reason: 'BadRequest', message: /resourceVersionMatch "Sometimes"/ },
+  { name: 'bad continue token', method: 'GET', path: `${CM}?limit=1&continue=not-a-token`, code: 400, reason: 'BadRequest', message: /invalid continue token/ },
+  { name: 'continue token of another list', method: 'GET', path: `${CM}?limit=1&continue=${Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: 1, start: '/registry/secrets/x' })).toString('base64url')}`, code: 400, reason: 'BadRequest', message: /invalid continue token/ },
+  { name: 'negative limit', method: 'GET', path: `${CM}?limit=-1`, code: 400, reason: 'BadRequest', message: /limit/ },
+  { name: 'bad timeoutSeconds on watch', method: 'GET', path: `${CM}?watch=true&timeoutSeconds=soon`, code: 400, reason: 'BadRequest', message: /timeoutSeconds.*"soon"/ },
+  { name: 'bad watch value', method: 'GET', path: `${CM}?watch=maybe`, code: 400, reason: 'BadRequest', message: /watch: "maybe"/ },
+  { name: 'bad dryRun value', method: 'POST', path: `${CM}?dryRun=Everything`, body: configMap('dry'), code: 400, reason: 'BadRequest', message: /dry run value: "Everything"/ },
+  { name: 'bad fieldValidation value', method: 'POST', path: `${CM}?fieldValidation=Loose`, body: configMap('fv'), code: 400, reason: 'BadRequest', message: /fieldValidation value "Loose"/ },
+  { name: 'bad propagationPolicy', method: 'DELETE', path: `${CM}/target?propagationPolicy=Sideways`, code: 422, reason: 'Invalid', message: /Unsupported value: "Sideways"/ },
+  { name: 'unacceptable Accept header', method: 'GET', path: CM, headers: { accept: 'text/html' }, code: 406, reason: 'NotAcceptable', message: /text\/html/ },
+  { name: 'method not allowed on a collection', method: 'PUT', path: CM, body: configMap('x'), code: 405, reason: 'MethodNotAllowed', message: /PUT is not allowed/ },
+
+  // ---- authentication
+  { name: 'missing bearer token', method: 'GET', path: CM, authorization: null, code: 401, reason: 'Unauthorized', message: /bearer token is required/ },
+  { name: 'invalid bearer token', method: 'GET', path: CM, authorization: 'Bearer mpt_not-a-real-token', code: 401, reason: 'Unauthorized', message: /token is not valid/ },
+  { name: 'basic auth instead of a bearer token', method: 'GET', path: CM, authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}`, code: 401, reason: 'Unauthorized', message: /only bearer tokens/ },
+  { name: 'no token on discovery', method: 'GET', path: '/apis', authorization: null, code: 401, reason: 'Unauthorized', message: /bearer token/ },
+];
+
+for (const c of cases) {
+  test(`${c.name} → ${c.code} ${c.reason}`, async () => {
+    const headers: Record<string, string> = { ...c.headers };
+    if (c.contentType) headers['content-type'] = c.contentType;
+    else if (c.body !== undefined && typeof c.body !== 'string') headers['content-type'] = 'application/json';
+    if (c.authorization === undefined) headers.authorization = `Bearer ${server.token}`;
+    else if (c.authorization !== null) headers.authorization = c.authorization;
+    const res = await fetch(server.plainUrl + c.path, {
+      method: c.method,
+      headers,
+      body: c.body === undefined ? undefined : typeof c.body === 'string' ? c.body : JSON.stringify(c.body),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const text = await res.text();
+    let body: { kind?: string; apiVersion?: string; status?: string; code?: number; reason?: string; message?: string };
+    try {
+      body = JSON.parse(text);
+    } catch {
+      assert.fail(`${res.status}: the body is not JSON: ${text.slice(0, 300)}`);
+    }
+    const summary = `${res.status} ${text.slice(0, 500)}`;
+    assert.ok(res.status < 500, `a 5xx for a client mistake: ${summary}`);
+    assert.equal(res.status, c.code, summary);
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/, summary);
+    assert.equal(body.kind, 'Status', summary);
+    assert.equal(body.apiVersion, 'v1', summary);
+    assert.equal(body.status, 'Failure', summary);
+    assert.equal(body.code, c.code, summary);
+    assert.equal(body.reason, c.reason, summary);
+    assert.match(body.message ?? '', c.message, summary);
+    if (c.code === 401) assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer/, summary);
+  });
+}
+
+test('a body over 3 MiB sent chunked (no Content-Length) → 413', async () => {
+  const chunk = Buffer.alloc(256 * 1024, 'x');
+  let sent = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent === 0) controller.enqueue(Buffer.from('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge-chunked"},"data":{"big":"'));
+      if (sent >= 4 * 1024 * 1024) {
+        controller.enqueue(Buffer.from('"}}'));
+        controller.close();
+        return;
+      }
+      controller.enqueue(chunk);
+      sent += chunk.length;
+    },
+  });
+  let res: Response;
+  try {
+    res = await fetch(server.plainUrl + CM, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+      body: stream,
+      duplex: 'half',
+      signal: AbortSignal.timeout(15_000),
+    } as RequestInit & { duplex: 'half' });
+  } catch (e) {
+    // The server may answer and close before the client finishes sending; that is a correct refusal too, as long
+    // as nothing was created (checked below).
+    assert.match(String((e as Error).cause ?? e), /ECONNRESET|EPIPE|other side closed|SocketError/i);
+    res = undefined as unknown as Response;
+  }
+  if (res) {
+    const body = (await res.json()) as { kind: string; code: number; reason: string };
+    assert.equal(res.status, 413);
+    assert.equal(body.kind, 'Status');
+    assert.equal(body.reason, 'RequestEntityTooLarge');
+  }
+  assert.equal((await api(server, 'GET', `${CM}/huge-chunked`)).status, 404);
+});
+
+test('after all of that the server is ready and a normal create works', async () => {
+  const ready = await fetch(server.plainUrl + '/readyz');
+  assert.equal(ready.status, 200);
+  const created = await api(server, 'POST', CM, configMap('after-malformed', { ok: 'yes' }));
+  assert.equal(created.status, 201, created.text);
+  const got = await api(server, 'GET', `${CM}/after-malformed`);
+  assert.equal(got.status, 200);
+  assert.deepEqual(got.body.data, { ok: 'yes' });
+  // None of the rejected creates left anything behind.
+  const list = await api(server, 'GET', CM);
+  const names = (list.body.items as { metadata: { name: string } }[]).map((i) => i.metadata.name).sort();
+  assert.deepEqual(names.filter((n) => n !== 'kube-root-ca.crt'), ['after-malformed', 'target']);
+  const target = await api(server, 'GET', `${CM}/target`);
+  assert.deepEqual(target.body.data, { a: '1' }, 'failed patches must not change the object');
+  assert.equal(server.proc.exitCode, null, 'the server is still running');
+});
