@@ -73,13 +73,41 @@ function decodeBody(req: FastifyRequest, allowYaml: boolean): unknown {
     const real = docs.filter((d) => d.contents !== null);
     if (real.length !== 1) throw ApiError.badRequest(`the request body must hold exactly one YAML document, found ${real.length}`);
     if (real[0].errors.length) throw ApiError.badRequest(`invalid YAML in request body: ${real[0].errors[0].message}`);
-    return real[0].toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      // An alias bomb (`&a [*b, *b, …]` nested) ends here with "Excessive alias count", a client mistake.
+      value = real[0].toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      throw ApiError.badRequest(`invalid YAML in request body: ${(e as Error).message}`);
+    }
+    return checkDepth(value);
   }
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (e) {
     throw ApiError.badRequest(`invalid JSON in request body: ${(e as Error).message}`);
   }
+  return checkDepth(value);
+}
+
+/**
+ * Validation, patching and managed fields walk objects recursively, so a body nested thousands of levels deep
+ * would exhaust the stack (a 500). No real object comes close to this limit; refuse deeper ones up front.
+ */
+export const MAX_BODY_DEPTH = 500;
+
+function checkDepth(value: unknown): unknown {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > MAX_BODY_DEPTH) {
+      throw ApiError.badRequest(`the request body is nested more than ${MAX_BODY_DEPTH} levels deep; objects that deep are not accepted`);
+    }
+    for (const child of Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return value;
 }
 
 function asObject(v: unknown, what: string): KubeObject {
@@ -99,10 +127,14 @@ function q1(query: Query, name: string): string | undefined {
   return Array.isArray(v) ? v[v.length - 1] : v;
 }
 
+// Go's strconv.ParseBool, which kube-apiserver uses: the Python client sends `watch=True`.
+const TRUE_VALUES = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
+const FALSE_VALUES = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False']);
+
 function boolParam(query: Query, name: string): boolean {
   const v = q1(query, name);
-  if (v === undefined || v === '' || v === 'false' || v === '0') return false;
-  if (v === 'true' || v === '1') return true;
+  if (v === undefined || v === '' || FALSE_VALUES.has(v)) return false;
+  if (TRUE_VALUES.has(v)) return true;
   throw ApiError.badRequest(`invalid value for ${name}: "${v}" (use true or false)`);
 }
 
@@ -112,6 +144,7 @@ function intParam(query: Query, name: string): number | undefined {
   if (!/^-?[0-9]+$/.test(v)) throw ApiError.badRequest(`invalid value for ${name}: "${v}" is not an integer`);
   const n = Number(v);
   if (n < 0) throw ApiError.badRequest(`invalid value for ${name}: must not be negative`);
+  if (!Number.isSafeInteger(n)) throw ApiError.badRequest(`invalid value for ${name}: "${v}" is too large`);
   return n;
 }
 
@@ -298,7 +331,7 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
           return serveWatch(req, reply, kind, ns, query, neg);
         }
         req.kube = { verb: 'list', resource: resourceLabel };
-        const list = await registry.list(kind, {
+        const list = await registry.listVersions(kind, {
           namespace: ns,
           labelSelector: q1(query, 'labelSelector'),
           fieldSelector: q1(query, 'fieldSelector'),
@@ -308,20 +341,21 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
           resourceVersionMatch: resourceVersionMatchParam(query),
         });
         if (neg.table) {
-          const t = toTable(kind, list.items, { includeObject: includeObjectParam(query), now: Date.now() }) as { metadata?: Record<string, unknown> };
+          const t = toTable(kind, list.kvs.map((kv) => registry.decode(kv)), { includeObject: includeObjectParam(query), now: Date.now() }) as { metadata?: Record<string, unknown> };
           t.metadata = { resourceVersion: list.resourceVersion, ...(list.continue ? { continue: list.continue } : {}), ...(list.remainingItemCount !== undefined ? { remainingItemCount: list.remainingItemCount } : {}) };
           return send(reply, 200, t);
         }
-        return send(reply, 200, {
-          apiVersion: apiVersionOf(kind),
-          kind: `${kind.kind}List`,
-          metadata: {
-            resourceVersion: list.resourceVersion,
-            ...(list.continue ? { continue: list.continue } : {}),
-            ...(list.remainingItemCount !== undefined ? { remainingItemCount: list.remainingItemCount } : {}),
-          },
-          items: list.items,
-        }, neg);
+        const listMeta = {
+          resourceVersion: list.resourceVersion,
+          ...(list.continue ? { continue: list.continue } : {}),
+          ...(list.remainingItemCount !== undefined ? { remainingItemCount: list.remainingItemCount } : {}),
+        };
+        if (neg.yaml) {
+          return send(reply, 200, { apiVersion: apiVersionOf(kind), kind: `${kind.kind}List`, metadata: listMeta, items: list.kvs.map((kv) => registry.decode(kv)) }, neg);
+        }
+        // Items are spliced from their stored JSON: no parse/stringify per object (list.10k is a hot path).
+        const head = `{"apiVersion":${JSON.stringify(apiVersionOf(kind))},"kind":"${kind.kind}List","metadata":${JSON.stringify(listMeta)},"items":[`;
+        return reply.code(200).type('application/json').send(head + list.kvs.map((kv) => registry.rawJson(kv)).join(',') + ']}');
       }
       if (method === 'POST') {
         req.kube = { verb: 'create', resource: resourceLabel };
@@ -355,10 +389,11 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
     if (method === 'GET') {
       req.kube = { verb: 'get', resource: resourceLabel };
       if (boolParam(query, 'watch')) throw ApiError.badRequest('watch is served on the collection: use ?watch=true&fieldSelector=metadata.name=' + name);
-      const obj = await registry.get(kind, ns, name);
-      if (!obj) throw ApiError.notFound(kind.plural, name, kind.group);
-      if (neg.table) return send(reply, 200, toTable(kind, [obj], { includeObject: includeObjectParam(query), now: Date.now() }));
-      return send(reply, 200, obj, neg);
+      const kv = await registry.getVersion(kind, ns, name);
+      if (!kv) throw ApiError.notFound(kind.plural, name, kind.group);
+      if (neg.table) return send(reply, 200, toTable(kind, [registry.decode(kv)], { includeObject: includeObjectParam(query), now: Date.now() }));
+      if (neg.yaml) return send(reply, 200, registry.decode(kv), neg);
+      return reply.code(200).type('application/json').send(registry.rawJson(kv));
     }
     if (method === 'PUT') {
       req.kube = { verb: 'update', resource: resourceLabel };
@@ -479,7 +514,8 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
       if (started) raw.end();
     }
     const limit = timeoutSeconds !== undefined ? timeoutSeconds : 1800 + Math.floor(Math.random() * 1800);
-    timer = setTimeout(finish, limit * 1000);
+    // setTimeout fires at once for delays beyond 2^31-1 ms, so a huge timeoutSeconds means "about 24 days".
+    timer = setTimeout(finish, Math.min(limit * 1000, 2 ** 31 - 1));
     timer.unref();
     req.raw.on('close', finish);
     raw.on('close', finish);
@@ -524,17 +560,25 @@ function deleteOptions(req: FastifyRequest, query: Query): DeleteOptions {
   const opts: DeleteOptions = {};
   let policy = (q1(query, 'propagationPolicy') ?? body.propagationPolicy) as string | undefined;
   const orphan = q1(query, 'orphanDependents') ?? body.orphanDependents;
-  if (policy === undefined && (orphan === 'true' || orphan === true)) policy = 'Orphan';
+  if (policy === undefined && (orphan === true || (typeof orphan === 'string' && TRUE_VALUES.has(orphan)))) policy = 'Orphan';
   if (policy !== undefined) {
     if (policy !== 'Background' && policy !== 'Foreground' && policy !== 'Orphan') {
       throw ApiError.invalid('DeleteOptions', '', [{ reason: 'FieldValueNotSupported', field: 'propagationPolicy', message: `Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"` }]);
     }
     opts.propagationPolicy = policy;
   }
-  const pre = body.preconditions as { uid?: string; resourceVersion?: string } | undefined;
-  if (pre && typeof pre === 'object') opts.preconditions = { uid: pre.uid, resourceVersion: pre.resourceVersion };
-  const dry = body.dryRun as string[] | undefined;
-  opts.dryRun = dryRunParam(query) || (Array.isArray(dry) && dry.includes('All'));
+  const pre = body.preconditions as { uid?: unknown; resourceVersion?: unknown } | undefined | null;
+  if (pre !== undefined && pre !== null) {
+    const bad = typeof pre !== 'object' || Array.isArray(pre) || [pre.uid, pre.resourceVersion].some((v) => v !== undefined && v !== null && typeof v !== 'string');
+    if (bad) throw ApiError.badRequest('DeleteOptions.preconditions must be an object with string uid and resourceVersion');
+    opts.preconditions = { uid: (pre.uid ?? undefined) as string | undefined, resourceVersion: (pre.resourceVersion ?? undefined) as string | undefined };
+  }
+  // A dry run the server did not understand must not turn into a real deletion.
+  const dry = body.dryRun;
+  if (dry !== undefined && dry !== null && (!Array.isArray(dry) || dry.some((d) => typeof d !== 'string'))) {
+    throw ApiError.badRequest(`DeleteOptions.dryRun must be a list of strings, e.g. ["All"], got ${JSON.stringify(dry)}`);
+  }
+  opts.dryRun = dryRunParam(query) || dryRunParam({ dryRun: (dry ?? undefined) as string[] | undefined });
   const grace = q1(query, 'gracePeriodSeconds') ?? body.gracePeriodSeconds;
   if (grace !== undefined && !/^-?[0-9]+$/.test(String(grace))) throw ApiError.badRequest(`invalid gracePeriodSeconds "${String(grace)}"`);
   return opts;

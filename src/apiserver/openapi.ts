@@ -520,12 +520,21 @@ function renderedFor(registry: KindRegistry): Rendered {
   if (!r) {
     r = { docs: new Map() };
     for (const gv of registry.groupVersions()) {
-      const doc = v3Document(registry.kindsIn(gv.group, gv.version));
+      const doc = deepFreeze(v3Document(registry.kindsIn(gv.group, gv.version)));
       r.docs.set(gv.path, { doc, hash: openApiHash(doc) });
     }
     rendered.set(registry, r);
   }
   return r;
+}
+
+/** Documents are shared by every request: freezing them turns an accidental mutation into an error. */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
 }
 
 /** kube's document hash: SHA-512 of the serialized document, upper-case hex. */
@@ -545,6 +554,7 @@ export function openApiV3Index(registry: KindRegistry): { paths: Record<string, 
 /**
  * `GET /openapi/v3/<path>`: the document of one group-version; `path` as in the index (`api/v1`,
  * `apis/metalplane.dev/v1alpha1`, a leading `/` or `/openapi/v3/` is accepted). Undefined if not served.
+ * The document is frozen and shared: serialize it, don't mutate it.
  */
 export function openApiV3For(registry: KindRegistry, groupVersionPath: string): Json | undefined {
   const path = groupVersionPath.replace(/^\/?(openapi\/v3\/)?/, '').replace(/\?.*$/, '').replace(/\/$/, '');
@@ -570,14 +580,14 @@ export function openApiV2(registry: KindRegistry): Json {
       paths[item.path] = entry;
     }
   }
-  r.v2 = {
+  r.v2 = deepFreeze({
     swagger: '2.0',
     info: { title: 'metalplane', version: 'v1' },
     paths,
     definitions: toV2(componentSchemas(registry.all())),
     securityDefinitions: { BearerToken: bearer },
     security: [{ BearerToken: [] }],
-  };
+  });
   return r.v2;
 }
 

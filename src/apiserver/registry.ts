@@ -102,6 +102,7 @@ export class Registry implements ObjectClient {
   private readonly clock: Clock;
   private readonly hints = new Map<KindDeclaration, SchemaHints>();
   private readonly decoded = new WeakMap<KeyValue, StoredObject>();
+  private readonly rawCache = new WeakMap<KeyValue, string>();
   private readonly bookmarkWatches = new Set<BookmarkWatch>();
   private bookmarkTimer: NodeJS.Timeout | undefined;
 
@@ -145,9 +146,30 @@ export class Registry implements ObjectClient {
     return o;
   }
 
+  /**
+   * Stored JSON always starts `{"apiVersion":…,"kind":…,"metadata":{`, so `rawJson` can splice the
+   * resourceVersion in without parsing (apiVersion and kind are strings, which cannot hold that sequence).
+   */
   private encode(obj: KubeObject): string {
-    const { resourceVersion: _rv, ...meta } = obj.metadata;
-    return JSON.stringify({ ...obj, metadata: meta });
+    const { apiVersion, kind, metadata, ...rest } = obj;
+    const { resourceVersion: _rv, ...meta } = metadata;
+    return JSON.stringify({ apiVersion, kind, metadata: meta, ...rest });
+  }
+
+  /** The object of one stored version as JSON text, with its resourceVersion, without a parse/stringify round trip. */
+  rawJson(kv: KeyValue): string {
+    let s = this.rawCache.get(kv);
+    if (s === undefined) {
+      const at = kv.value.indexOf('"metadata":{');
+      if (at < 0) s = JSON.stringify(this.decode(kv));
+      else {
+        const open = at + '"metadata":{'.length;
+        const sep = kv.value[open] === '}' ? '' : ',';
+        s = `${kv.value.slice(0, open)}"resourceVersion":"${kv.modRevision}"${sep}${kv.value.slice(open)}`;
+      }
+      this.rawCache.set(kv, s);
+    }
+    return s;
   }
 
   private checkScope(kind: KindDeclaration, namespace: string | undefined): void {
@@ -171,6 +193,11 @@ export class Registry implements ObjectClient {
     return kv ? clone(this.decode(kv)) : undefined;
   }
 
+  /** The stored version of one object (for serving it without a parse/stringify round trip). */
+  async getVersion(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<KeyValue | undefined> {
+    return this.store.get(keyFor(kind, this.nsOf(kind, namespace), name));
+  }
+
   async mustGet(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<{ obj: StoredObject; kv: KeyValue }> {
     const kv = await this.store.get(keyFor(kind, this.nsOf(kind, namespace), name));
     if (!kv) throw ApiError.notFound(this.whatOf(kind), name, kind.group);
@@ -189,6 +216,12 @@ export class Registry implements ObjectClient {
    * label and field selectors. Pages are consistent at the first page's revision.
    */
   async list(kind: KindDeclaration, query: ListQuery & { resourceVersionMatch?: string } = {}): Promise<ObjectList> {
+    const { kvs, ...meta } = await this.listVersions(kind, query);
+    return { ...meta, items: kvs.map((kv) => clone(this.decode(kv))) };
+  }
+
+  /** `list` without materializing objects: the HTTP surface serializes the stored versions directly. */
+  async listVersions(kind: KindDeclaration, query: ListQuery & { resourceVersionMatch?: string } = {}): Promise<Omit<ObjectList, 'items'> & { kvs: KeyValue[] }> {
     const matches = this.matcher(kind, query);
     const prefix = prefixFor(kind, this.nsOf(kind, query.namespace));
     const limit = query.limit && query.limit > 0 ? query.limit : 0;
@@ -211,7 +244,7 @@ export class Registry implements ObjectClient {
         if (rv > cur) throw new ApiError(504, 'Timeout', `Too large resource version: ${rv}, current: ${cur}`, { retryAfterSeconds: 1 });
       }
     }
-    const items: StoredObject[] = [];
+    const items: KeyValue[] = [];
     let more = false;
     let remaining: number | undefined;
     let lastKey: string | undefined;
@@ -223,9 +256,8 @@ export class Registry implements ObjectClient {
       let stoppedEarly = false;
       for (const kv of page.items) {
         lastKey = kv.key;
-        const o = this.decode(kv);
-        if (matches && !matches(o)) continue;
-        items.push(clone(o));
+        if (matches && !matches(this.decode(kv))) continue;
+        items.push(kv);
         if (limit && items.length >= limit) {
           stoppedEarly = kv !== page.items[page.items.length - 1];
           break;
@@ -239,10 +271,9 @@ export class Registry implements ObjectClient {
       if (!page.more) break;
       startAfter = lastKey;
     }
-    const out: ObjectList = { items, resourceVersion: String(revision) };
-    if (more && lastKey !== undefined) {
-      const last = items[items.length - 1];
-      out.continue = encodeContinue(revision, keyFor(kind, last.metadata.namespace, last.metadata.name));
+    const out: Omit<ObjectList, 'items'> & { kvs: KeyValue[] } = { kvs: items, resourceVersion: String(revision) };
+    if (more && items.length) {
+      out.continue = encodeContinue(revision, items[items.length - 1].key);
       if (remaining !== undefined) out.remainingItemCount = remaining;
     }
     return out;
@@ -343,18 +374,14 @@ export class Registry implements ObjectClient {
 
   private validate(kind: KindDeclaration, obj: KubeObject, opts: RequestOptions, old?: KubeObject): KubeObject {
     const v = compileValidator(kind);
-    const r = v(obj, { fieldValidation: opts.fieldValidation ?? 'Ignore' });
+    const r = v(obj, { fieldValidation: opts.fieldValidation ?? 'Ignore', old });
     if (r.unknownFields.length && (opts.fieldValidation ?? 'Ignore') === 'Strict') {
       throw ApiError.badRequest(
         `${kind.kind} in version "${kind.version}" cannot be handled as a ${kind.kind}: strict decoding error: ${r.unknownFields.map((f) => `unknown field "${f}"`).join(', ')}`,
       );
     }
     for (const w of r.warnings) opts.warnings?.push(w);
-    const causes = [...r.causes];
-    if (causes.length === 0 && kind.validate) {
-      for (const c of kind.validate(r.pruned, old)) causes.push({ reason: c.reason ?? 'FieldValueInvalid', message: c.message, field: c.field });
-    }
-    if (causes.length) throw ApiError.invalid(kind.kind, obj.metadata?.name ?? '', causes, kind.group);
+    if (r.causes.length) throw ApiError.invalid(kind.kind, obj.metadata?.name ?? '', r.causes, kind.group);
     return r.pruned;
   }
 
@@ -418,7 +445,7 @@ export class Registry implements ObjectClient {
     const key = keyFor(kind, ns, meta.name!);
     try {
       const kv = await this.store.create(key, this.encode(stored));
-      return clone(this.decode(kv));
+      return withRevision(stored, kv.modRevision);
     } catch (e) {
       const err = toApiError(e);
       if (err.code === 409) throw ApiError.alreadyExists(this.whatOf(kind), meta.name!, kind.group);
@@ -519,12 +546,6 @@ export class Registry implements ObjectClient {
       delete m.deletionTimestamp;
       delete m.deletionGracePeriodSeconds;
     }
-    if (kind.group === '' && kind.kind === 'ConfigMap' || kind.group === '' && kind.kind === 'Secret') {
-      if (cur.immutable === true) {
-        const changed = !deepEqual(cur.data, validated.data) || !deepEqual(cur.binaryData, validated.binaryData) || validated.immutable !== true;
-        if (changed) throw ApiError.invalid(kind.kind, m.name!, [{ reason: 'FieldValueForbidden', message: 'field is immutable when `immutable` is set', field: 'data' }], kind.group);
-      }
-    }
     if (kind.statusSubresource) {
       const gen = cur.metadata.generation ?? 1;
       m.generation = deepEqual(specPart(cur), specPart(validated)) ? gen : gen + 1;
@@ -560,7 +581,7 @@ export class Registry implements ObjectClient {
     void curKv;
     try {
       const kv = await this.store.update(key, this.encode(out), expectedRevision);
-      return clone(this.decode(kv));
+      return withRevision(out, kv.modRevision);
     } catch (e) {
       throw this.mapWriteError(e, kind, cur.metadata.name);
     }
@@ -617,7 +638,9 @@ export class Registry implements ObjectClient {
               : strategicMergePatch(base, body, this.hintsFor(kind));
         if (!patched || typeof patched !== 'object' || Array.isArray(patched)) throw ApiError.badRequest('the patch must produce a JSON object');
         next = patched as KubeObject;
-        const meta = (next.metadata ?? {}) as ObjectMeta;
+        const rawMeta: unknown = next.metadata ?? {};
+        if (typeof rawMeta !== 'object' || rawMeta === null || Array.isArray(rawMeta)) throw ApiError.badRequest('the patch must leave metadata an object');
+        const meta = rawMeta as ObjectMeta;
         next.metadata = meta;
         precondition = meta.resourceVersion !== cur.metadata.resourceVersion ? meta.resourceVersion : undefined;
         if (meta.name !== undefined && meta.name !== name) throw ApiError.badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`);
@@ -649,6 +672,9 @@ export class Registry implements ObjectClient {
     if (!o.apiVersion || !o.kind) throw ApiError.badRequest('an apply patch must set apiVersion and kind');
     if (o.apiVersion !== apiVersionOf(kind) || o.kind !== kind.kind) {
       throw ApiError.badRequest(`the apply patch's ${o.apiVersion}/${o.kind} does not match the URL's ${apiVersionOf(kind)}/${kind.kind}`);
+    }
+    if (o.metadata !== undefined && (typeof o.metadata !== 'object' || o.metadata === null || Array.isArray(o.metadata))) {
+      throw ApiError.badRequest('an apply patch: metadata must be an object');
     }
     const meta = (o.metadata ?? {}) as ObjectMeta;
     if (meta.name !== undefined && meta.name !== name) throw ApiError.badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`);
@@ -758,6 +784,12 @@ export class Registry implements ObjectClient {
     }
     return out;
   }
+}
+
+/** The caller's own object, now stored at `revision` (no re-parse of what was just written). */
+function withRevision(obj: KubeObject, revision: number): StoredObject {
+  obj.metadata.resourceVersion = String(revision);
+  return obj as StoredObject;
 }
 
 function prepareNamespace(obj: KubeObject): void {

@@ -18,7 +18,7 @@ function fromFastifyError(e: { code?: string; statusCode?: number; message: stri
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return ApiError.tooLarge('Request entity too large: the request body exceeds the limit of 3 MiB');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return ApiError.unsupportedMediaType(e.message);
+      return ApiError.unsupportedMediaType('the request body has no Content-Type or one that is not supported: send application/json or application/yaml (or a patch type for PATCH)');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return ApiError.badRequest(e.message);

@@ -193,3 +193,11 @@ test('qualified names', () => {
   ];
   for (const [name, errs] of cases) assert.equal(isQualifiedName(name).length, errs, name);
 });
+
+test('metadata of the wrong shape gives a type error, not a crash', () => {
+  const r = compileValidator(planKind)(plan({}, { name: 'x', labels: 'app=web', finalizers: 'x' }));
+  assert.deepEqual(
+    r.causes.map((c) => c.field),
+    ['metadata.labels', 'metadata.finalizers'],
+  );
+});

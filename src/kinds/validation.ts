@@ -418,7 +418,10 @@ export function compileValidator(kind: KindDeclaration): Validator {
         if (c && !causes.some((x) => x.field === c.field && x.message === c.message)) causes.push(c);
       }
     }
-    if (isPlainObject(copy.metadata)) causes.push(...validateObjectMeta(copy.metadata, kind));
+    // Name and label rules assume the metadata types are right: skip them while the schema says otherwise.
+    if (isPlainObject(copy.metadata) && !causes.some((c) => c.field?.startsWith('metadata'))) {
+      causes.push(...validateObjectMeta(copy.metadata, kind));
+    }
     if (causes.length === 0 && kind.validate) {
       for (const c of kind.validate(copy, opts.old)) causes.push(toCause(c));
     }

@@ -22,6 +22,7 @@ import { fastifyServerFactory } from './tls/listener.js';
 import { plainHttpDecision } from './tls/peer-policy.js';
 import { startCoreControllers } from '../controllers/index.js';
 import { LeaderElector } from '../runtime/leader.js';
+import { EventRecorder } from '../runtime/events.js';
 import { VERSION } from '../version.js';
 
 export interface ServerOptions {
@@ -94,6 +95,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return503OnClosing: true,
     forceCloseConnections: true,
     serverFactory: fastifyServerFactory({ cert: tls.cert, key: tls.key }),
+    // Bad percent-encoding in the URL is refused before routing; answer it as a Status like every other error.
+    frameworkErrors: (err, _req, reply) => void sendStatusError(reply, err),
   });
   // Bodies are decoded by each surface (JSON, YAML, patch types); the kube API needs the raw bytes.
   app.removeAllContentTypeParsers();
@@ -151,16 +154,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   // Controllers run only while this replica holds the lease, so several replicas can share one store.
   let controllers: { stop(): Promise<void> | void } | undefined;
+  const identity = `${hostname()}_${process.pid}`;
   const elector = new LeaderElector({
     client: registry,
     namespace: 'metalplane-system',
     leaseName: 'metalplane-controllers',
-    identity: `${hostname()}_${process.pid}`,
+    identity,
     clock: systemClock,
     logger: log,
     onStartedLeading: () => {
       const cm = controllerMetrics(metrics);
-      controllers = startCoreControllers({ client: registry, kinds: [...kinds.all()], clock: systemClock, logger: log, metrics: cm, queueMetrics: cm.queue });
+      const recorder = new EventRecorder({ client: registry, component: 'metalplane-controller-manager', instance: identity, clock: systemClock, logger: log });
+      controllers = startCoreControllers({ client: registry, kinds: [...kinds.all()], clock: systemClock, logger: log, metrics: cm, queueMetrics: cm.queue, recorder });
     },
     onStoppedLeading: () => {
       void controllers?.stop();

@@ -26,6 +26,7 @@ import {
   withNamedAncestors,
   type Comparison,
   type FieldPath,
+  type PathElement,
   type Subresource,
 } from './managed-fields.js';
 import type { SchemaHints } from './schema-hints.js';
@@ -134,6 +135,12 @@ function decodeOrEmpty(entries: unknown): Managers {
   }
 }
 
+/** managedFields times are RFC 3339 with whole seconds, as kube's metav1.Time writes them. */
+function toSeconds(time: string): string {
+  const t = Date.parse(time);
+  return Number.isNaN(t) ? time : new Date(Math.floor(t / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
 function seconds(time: string | undefined): number {
   if (!time) return 0;
   const t = Date.parse(time);
@@ -228,14 +235,17 @@ function mergeList(lhs: JsonValue[], rhs: JsonValue[], node: SchemaHints, path: 
   const items = node.items();
   const rKeys: string[] = [];
   const rByKey = new Map<string, JsonValue>();
+  const rElement = new Map<string, PathElement>();
   rhs.forEach((item, i) => {
-    const k = serializePathElement(listItemElement(item, node, path, i));
+    const pe = listItemElement(item, node, path, i);
+    const k = serializePathElement(pe);
     if (rByKey.has(k)) {
       const field = formatPath(path);
-      const message = `duplicate entries for key ${formatPath([listItemElement(item, node, path, i)])}`;
+      const message = `duplicate entries for key ${formatPath([pe])}`;
       throw new ApiError(422, 'Invalid', `${field}: ${message}`, { causes: [{ reason: 'FieldValueDuplicate', message, field }] });
     }
     rByKey.set(k, item);
+    rElement.set(k, pe);
     rKeys.push(k);
   });
   const lKeys: string[] = [];
@@ -249,7 +259,7 @@ function mergeList(lhs: JsonValue[], rhs: JsonValue[], node: SchemaHints, path: 
   const mergeItem = (k: string): JsonValue => {
     const r = rByKey.get(k)!;
     const l = lByKey.get(k);
-    return isJsonObject(r) ? mergeValue(l, r, items, path) : cloneJson(r);
+    return isJsonObject(r) ? mergeValue(l, r, items, [...path, rElement.get(k)!]) : cloneJson(r);
   };
 
   const shared = rKeys.filter((k) => lByKey.has(k));
@@ -422,9 +432,13 @@ function validateApplied(applied: unknown, live: KubeObject | undefined, apiVers
   }
 }
 
+/** Metadata only the server sets; an applied value (kubectl may send `creationTimestamp: null`) is ignored. */
+const SERVER_METADATA = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink'];
+
 /** The part of the applied configuration the operation may change: all but status, or only status. */
 function scopeApplied(applied: KubeObject, subresource: Subresource): JsonObject {
   const copy = withoutManagedFields(applied);
+  if (isJsonObject(copy.metadata)) for (const f of SERVER_METADATA) delete copy.metadata[f];
   if (subresource === 'status') {
     const meta = isJsonObject(copy.metadata) ? copy.metadata : {};
     const identity: JsonObject = {};
@@ -440,7 +454,8 @@ function scopeApplied(applied: KubeObject, subresource: Subresource): JsonObject
 
 /** Server-side apply of `applied` (by `manager`) to `live`; see the file header. */
 export function applyPatch(input: ApplyInput): { object: KubeObject } {
-  const { live, applied, manager, force, hints, apiVersion, now, subresource } = input;
+  const { live, applied, manager, force, hints, apiVersion, subresource } = input;
+  const now = toSeconds(input.now);
   validateApplied(applied, live, apiVersion);
   const liveBody: JsonObject = live ? withoutManagedFields(live) : {};
   let managers: Managers;
@@ -519,7 +534,8 @@ function isResetRequest(entries: unknown): boolean {
 
 /** Ownership after a create, update or non-apply patch; see the file header. */
 export function trackUpdate(input: TrackUpdateInput): KubeObject {
-  const { old, updated, manager, hints, apiVersion, now, subresource } = input;
+  const { old, updated, manager, hints, apiVersion, subresource } = input;
+  const now = toSeconds(input.now);
   const oldBody: JsonObject = old ? withoutManagedFields(old) : {};
   const newBody = withoutManagedFields(updated);
   const sent = updated.metadata?.managedFields as unknown;

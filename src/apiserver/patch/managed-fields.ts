@@ -133,7 +133,8 @@ function pathKey(path: FieldPath): string {
 
 /** An immutable set of field paths. */
 export class FieldSet {
-  private readonly byKey: ReadonlyMap<string, FieldPath>;
+  // Keyed by the path's serialized elements, so a path's descendants are exactly the keys extending it.
+  private byKey: ReadonlyMap<string, FieldPath>;
 
   constructor(paths: Iterable<FieldPath> = []) {
     const m = new Map<string, FieldPath>();
@@ -143,7 +144,7 @@ export class FieldSet {
 
   private static of(m: Map<string, FieldPath>): FieldSet {
     const s = new FieldSet();
-    (s as unknown as { byKey: Map<string, FieldPath> }).byKey = m;
+    s.byKey = m;
     return s;
   }
 
