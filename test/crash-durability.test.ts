@@ -79,7 +79,7 @@ async function createUntilKilled(server: TestServer): Promise<Outcome> {
   return { acknowledged, failed };
 }
 
-test('every acknowledged create survives SIGKILL; token and CA are reused', async () => {
+test('every acknowledged create survives SIGKILL; token and CA are reused', async (t) => {
   first = await startTestServer();
   const dataDir = first.dataDir;
   const tokenBefore = first.token;
@@ -89,6 +89,7 @@ test('every acknowledged create survives SIGKILL; token and CA are reused', asyn
   assert.equal(ns.status, 201, ns.text);
 
   const { acknowledged, failed } = await createUntilKilled(first);
+  t.diagnostic(`${acknowledged.size} acknowledged, ${failed} failed when the server was killed`);
   assert.notEqual(first.proc.exitCode, 0);
   assert.equal(first.proc.signalCode, 'SIGKILL', 'the server was killed, not shut down');
   assert.ok(acknowledged.size >= KILL_AFTER, `acknowledged ${acknowledged.size}`);
@@ -106,6 +107,7 @@ test('every acknowledged create survives SIGKILL; token and CA are reused', asyn
   const stored = new Map<string, { data: { value: string }; metadata: { resourceVersion: string } }>();
   for (const item of list.body.items) stored.set(item.metadata.name, item);
 
+  t.diagnostic(`${stored.size} stored after the restart (${stored.size - acknowledged.size} written but never acknowledged)`);
   const missing = [...acknowledged.keys()].filter((n) => !stored.has(n));
   assert.deepEqual(missing, [], `${missing.length} of ${acknowledged.size} acknowledged creates are gone after kill -9`);
   for (const [name, want] of acknowledged) {

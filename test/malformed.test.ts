@@ -59,7 +59,8 @@ const cases: Case[] = [
   { name: 'a JSON string body', method: 'POST', path: CM, body: '"just a string"', contentType: 'application/json', code: 400, reason: 'BadRequest', message: /must be a JSON object/ },
   { name: 'an empty body', method: 'POST', path: CM, body: '', contentType: 'application/json', code: 400, reason: 'BadRequest', message: /body is empty/ },
   { name: 'metadata that is not an object', method: 'POST', path: CM, body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: 'x' }, code: 400, reason: 'BadRequest', message: /metadata must be an object/ },
-  { name: 'a protobuf body', method: 'POST', path: CM, body: 'k8s\x00\x0a\x0f', contentType: 'application/vnd.kubernetes.protobuf', code: 415, reason: 'UnsupportedMediaType', message: /protobuf.*not supported/ },
+  { name: 'a truncated protobuf body', method: 'POST', path: CM, body: 'k8s\x00\x0a\x0f', contentType: 'application/vnd.kubernetes.protobuf', code: 400, reason: 'BadRequest', message: /invalid protobuf/ },
+  { name: 'a CBOR body', method: 'POST', path: CM, body: '\xa1', contentType: 'application/cbor', code: 415, reason: 'UnsupportedMediaType', message: /application\/cbor.*not supported/ },
   {
     name: 'deeply nested JSON',
     method: 'POST',
@@ -68,7 +69,27 @@ const cases: Case[] = [
     contentType: 'application/json',
     code: 400,
     reason: 'BadRequest',
-    message: /nest|deep/i,
+    message: /nested more than \d+ levels deep/,
+  },
+  {
+    name: 'deeply nested YAML',
+    method: 'POST',
+    path: CM,
+    body: `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep-yaml}\nextra: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n`,
+    contentType: 'application/yaml',
+    code: 400,
+    reason: 'BadRequest',
+    message: /invalid YAML|nested more than/,
+  },
+  {
+    name: 'deeply nested merge patch',
+    method: 'PATCH',
+    path: `${CM}/target`,
+    body: `{"metadata":{"annotations":${'{"x":'.repeat(5000)}1${'}'.repeat(5000)}}}`,
+    contentType: 'application/merge-patch+json',
+    code: 400,
+    reason: 'BadRequest',
+    message: /nested more than \d+ levels deep/,
   },
 
   // ---- wrong types and bad names
@@ -85,7 +106,13 @@ const cases: Case[] = [
   { name: 'name Bad_Name', method: 'POST', path: CM, body: configMap('Bad_Name'), code: 422, reason: 'Invalid', message: /metadata\.name: Invalid value: "Bad_Name"/ },
   { name: 'name of 300 characters', method: 'POST', path: CM, body: configMap('a'.repeat(300)), code: 422, reason: 'Invalid', message: /metadata\.name.*no more than 253 characters/ },
   { name: 'Namespace name with a dot', method: 'POST', path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'a.b' } }, code: 422, reason: 'Invalid', message: /metadata\.name.*RFC 1123 label/ },
+  { name: 'metadata.generateName that is an object', method: 'POST', path: CM, body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: {} } }, code: 422, reason: 'Invalid', message: /metadata\.generateName.*must be of type string/ },
+  { name: 'metadata.ownerReferences that is a string', method: 'POST', path: CM, body: { ...configMap('owners'), metadata: { name: 'owners', ownerReferences: 'x' } }, code: 422, reason: 'Invalid', message: /metadata\.ownerReferences.*must be of type array/ },
+  { name: 'metadata.finalizers of numbers', method: 'POST', path: CM, body: { ...configMap('fins'), metadata: { name: 'fins', finalizers: [1, 2] } }, code: 422, reason: 'Invalid', message: /metadata\.finalizers\[0\].*must be of type string/ },
+  { name: 'metadata.annotations with an object value', method: 'POST', path: CM, body: { ...configMap('annos'), metadata: { name: 'annos', annotations: { a: { b: 1 } } } }, code: 422, reason: 'Invalid', message: /metadata\.annotations\.a.*must be of type string/ },
   { name: 'unknown field with fieldValidation=Strict', method: 'POST', path: `${CM}?fieldValidation=Strict`, body: { ...configMap('strict'), bogus: 1 }, code: 400, reason: 'BadRequest', message: /unknown field "bogus"/ },
+  { name: 'an unknown kind in the body', method: 'POST', path: CM, body: { apiVersion: 'v1', kind: 'Widget', metadata: { name: 'widget' } }, code: 400, reason: 'BadRequest', message: /kind in the data \(Widget\) does not match the expected kind \(ConfigMap\)/ },
+  { name: 'an unknown apiVersion in the body', method: 'POST', path: PLANS, body: { apiVersion: 'metalplane.dev/v9', kind: 'Plan', metadata: { name: 'v9' }, spec: { specs: {} } }, code: 400, reason: 'BadRequest', message: /API version in the data \(metalplane\.dev\/v9\)/ },
   { name: 'namespace in body differs from the URL', method: 'POST', path: CM, body: { ...configMap('elsewhere'), metadata: { name: 'elsewhere', namespace: 'kube-system' } }, code: 400, reason: 'BadRequest', message: /does not match the namespace/ },
 
   // ---- size
@@ -105,6 +132,14 @@ const cases: Case[] = [
   { name: 'merge patch that is broken JSON', method: 'PATCH', path: `${CM}/target`, body: '{"data":', contentType: 'application/merge-patch+json', code: 400, reason: 'BadRequest', message: /invalid JSON/ },
   { name: 'patch with an unsupported content type', method: 'PATCH', path: `${CM}/target`, body: '{"data":{"a":"2"}}', contentType: 'text/plain', code: 415, reason: 'UnsupportedMediaType', message: /patch content type "text\/plain" is not supported/ },
   { name: 'merge patch changing the name', method: 'PATCH', path: `${CM}/target`, body: '{"metadata":{"name":"other"}}', contentType: 'application/merge-patch+json', code: 400, reason: 'BadRequest', message: /does not match the name/ },
+  { name: 'merge patch making metadata a number', method: 'PATCH', path: `${CM}/target`, body: '{"metadata":5}', contentType: 'application/merge-patch+json', code: 400, reason: 'BadRequest', message: /metadata an object/ },
+  { name: 'JSON patch replacing metadata with a number', method: 'PATCH', path: `${CM}/target`, body: '[{"op":"replace","path":"/metadata","value":5}]', contentType: 'application/json-patch+json', code: 400, reason: 'BadRequest', message: /metadata an object/ },
+  { name: 'JSON patch replacing the whole object', method: 'PATCH', path: `${CM}/target`, body: '[{"op":"replace","path":"","value":5}]', contentType: 'application/json-patch+json', code: 400, reason: 'BadRequest', message: /must produce a JSON object/ },
+  { name: 'JSON patch setting a bad resourceVersion', method: 'PATCH', path: `${CM}/target`, body: '[{"op":"replace","path":"/metadata/resourceVersion","value":"zz"}]', contentType: 'application/json-patch+json', code: 400, reason: 'BadRequest', message: /invalid resourceVersion "zz"/ },
+  { name: 'strategic merge patch that is an array', method: 'PATCH', path: `${CM}/target`, body: '[1]', contentType: 'application/strategic-merge-patch+json', code: 400, reason: 'BadRequest', message: /must be a JSON object/ },
+  { name: 'apply patch that is a list', method: 'PATCH', path: `${CM}/target?fieldManager=t`, body: '- a\n- b\n', contentType: 'application/apply-patch+yaml', code: 400, reason: 'BadRequest', message: /single object/ },
+  { name: 'apply patch with metadata: 5', method: 'PATCH', path: `${CM}/target?fieldManager=t`, body: '{"apiVersion":"v1","kind":"ConfigMap","metadata":5}', contentType: 'application/apply-patch+yaml', code: 400, reason: 'BadRequest', message: /metadata must be an object/ },
+  { name: 'apply patch of another kind', method: 'PATCH', path: `${CM}/target?fieldManager=t`, body: 'apiVersion: v1\nkind: Secret\nmetadata: {name: target}\n', contentType: 'application/apply-patch+yaml', code: 400, reason: 'BadRequest', message: /v1\/Secret does not match .*v1\/ConfigMap/ },
   { name: 'apply patch without fieldManager', method: 'PATCH', path: `${CM}/target`, body: 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: target}\n', contentType: 'application/apply-patch+yaml', code: 400, reason: 'BadRequest', message: /fieldManager is required/ },
   { name: 'force on a merge patch', method: 'PATCH', path: `${CM}/target?force=true`, body: '{}', contentType: 'application/merge-patch+json', code: 400, reason: 'BadRequest', message: /force is only allowed for apply/ },
   { name: 'patch of a missing object', method: 'PATCH', path: `${CM}/missing`, body: '{}', contentType: 'application/merge-patch+json', code: 404, reason: 'NotFound', message: /configmaps "missing" not found/ },
@@ -120,6 +155,7 @@ const cases: Case[] = [
   { name: 'missing object', method: 'GET', path: `${CM}/does-not-exist`, code: 404, reason: 'NotFound', message: /configmaps "does-not-exist" not found/ },
   { name: 'create in a missing namespace', method: 'POST', path: '/api/v1/namespaces/no-such-ns/configmaps', body: configMap('x'), code: 404, reason: 'NotFound', message: /no-such-ns/ },
   { name: 'unknown subresource', method: 'GET', path: `${CM}/target/scale`, code: 404, reason: 'NotFound', message: /scale/ },
+  { name: 'a name longer than any valid one', method: 'GET', path: `${CM}/${'a'.repeat(300)}`, code: 404, reason: 'NotFound', message: /configmaps "a{300}" not found/ },
   { name: 'bad percent-encoding in the path', method: 'GET', path: `${CM}/%zz`, code: 400, reason: 'BadRequest', message: /%zz|percent|not a valid/i },
 
   // ---- query parameters
@@ -129,12 +165,17 @@ const cases: Case[] = [
   { name: 'bad resourceVersionMatch', method: 'GET', path: `${CM}?resourceVersion=1&resourceVersionMatch=Sometimes`, code: 400, reason: 'BadRequest', message: /resourceVersionMatch "Sometimes"/ },
   { name: 'bad continue token', method: 'GET', path: `${CM}?limit=1&continue=not-a-token`, code: 400, reason: 'BadRequest', message: /invalid continue token/ },
   { name: 'continue token of another list', method: 'GET', path: `${CM}?limit=1&continue=${Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: 1, start: '/registry/secrets/x' })).toString('base64url')}`, code: 400, reason: 'BadRequest', message: /invalid continue token/ },
+  { name: 'limit beyond any integer', method: 'GET', path: `${CM}?limit=99999999999999999999999`, code: 400, reason: 'BadRequest', message: /limit.*too large/ },
   { name: 'negative limit', method: 'GET', path: `${CM}?limit=-1`, code: 400, reason: 'BadRequest', message: /limit/ },
   { name: 'bad timeoutSeconds on watch', method: 'GET', path: `${CM}?watch=true&timeoutSeconds=soon`, code: 400, reason: 'BadRequest', message: /timeoutSeconds.*"soon"/ },
   { name: 'bad watch value', method: 'GET', path: `${CM}?watch=maybe`, code: 400, reason: 'BadRequest', message: /watch: "maybe"/ },
   { name: 'bad dryRun value', method: 'POST', path: `${CM}?dryRun=Everything`, body: configMap('dry'), code: 400, reason: 'BadRequest', message: /dry run value: "Everything"/ },
   { name: 'bad fieldValidation value', method: 'POST', path: `${CM}?fieldValidation=Loose`, body: configMap('fv'), code: 400, reason: 'BadRequest', message: /fieldValidation value "Loose"/ },
   { name: 'bad propagationPolicy', method: 'DELETE', path: `${CM}/target?propagationPolicy=Sideways`, code: 422, reason: 'Invalid', message: /Unsupported value: "Sideways"/ },
+  { name: 'DeleteOptions.dryRun that is not a list', method: 'DELETE', path: `${CM}/target`, body: { dryRun: 'All' }, code: 400, reason: 'BadRequest', message: /dryRun must be a list/ },
+  { name: 'DeleteOptions.dryRun with a bad value', method: 'DELETE', path: `${CM}/target`, body: { dryRun: ['Some'] }, code: 400, reason: 'BadRequest', message: /dry run value: "Some"/ },
+  { name: 'DeleteOptions.preconditions.uid that is a number', method: 'DELETE', path: `${CM}/target`, body: { preconditions: { uid: 5 } }, code: 400, reason: 'BadRequest', message: /preconditions/ },
+  { name: 'DeleteOptions that is a list', method: 'DELETE', path: `${CM}/target`, body: [1], code: 400, reason: 'BadRequest', message: /DeleteOptions must be a JSON object/ },
   { name: 'unacceptable Accept header', method: 'GET', path: CM, headers: { accept: 'text/html' }, code: 406, reason: 'NotAcceptable', message: /text\/html/ },
   { name: 'method not allowed on a collection', method: 'PUT', path: CM, body: configMap('x'), code: 405, reason: 'MethodNotAllowed', message: /PUT is not allowed/ },
 
@@ -155,7 +196,8 @@ for (const c of cases) {
     const res = await fetch(server.plainUrl + c.path, {
       method: c.method,
       headers,
-      body: c.body === undefined ? undefined : typeof c.body === 'string' ? c.body : JSON.stringify(c.body),
+      // Bytes, not a string: fetch would add `text/plain` to a string body that has no Content-Type.
+      body: c.body === undefined ? undefined : Buffer.from(typeof c.body === 'string' ? c.body : JSON.stringify(c.body)),
       signal: AbortSignal.timeout(15_000),
     });
     const text = await res.text();

@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { api, requireTool, startTestServer, waitFor, writeTemp, type TestServer } from './helpers/server.js';
 
 // The python3 on PATH may be a pyenv build without the module; Debian's package installs for /usr/bin/python3.
@@ -14,7 +15,18 @@ const SCRIPT = String.raw`
 import json, sys
 from kubernetes import client, config, watch
 
-kubeconfig, target = sys.argv[1], sys.argv[2]
+kubeconfig, no_ca_kubeconfig, target = sys.argv[1], sys.argv[2], sys.argv[3]
+
+# Without the CA the same client must refuse the server's certificate.
+bare = client.ApiClient(configuration=client.Configuration())
+config.load_kube_config(config_file=no_ca_kubeconfig, client_configuration=bare.configuration)
+bare.configuration.retries = 0
+try:
+    client.CoreV1Api(bare).list_namespace(_request_timeout=10)
+    print("NOCA", json.dumps({"refused": False}), flush=True)
+except Exception as e:
+    print("NOCA", json.dumps({"refused": True, "error": type(e).__name__ + ": " + str(e)[:300]}), flush=True)
+
 config.load_kube_config(config_file=kubeconfig)
 cfg = client.Configuration.get_default_copy()
 # Verification must be on: the kubeconfig's CA is what makes HTTPS work.
@@ -66,8 +78,10 @@ test('python kubernetes client: lists, custom objects and a watch over verified 
   assert.equal(seeded.status, 201, seeded.text);
 
   const script = writeTemp(server.dataDir, 'client.py', SCRIPT);
+  const noCa = writeTemp(server.dataDir, 'kubeconfig-no-ca', readFileSync(server.kubeconfig, 'utf8').replace(/^\s*certificate-authority-data:.*$/m, ''));
+  assert.doesNotMatch(readFileSync(noCa, 'utf8'), /certificate-authority/);
   const target = 'py-watched';
-  const proc = spawn(PYTHON, [script, server.kubeconfig, target], {
+  const proc = spawn(PYTHON, [script, server.kubeconfig, noCa, target], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Nothing from the environment may make verification pass or fail: only the kubeconfig's CA counts.
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: server.dataDir, LANG: 'C.UTF-8' },
@@ -95,6 +109,10 @@ test('python kubernetes client: lists, custom objects and a watch over verified 
     assert.equal(verify.verify_ssl, true);
     assert.equal(verify.ca, true);
     assert.match(verify.host, /^https:\/\//);
+
+    const noCaResult = line('NOCA');
+    assert.equal(noCaResult.refused, true, 'without the CA the client must fail verification');
+    assert.match(noCaResult.error, /CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLError/i);
 
     const namespaces: string[] = line('NAMESPACES');
     for (const ns of ['default', 'kube-system', 'metalplane-system']) assert.ok(namespaces.includes(ns), `${ns} in ${namespaces}`);

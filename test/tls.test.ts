@@ -219,7 +219,7 @@ test('from a non-loopback peer: plain /api â†’ 403 (use https), plain /healthz â
   };
   const auth = ['-H', `Authorization: Bearer ${server.token}`];
 
-  // The peer really is outside loopback: the namespace has only its veth and lo.
+  // Inside the namespace there is only lo and the veth end, so the server sees the peer as ${n.nsIp}.
   const plainApi = inNs([...auth, '-w', '\n%{http_code}', `http://${n.hostIp}:${port}/api`]);
   assert.equal(plainApi.status, 0, plainApi.stderr);
   const [body, code] = [plainApi.stdout.slice(0, plainApi.stdout.lastIndexOf('\n')), plainApi.stdout.slice(plainApi.stdout.lastIndexOf('\n') + 1)];
@@ -245,7 +245,7 @@ test('from a non-loopback peer: plain /api â†’ 403 (use https), plain /healthz â
   assert.equal(https.status, 0, https.stderr);
   assert.match(https.stdout, /"kind":\s*"APIVersions"[\s\S]*\n200$/);
 
-  // And the server saw a non-loopback peer: the same request over plain HTTP from the host's loopback works.
+  // The refusal is about the peer, not the path: the same plain request from loopback is served.
   const loop = curl([...auth, '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/api`]);
   assert.equal(loop.stdout, '200', loop.stderr);
 });

@@ -71,6 +71,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const started = Date.now();
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const log = pino({ level: opts.logLevel ?? 'info', base: { component: 'metalplane' } }, (opts.logDestination as pino.DestinationStream) ?? pino.destination(1));
+  // Certificates first: a bad --tls-cert-file must fail start-up before anything is written.
+  const sans = ['localhost', '127.0.0.1', '::1', hostname(), ...(opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? [opts.host] : []), ...(opts.tlsSans ?? [])];
+  const tls = await ensureCertificates({ dataDir: opts.dataDir, sans, certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile, caFile: opts.tlsCaFile });
   const metrics = createMetrics();
   const rawStore = await openStore(join(opts.dataDir, 'state.db'));
   const store = instrumentStore(rawStore, metrics);
@@ -84,8 +87,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const adminTokenPath = join(opts.dataDir, 'admin-token');
   const adminToken = await auth.ensureAdminToken(adminTokenPath);
 
-  const sans = ['localhost', '127.0.0.1', '::1', hostname(), ...(opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? [opts.host] : []), ...(opts.tlsSans ?? [])];
-  const tls = await ensureCertificates({ dataDir: opts.dataDir, sans, certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile, caFile: opts.tlsCaFile });
   if (opts.insecureHttp) log.warn('--insecure-http: every path is served over plain HTTP to every peer; bearer tokens may cross the network in clear text');
 
   let ready = false;
