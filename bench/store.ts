@@ -131,6 +131,7 @@ export async function benchStore(opts: BenchOptions): Promise<BenchResult[]> {
         baseline: 'raw better-sqlite3 inserts, WAL + synchronous=FULL, one transaction per insert',
         baselineValue: round(raw, 0),
         ratio: round(store / raw, 2),
+        target: '≥ 0.6×',
         note: `${n} durable ~1 KB creates, 64 in flight (group commit)`,
       },
       {
