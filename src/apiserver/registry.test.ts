@@ -1,0 +1,162 @@
+// Registry semantics that are hard to reach through kubectl: watch and continue tokens after compaction,
+// bookmarks, selector transitions in watches, generation, finalizers and the status subresource.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { Store } from '../store/types.js';
+import { KindRegistry, allKinds } from '../kinds/index.js';
+import type { KindDeclaration, KubeObject } from '../kinds/types.js';
+import type { ObjectWatchEvent } from '../runtime/client.js';
+import { Registry } from './registry.js';
+import { ApiError } from '../lib/errors.js';
+
+function cm(name: string, labels: Record<string, string> = {}, data: Record<string, string> = { a: '1' }): KubeObject {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default', labels }, data };
+}
+
+async function collect(events: ObjectWatchEvent[], n: number, ms = 2000): Promise<ObjectWatchEvent[]> {
+  const deadline = Date.now() + ms;
+  while (events.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  return events;
+}
+
+describe('Registry', () => {
+  let store: Store;
+  let reg: Registry;
+  let cmKind: KindDeclaration;
+  let nsKind: KindDeclaration;
+  let planKind: KindDeclaration;
+
+  before(async () => {
+    store = openSqliteStore(':memory:');
+    reg = new Registry({ store, kinds: new KindRegistry(allKinds), bookmarkIntervalMs: 50 });
+    cmKind = reg.kind('', 'ConfigMap');
+    nsKind = reg.kind('', 'Namespace');
+    planKind = reg.kind('metalplane.dev', 'Plan');
+    await reg.create(nsKind, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
+  });
+  after(async () => {
+    reg.close();
+    await store.close();
+  });
+
+  it('answers a watch from a compacted resourceVersion with a 410 Expired ERROR event', async () => {
+    const first = await reg.create(cmKind, cm('compact-me'));
+    for (let i = 0; i < 5; i++) await reg.mergePatch(cmKind, 'default', 'compact-me', { data: { a: String(i) } });
+    await store.compact(await store.currentRevision());
+    const events: ObjectWatchEvent[] = [];
+    await reg.watch(cmKind, { namespace: 'default', resourceVersion: first.metadata.resourceVersion }, (e) => events.push(e));
+    assert.equal(events.length, 1);
+    assert.equal(events[0].type, 'ERROR');
+    const status = events[0].object as unknown as { code: number; reason: string; message: string };
+    assert.equal(status.code, 410);
+    assert.equal(status.reason, 'Expired');
+    assert.match(status.message, /too old resource version/);
+  });
+
+  it('refuses a continue token older than the compacted revision with 410', async () => {
+    for (let i = 0; i < 4; i++) await reg.create(cmKind, cm(`page-${i}`));
+    const page = await reg.list(cmKind, { namespace: 'default', limit: 2 });
+    assert.ok(page.continue, 'a first page of 2 must carry a continue token');
+    await reg.mergePatch(cmKind, 'default', 'page-0', { data: { b: '2' } });
+    await store.compact(await store.currentRevision());
+    await assert.rejects(reg.list(cmKind, { namespace: 'default', limit: 2, continue: page.continue }), (e: unknown) => e instanceof ApiError && e.code === 410);
+  });
+
+  it('pages consistently at the first page revision while writes happen', async () => {
+    const ns = 'paging';
+    await reg.create(nsKind, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    for (let i = 0; i < 5; i++) await reg.create(cmKind, { ...cm(`p${i}`), metadata: { name: `p${i}`, namespace: ns } });
+    const p1 = await reg.list(cmKind, { namespace: ns, limit: 2 });
+    await reg.create(cmKind, { ...cm('p0a'), metadata: { name: 'p0a', namespace: ns } });
+    await reg.delete(cmKind, ns, 'p4');
+    const names = p1.items.map((o) => o.metadata.name);
+    let cont = p1.continue;
+    while (cont) {
+      const p = await reg.list(cmKind, { namespace: ns, limit: 2, continue: cont });
+      assert.equal(p.resourceVersion, p1.resourceVersion);
+      names.push(...p.items.map((o) => o.metadata.name));
+      cont = p.continue;
+    }
+    assert.deepEqual(names, ['p0', 'p1', 'p2', 'p3', 'p4']);
+  });
+
+  it('sends bookmarks to watches that ask for them, and only to those', async () => {
+    const withBm: ObjectWatchEvent[] = [];
+    const without: ObjectWatchEvent[] = [];
+    const rv = String(await store.currentRevision());
+    const w1 = await reg.watch(cmKind, { namespace: 'default', resourceVersion: rv, allowWatchBookmarks: true }, (e) => withBm.push(e));
+    const w2 = await reg.watch(cmKind, { namespace: 'default', resourceVersion: rv }, (e) => without.push(e));
+    await collect(withBm, 1, 1000);
+    w1.stop();
+    w2.stop();
+    assert.ok(withBm.some((e) => e.type === 'BOOKMARK' && Number(e.object.metadata.resourceVersion) >= Number(rv)));
+    assert.equal(without.filter((e) => e.type === 'BOOKMARK').length, 0);
+  });
+
+  it('turns label changes into ADDED/DELETED for a selector watch', async () => {
+    await reg.create(cmKind, cm('sel', { tier: 'web' }));
+    const events: ObjectWatchEvent[] = [];
+    const w = await reg.watch(cmKind, { namespace: 'default', resourceVersion: String(await store.currentRevision()), labelSelector: 'tier=db' }, (e) => events.push(e));
+    await reg.mergePatch(cmKind, 'default', 'sel', { metadata: { labels: { tier: 'db' } } });
+    await reg.mergePatch(cmKind, 'default', 'sel', { data: { x: 'y' } });
+    await reg.mergePatch(cmKind, 'default', 'sel', { metadata: { labels: { tier: 'web' } } });
+    await collect(events, 3);
+    w.stop();
+    assert.deepEqual(events.map((e) => e.type), ['ADDED', 'MODIFIED', 'DELETED']);
+  });
+
+  it('bumps generation on spec changes only, and keeps status out of main-resource writes', async () => {
+    const spec = {
+      slug: 'gen.small.x86',
+      name: 'Generation test',
+      class: 'gen.small.x86',
+      line: 'baremetal',
+      specs: { cpus: [{ count: 1, type: 'x' }], memory: { total: '8GB' } },
+      pricing: { hour: 0.1 },
+    };
+    const created = await reg.create(planKind, { apiVersion: 'metalplane.dev/v1alpha1', kind: 'Plan', metadata: { name: 'gen.small.x86' }, spec, status: { ignored: true } } as KubeObject);
+    assert.equal(created.metadata.generation, 1);
+    assert.equal(created.status, undefined, 'status is dropped on create when the kind has a status subresource');
+    const labelled = await reg.mergePatch(planKind, undefined, 'gen.small.x86', { metadata: { labels: { a: 'b' } } });
+    assert.equal(labelled.metadata.generation, 1, 'a metadata change does not bump generation');
+    const changed = await reg.mergePatch(planKind, undefined, 'gen.small.x86', { spec: { pricing: { hour: 0.2 } } });
+    assert.equal(changed.metadata.generation, 2);
+    const withStatus = await reg.mergePatch(planKind, undefined, 'gen.small.x86', { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Test', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }] } }, { subresource: 'status' });
+    assert.equal(withStatus.metadata.generation, 2, 'a status write does not bump generation');
+    assert.equal((withStatus.status as { conditions: unknown[] }).conditions.length, 1);
+    const mainWrite = await reg.mergePatch(planKind, undefined, 'gen.small.x86', { status: null, spec: { pricing: { hour: 0.3 } } });
+    assert.equal((mainWrite.status as { conditions: unknown[] }).conditions.length, 1, 'the main resource cannot change status');
+    assert.equal(mainWrite.metadata.generation, 3);
+  });
+
+  it('keeps an object with finalizers until the last one is removed', async () => {
+    await reg.create(cmKind, { ...cm('fin'), metadata: { name: 'fin', namespace: 'default', finalizers: ['example.com/hold'] } });
+    const r = await reg.deleteWithResult(cmKind, 'default', 'fin');
+    assert.equal(r.gone, false);
+    assert.ok(r.object.metadata.deletionTimestamp);
+    await assert.rejects(
+      reg.mergePatch(cmKind, 'default', 'fin', { metadata: { finalizers: ['example.com/hold', 'example.com/new'] } }),
+      (e: unknown) => e instanceof ApiError && e.code === 422 && /no new finalizers/.test(e.message),
+    );
+    await reg.mergePatch(cmKind, 'default', 'fin', { metadata: { finalizers: null } });
+    assert.equal(await reg.get(cmKind, 'default', 'fin'), undefined);
+  });
+
+  it('refuses a stale resourceVersion on update with a Conflict', async () => {
+    const a = await reg.create(cmKind, cm('stale'));
+    await reg.mergePatch(cmKind, 'default', 'stale', { data: { a: '2' } });
+    await assert.rejects(reg.update(cmKind, { ...a, data: { a: '3' } }), (e: unknown) => e instanceof ApiError && e.code === 409 && /has been modified/.test(e.message));
+  });
+
+  it('refuses creates in a terminating namespace with 403', async () => {
+    await reg.create(nsKind, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'doomed' } });
+    const r = await reg.deleteWithResult(nsKind, undefined, 'doomed');
+    assert.equal(r.gone, false, 'the kubernetes finalizer holds the namespace');
+    assert.equal((r.object.status as { phase?: string }).phase, 'Terminating');
+    await assert.rejects(
+      reg.create(cmKind, { ...cm('late'), metadata: { name: 'late', namespace: 'doomed' } }),
+      (e: unknown) => e instanceof ApiError && e.code === 403 && /being terminated/.test(e.message),
+    );
+  });
+});
