@@ -49,8 +49,8 @@ describe('kubectl: watch, wait, finalizers, garbage collection, namespace deleti
     await w.stop();
 
     // With --output-watch-events the event types show, and -o name / jsonpath work on the stream.
-    const ev = bg(['get', 'configmaps', '-n', 'watch', '-w', '--output-watch-events', '--watch-only']);
-    await sleep(700);
+    const ev = bg(['get', 'configmaps', '-n', 'watch', '-w', '--output-watch-events', '--watch-only', '-v=6']);
+    await ev.watchOpen();
     kubectlOk(s, ['label', 'cm', 'before', '-n', 'watch', 'x=y']);
     await ev.waitForOutput(/^MODIFIED\s+before\s+1\s/m);
     kubectlOk(s, ['delete', 'cm', 'during', '-n', 'watch']);
@@ -154,10 +154,11 @@ describe('kubectl: watch, wait, finalizers, garbage collection, namespace deleti
     assert.equal(exists(s, ['plan', 'fin.test.x86']), false);
   });
 
-  const owned = (name: string, owner: { name: string; uid: string }, extra: Record<string, unknown> = {}) => ({
+  /** A ConfigMap in `gc` owned by the ConfigMap `owner`; `ref` adds to the ownerReference, `meta` to metadata. */
+  const owned = (name: string, owner: { name: string; uid: string }, ref: Record<string, unknown> = {}, meta: Record<string, unknown> = {}) => ({
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name, namespace: 'gc', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: owner.name, uid: owner.uid, ...extra }], },
+    metadata: { name, namespace: 'gc', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: owner.name, uid: owner.uid, ...ref }], ...meta },
     data: { owner: owner.name },
   });
   const ownerOf = (name: string) => {
@@ -181,7 +182,7 @@ describe('kubectl: watch, wait, finalizers, garbage collection, namespace deleti
 
   test('ownerReferences GC, foreground: the owner waits (foregroundDeletion) until its blocking dependents are gone', async () => {
     const a = ownerOf('fg-owner');
-    createObject(s, { ...owned('fg-dep', a, { blockOwnerDeletion: true }), metadata: { ...owned('fg-dep', a, { blockOwnerDeletion: true }).metadata, finalizers: ['example.com/hold'] } });
+    createObject(s, owned('fg-dep', a, { blockOwnerDeletion: true }, { finalizers: ['example.com/hold'] }));
     assert.equal(kubectlOk(s, ['delete', 'cm', 'fg-owner', '-n', 'gc', '--cascade=foreground', '--wait=false']).trim(), 'configmap "fg-owner" deleted');
     const owner = kubectlJson(s, ['get', 'cm', 'fg-owner', '-n', 'gc']);
     assert.ok(owner.metadata.deletionTimestamp, 'the owner is marked for deletion');

@@ -76,9 +76,13 @@ describe('kubectl: discovery, reads, output formats, explain, events', { skip },
     assert.equal(small[4], '0.75');
     assert.ok(row(out, 'm3.large.x86'), out);
 
+    // -o wide adds the priority-1 columns (CLASS, NICS), in the order the server declares them.
     const wide = kubectlOk(s, ['get', 'plans', '-o', 'wide']);
-    assert.deepEqual(header(wide), ['NAME', 'CPU', 'MEMORY', 'DRIVES', 'PRICE/HR', 'METROS', 'AGE', 'CLASS', 'NICS']);
-    assert.equal(row(wide, 'c3.small.x86')?.[8], '2x 10Gbps');
+    const wideHeader = header(wide);
+    assert.deepEqual([...wideHeader].sort(), ['AGE', 'CLASS', 'CPU', 'DRIVES', 'MEMORY', 'METROS', 'NAME', 'NICS', 'PRICE/HR']);
+    assert.deepEqual(wideHeader.filter((h) => h !== 'CLASS' && h !== 'NICS'), header(out));
+    assert.equal(row(wide, 'c3.small.x86')?.[wideHeader.indexOf('NICS')], '2x 10Gbps');
+    assert.equal(row(wide, 'c3.small.x86')?.[wideHeader.indexOf('CLASS')], 'c3.small.x86');
   });
 
   test('kubectl get -o yaml, -o json, -o jsonpath, -o name', () => {
@@ -123,6 +127,10 @@ describe('kubectl: discovery, reads, output formats, explain, events', { skip },
     assert.equal(byField, 'metro.metalplane.dev/da');
     const fac = kubectlOk(s, ['get', 'fac', '-o', 'name']).trim().split('\n');
     assert.ok(fac.includes('facility.metalplane.dev/da11'), fac.join(','));
+
+    // Categories: `kubectl get catalog` expands to every kind declared in it.
+    const catalog = new Set(kubectlOk(s, ['get', 'catalog', '-o', 'name']).trim().split('\n').map((n) => n.split('/')[0]));
+    assert.deepEqual([...catalog].sort(), ['facility.metalplane.dev', 'metro.metalplane.dev', 'operatingsystem.metalplane.dev', 'plan.metalplane.dev']);
   });
 
   test('kubectl get with a label selector and pagination (--chunk-size)', () => {

@@ -9,6 +9,7 @@ import { apiVersionOf } from '../kinds/types.js';
 import { ApiError } from '../lib/errors.js';
 import type { DeleteOptions, ObjectWatchEvent } from '../runtime/client.js';
 import { parseRequestPath, type RequestInfo } from './request-info.js';
+import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './protobuf.js';
 import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVersions, wantsAggregated } from './discovery.js';
 import type { FieldValidation, PatchType, Registry } from './registry.js';
 import { statusFromError, successStatus, toApiError } from './status.js';
@@ -58,6 +59,8 @@ function decodeBody(req: FastifyRequest, allowYaml: boolean): unknown {
   const raw = req.body as Buffer | undefined;
   if (!raw || raw.length === 0) throw ApiError.badRequest('the request body is empty: send a JSON or YAML object');
   const type = mediaType(req);
+  // kubectl's typed clients (create namespace/configmap/secret) send built-in kinds as protobuf.
+  if (type === PROTOBUF_MEDIA_TYPE) return decodeProtobufObject(raw);
   if (type.includes('protobuf') || type.includes('cbor')) {
     throw ApiError.unsupportedMediaType(`the media type "${type}" is not supported; use application/json or application/yaml`);
   }

@@ -800,10 +800,11 @@ function prepareNamespace(obj: KubeObject): void {
   obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name! };
 }
 
+// managedFields stay in the comparison: a new manager applying values that are already there changes only
+// managedFields and must be stored (the patch engine keeps old entries when nothing but times would move).
 function stripVolatile(o: KubeObject): KubeObject {
   const m = { ...o.metadata };
   delete m.resourceVersion;
-  delete m.managedFields;
   return { ...o, metadata: m };
 }
 

@@ -51,6 +51,11 @@ export interface Background {
   done: Promise<KubectlResult>;
   /** Resolves once stdout matches `re` (rejects with the output so far on timeout). */
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves once kubectl's watch request got its response headers: the watch is open on the server. Needs
+   * `-v=6` among the args (kubectl then logs each request's status to stderr).
+   */
+  watchOpen(timeoutMs?: number): Promise<void>;
   /** Whether the process is still running. */
   running(): boolean;
   /** SIGTERM (if still running) and wait for exit. */
@@ -72,14 +77,17 @@ export function background(s: Server, args: string[]): Background {
         throw new Error(`${(e as Error).message}\nstdout so far:\n${h.output()}\nexited: ${result ? `${result.status}, stderr: ${result.stderr}` : 'no'}`);
       }
     },
+    async watchOpen(timeoutMs = 15_000) {
+      if (!args.includes('-v=6')) throw new Error('watchOpen needs -v=6 in the kubectl args');
+      try {
+        await waitFor(`kubectl ${args.join(' ')} to open its watch`, () => /GET https:\/\/\S+[?&]watch=true\S* 200 OK/.test(h.errors()) || undefined, timeoutMs, 50);
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\nstderr so far:\n${h.errors()}`);
+      }
+    },
     async stop() {
       if (result === undefined) h.proc.kill('SIGTERM');
       return h.done;
     },
   };
-}
-
-/** A unique-enough name suffix for objects of one test run. */
-export function uniq(prefix: string): string {
-  return `${prefix}-${Math.random().toString(36).slice(2, 7)}`;
 }

@@ -243,16 +243,16 @@ export function kubectlOk(server: Pick<TestServer, 'kubeconfig'>, args: string[]
   return r.stdout;
 }
 
-/** Runs kubectl asynchronously (for -w watch and wait). */
-export function kubectlAsync(server: Pick<TestServer, 'kubeconfig'>, args: string[]): { proc: ChildProcess; output: () => string; done: Promise<KubectlResult> } {
+/** Runs kubectl asynchronously (for -w watch and wait); `output`/`errors` are its stdout/stderr so far. */
+export function kubectlAsync(server: Pick<TestServer, 'kubeconfig'>, args: string[]): { proc: ChildProcess; output: () => string; errors: () => string; done: Promise<KubectlResult> } {
   const proc = spawn('kubectl', ['--kubeconfig', server.kubeconfig, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECACHEDIR: join(server.kubeconfig, '..', 'kube-cache') } });
   track(proc);
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<KubectlResult>((r) => proc.once('exit', (code) => r({ status: code ?? -1, stdout: out, stderr: err })));
-  return { proc, output: () => out, done };
+  const done = new Promise<KubectlResult>((r) => proc.once('close', (code) => r({ status: code ?? -1, stdout: out, stderr: err })));
+  return { proc, output: () => out, errors: () => err, done };
 }
 
 /** Authenticated fetch over HTTPS with the server's CA. */
