@@ -21,8 +21,9 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   if (Array.isArray(b)) return false;
   const ao = a as Record<string, unknown>;
   const bo = b as Record<string, unknown>;
-  const ak = Object.keys(ao);
-  if (ak.length !== Object.keys(bo).length) return false;
+  // A key holding `undefined` is absent in JSON, so it does not count.
+  const ak = Object.keys(ao).filter((k) => ao[k] !== undefined);
+  if (ak.length !== Object.keys(bo).filter((k) => bo[k] !== undefined).length) return false;
   return ak.every((k) => Object.prototype.hasOwnProperty.call(bo, k) && deepEqual(ao[k], bo[k]));
 }
 
