@@ -6,6 +6,9 @@ import pino from 'pino';
 import { startServer } from '../server/server.js';
 import { METALPLANE_VERSION, VERSION } from '../version.js';
 
+/** A mistake in how the command was called: exit status 2. */
+class UsageError extends Error {}
+
 export function parseListen(v: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(v.trim());
   if (!m) throw new InvalidArgumentError(`"${v}" is not HOST:PORT (e.g. 127.0.0.1:7080 or [::1]:7080)`);
@@ -57,7 +60,9 @@ export function buildProgram(): Command {
     .description('A self-hostable bare-metal cloud: Equinix-Metal-compatible and Kubernetes-compatible APIs in one process')
     .version(METALPLANE_VERSION, '-v, --version', 'print the metalplane version')
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ outputError: (str, write) => write(str) });
+    .configureOutput({ outputError: (str, write) => write(str) })
+    // Before the subcommands are added, so they inherit it: usage errors reach main() and exit 2.
+    .exitOverride();
 
   program
     .command('up')
@@ -85,7 +90,7 @@ export function buildProgram(): Command {
       const v = { metalplane: METALPLANE_VERSION, kubernetesApi: VERSION.gitVersion, node: process.version };
       if (o.output === 'json') process.stdout.write(JSON.stringify(v, null, 2) + '\n');
       else if (o.output === 'yaml') process.stdout.write(`metalplane: ${v.metalplane}\nkubernetesApi: ${v.kubernetesApi}\nnode: ${v.node}\n`);
-      else if (o.output) throw new InvalidArgumentError(`unknown output format "${o.output}": use json or yaml`);
+      else if (o.output) throw new UsageError(`unknown output format "${o.output}": use json or yaml`);
       else process.stdout.write(`metalplane ${v.metalplane} (Kubernetes API ${v.kubernetesApi}, Node ${v.node})\n`);
     });
 
@@ -141,11 +146,8 @@ async function runUp(o: UpOptions): Promise<void> {
   });
 }
 
-class UsageError extends Error {}
-
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
   } catch (e) {
