@@ -66,7 +66,7 @@ export function buildProgram(): Command {
 
   program
     .command('up')
-    .description('start the server (kube API, Metal API, console) and, unless --no-sim, a simulated datacenter')
+    .description('start the metalplane server on one port (TLS + loopback HTTP) and, unless --no-sim, a simulated datacenter')
     .option('--data-dir <dir>', 'where state, certificates, kubeconfig and admin token live', './.metalplane')
     .option('--listen <host:port>', 'address to serve HTTPS and loopback HTTP on', parseListen, { host: '127.0.0.1', port: 7080 })
     .option('--sim-machines <n>', 'simulated machines to create', parsePositiveInt, 48)
@@ -119,7 +119,6 @@ async function runUp(o: UpOptions): Promise<void> {
     [
       `metalplane ${METALPLANE_VERSION} ready`,
       `  kube API:    ${server.url}   (kubectl --kubeconfig ${server.kubeconfigPath} get plans)`,
-      `  Metal API:   ${server.url}/metal/v1`,
       `  console:     ${server.plainUrl}/ui/`,
       `  kubeconfig:  ${server.kubeconfigPath}`,
       `  admin token: ${server.adminTokenPath}`,
