@@ -467,7 +467,7 @@ export class Registry implements ObjectClient {
     const { obj: cur, kv } = await this.mustGet(kind, ns, obj.metadata.name);
     const expected = obj.metadata.resourceVersion ? parseResourceVersion(obj.metadata.resourceVersion) : undefined;
     if (expected !== undefined && expected !== kv.modRevision) throw this.staleConflict(kind, obj.metadata.name);
-    return this.writeUpdate(kind, cur, kv, obj, opts, expected ?? kv.modRevision);
+    return this.writeUpdate(kind, cur, obj, opts, expected ?? kv.modRevision);
   }
 
   async updateStatus(kind: KindDeclaration, obj: KubeObject, opts: RequestOptions = {}): Promise<StoredObject> {
@@ -485,7 +485,6 @@ export class Registry implements ObjectClient {
   private async writeUpdate(
     kind: KindDeclaration,
     cur: StoredObject,
-    curKv: KeyValue,
     incoming: KubeObject,
     opts: RequestOptions,
     expectedRevision: number,
@@ -561,7 +560,6 @@ export class Registry implements ObjectClient {
     }
     if (opts.dryRun) return out as StoredObject;
     const key = keyFor(kind, cur.metadata.namespace, cur.metadata.name);
-    void curKv;
     try {
       const kv = await this.store.update(key, this.encode(out), expectedRevision);
       return withRevision(out, kv.modRevision);
@@ -634,7 +632,7 @@ export class Registry implements ObjectClient {
       next.metadata.resourceVersion = String(kv.modRevision);
       try {
         this.checkTypeMeta(kind, next);
-        return await this.writeUpdate(kind, cur, kv, next, opts, kv.modRevision, type === 'apply' ? 'apply-done' : undefined);
+        return await this.writeUpdate(kind, cur, next, opts, kv.modRevision, type === 'apply' ? 'apply-done' : undefined);
       } catch (e) {
         const err = toApiError(e);
         // A patch without a resourceVersion precondition is retried against the newest version.
