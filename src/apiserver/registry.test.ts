@@ -130,6 +130,21 @@ describe('Registry', () => {
     assert.equal(mainWrite.metadata.generation, 3);
   });
 
+  it('never changes the object a caller hands to create or update', async () => {
+    const input = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: 'untouched-', namespace: 'default', labels: { a: 'b' } }, data: { k: 'v' } } as KubeObject;
+    const before = structuredClone(input);
+    const created = await reg.create(cmKind, input);
+    assert.deepEqual(input, before);
+    const change = { ...created, metadata: { ...created.metadata, labels: { a: 'c' } }, data: { k: 'w' } } as KubeObject;
+    const snapshot = structuredClone(change);
+    const updated = await reg.update(cmKind, change);
+    assert.deepEqual(change, snapshot);
+    assert.equal(updated.data && (updated.data as Record<string, string>).k, 'w');
+    const patched = await reg.mergePatch(cmKind, 'default', created.metadata.name, { data: { k: 'x' } });
+    assert.equal((patched.data as Record<string, string>).k, 'x');
+    assert.equal((updated.data as Record<string, string>).k, 'w', 'a returned object is the caller\'s own, not shared');
+  });
+
   it('keeps an object with finalizers until the last one is removed', async () => {
     await reg.create(cmKind, { ...cm('fin'), metadata: { name: 'fin', namespace: 'default', finalizers: ['example.com/hold'] } });
     const r = await reg.deleteWithResult(cmKind, 'default', 'fin');

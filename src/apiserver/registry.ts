@@ -57,6 +57,15 @@ function clone<T>(v: T): T {
   return structuredClone(v);
 }
 
+/**
+ * Copies the object and its metadata one level deep. Enough before validation: until then only top-level
+ * and metadata fields are assigned, and the validator deep-copies what it returns.
+ */
+function shallowCopy(input: KubeObject): KubeObject {
+  const meta = input.metadata;
+  return { ...input, metadata: meta && typeof meta === 'object' ? { ...meta } : meta };
+}
+
 function nowIso(clock: Clock): string {
   return new Date(clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -129,6 +138,13 @@ export class Registry implements ObjectClient {
     return o;
   }
 
+  /** A fresh object of one stored version, for a caller to own and change (one parse, no cache, no clone). */
+  private own(kv: KeyValue): StoredObject {
+    const o = JSON.parse(kv.value) as StoredObject;
+    o.metadata.resourceVersion = String(kv.modRevision);
+    return o;
+  }
+
   /**
    * Stored JSON always starts `{"apiVersion":…,"kind":…,"metadata":{`, so `rawJson` can splice the
    * resourceVersion in without parsing (apiVersion and kind are strings, which cannot hold that sequence).
@@ -165,15 +181,11 @@ export class Registry implements ObjectClient {
     return kind.scope === 'Namespaced' ? namespace : undefined;
   }
 
-  private whatOf(kind: KindDeclaration): string {
-    return kind.plural;
-  }
-
   // ---------------------------------------------------------------- reads
 
   async get(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<StoredObject | undefined> {
     const kv = await this.store.get(keyFor(kind, this.nsOf(kind, namespace), name));
-    return kv ? clone(this.decode(kv)) : undefined;
+    return kv ? this.own(kv) : undefined;
   }
 
   /** The stored version of one object (for serving it without a parse/stringify round trip). */
@@ -183,8 +195,8 @@ export class Registry implements ObjectClient {
 
   async mustGet(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<{ obj: StoredObject; kv: KeyValue }> {
     const kv = await this.store.get(keyFor(kind, this.nsOf(kind, namespace), name));
-    if (!kv) throw ApiError.notFound(this.whatOf(kind), name, kind.group);
-    return { obj: clone(this.decode(kv)), kv };
+    if (!kv) throw ApiError.notFound(kind.plural, name, kind.group);
+    return { obj: this.own(kv), kv };
   }
 
   private matcher(kind: KindDeclaration, query: ListQuery | undefined): Matcher | undefined {
@@ -200,7 +212,7 @@ export class Registry implements ObjectClient {
    */
   async list(kind: KindDeclaration, query: ListQuery & { resourceVersionMatch?: string } = {}): Promise<ObjectList> {
     const { kvs, ...meta } = await this.listVersions(kind, query);
-    return { ...meta, items: kvs.map((kv) => clone(this.decode(kv))) };
+    return { ...meta, items: kvs.map((kv) => this.own(kv)) };
   }
 
   /** `list` without materializing objects: the HTTP surface serializes the stored versions directly. */
@@ -389,7 +401,7 @@ export class Registry implements ObjectClient {
   }
 
   async create(kind: KindDeclaration, input: KubeObject, opts: RequestOptions = {}): Promise<StoredObject> {
-    const obj = clone(input);
+    const obj = shallowCopy(input);
     const ns = this.nsOf(kind, obj.metadata?.namespace);
     this.checkScope(kind, ns);
     this.checkTypeMeta(kind, obj);
@@ -431,7 +443,7 @@ export class Registry implements ObjectClient {
       return withRevision(stored, kv.modRevision);
     } catch (e) {
       const err = toApiError(e);
-      if (err.code === 409) throw ApiError.alreadyExists(this.whatOf(kind), meta.name!, kind.group);
+      if (err.code === 409) throw ApiError.alreadyExists(kind.plural, meta.name!, kind.group);
       throw err;
     }
   }
@@ -457,7 +469,7 @@ export class Registry implements ObjectClient {
   }
 
   async update(kind: KindDeclaration, input: KubeObject, opts: RequestOptions = {}): Promise<StoredObject> {
-    const obj = clone(input);
+    const obj = shallowCopy(input);
     this.checkTypeMeta(kind, obj);
     if (!obj.metadata?.name) {
       throw ApiError.invalid(kind.kind, '', [{ reason: 'FieldValueRequired', message: 'name is required', field: 'metadata.name' }], kind.group);
@@ -571,7 +583,7 @@ export class Registry implements ObjectClient {
   private mapWriteError(e: unknown, kind: KindDeclaration, name: string): ApiError {
     const err = toApiError(e);
     if (err.code === 409) return this.staleConflict(kind, name);
-    if (err.code === 404) return ApiError.notFound(this.whatOf(kind), name, kind.group);
+    if (err.code === 404) return ApiError.notFound(kind.plural, name, kind.group);
     return err;
   }
 
@@ -591,9 +603,9 @@ export class Registry implements ObjectClient {
       const kv = await this.store.get(keyFor(kind, ns, name));
       if (!kv) {
         if (type === 'apply') return this.applyCreate(kind, ns, name, body as KubeObject, opts);
-        throw ApiError.notFound(this.whatOf(kind), name, kind.group);
+        throw ApiError.notFound(kind.plural, name, kind.group);
       }
-      const cur = clone(this.decode(kv));
+      const cur = this.own(kv);
       let next: KubeObject;
       let precondition: string | undefined;
       if (type === 'apply') {
@@ -610,7 +622,8 @@ export class Registry implements ObjectClient {
           subresource: opts.subresource,
         }).object;
       } else {
-        const base = clone(cur) as unknown as Record<string, unknown>;
+        // The patch functions copy what they patch; `cur` stays as read.
+        const base = cur as unknown as Record<string, unknown>;
         const patched =
           type === 'json'
             ? jsonPatch(base, body)
@@ -668,7 +681,7 @@ export class Registry implements ObjectClient {
 
   private async applyCreate(kind: KindDeclaration, ns: string | undefined, name: string, body: KubeObject, opts: PatchOptions): Promise<StoredObject> {
     const applied = this.checkAppliedObject(kind, body, ns, name);
-    if (opts.subresource === 'status') throw ApiError.notFound(this.whatOf(kind), name, kind.group);
+    if (opts.subresource === 'status') throw ApiError.notFound(kind.plural, name, kind.group);
     const manager = this.requireApplyManager(opts);
     const merged = applyPatch({
       live: undefined,
@@ -687,7 +700,7 @@ export class Registry implements ObjectClient {
     fixed.metadata.managedFields = mf.map((e) => ({ ...e, time: nowIso(this.clock) }));
     const key = keyFor(kind, ns, name);
     const kv = await this.store.update(key, this.encode(fixed), Number(created.metadata.resourceVersion));
-    return clone(this.decode(kv));
+    return this.own(kv);
   }
 
   async delete(kind: KindDeclaration, namespace: string | undefined, name: string, opts: DeleteOptions = {}): Promise<StoredObject> {
@@ -701,8 +714,8 @@ export class Registry implements ObjectClient {
     const key = keyFor(kind, ns, name);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.store.get(key);
-      if (!kv) throw ApiError.notFound(this.whatOf(kind), name, kind.group);
-      const cur = clone(this.decode(kv));
+      if (!kv) throw ApiError.notFound(kind.plural, name, kind.group);
+      const cur = this.own(kv);
       const pre = opts.preconditions;
       if (pre?.uid && pre.uid !== cur.metadata.uid) {
         throw ApiError.conflict(`Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid}`);
@@ -736,7 +749,7 @@ export class Registry implements ObjectClient {
           if (kind.statusSubresource && kind.group !== '') next.metadata.generation = (next.metadata.generation ?? 1) + 1;
           if (opts.dryRun) return { object: next, gone: false };
           const out = await this.store.update(key, this.encode(this.finishMeta(next)), kv.modRevision);
-          return { object: clone(this.decode(out)), gone: false };
+          return { object: this.own(out), gone: false };
         }
         if (opts.dryRun) return { object: cur, gone: true };
         const del = await this.store.delete(key, kv.modRevision);
