@@ -145,6 +145,19 @@ describe('Registry', () => {
     assert.equal((updated.data as Record<string, string>).k, 'w', 'a returned object is the caller\'s own, not shared');
   });
 
+  it('creates an object by server-side apply in one write, owned by the Apply manager', async () => {
+    const events: ObjectWatchEvent[] = [];
+    const w = await reg.watch(cmKind, { namespace: 'default', resourceVersion: String(await store.currentRevision()), fieldSelector: 'metadata.name=applied' }, (e) => events.push(e));
+    const created = await reg.patch(cmKind, 'default', 'applied', 'apply', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'applied' }, data: { k: 'v' } }, { fieldManager: 'tester' });
+    await collect(events, 2, 300);
+    w.stop();
+    assert.deepEqual(events.map((e) => e.type), ['ADDED']);
+    assert.equal(events[0].object.metadata.resourceVersion, created.metadata.resourceVersion);
+    const mf = created.metadata.managedFields ?? [];
+    assert.deepEqual(mf.map((e) => [e.manager, e.operation]), [['tester', 'Apply']]);
+    assert.deepEqual(mf[0].fieldsV1, { 'f:data': { 'f:k': {} } });
+  });
+
   it('keeps an object with finalizers until the last one is removed', async () => {
     await reg.create(cmKind, { ...cm('fin'), metadata: { name: 'fin', namespace: 'default', finalizers: ['example.com/hold'] } });
     const r = await reg.deleteWithResult(cmKind, 'default', 'fin');

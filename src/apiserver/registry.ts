@@ -3,7 +3,7 @@
 // finalizers, deletion and namespace rules are the same for all callers.
 import { randomUUID } from 'node:crypto';
 import type { KeyValue, Store, StoreEvent } from '../store/types.js';
-import type { KindDeclaration, KubeObject, ObjectMeta, StoredObject } from '../kinds/types.js';
+import type { KindDeclaration, KubeObject, ManagedFieldsEntry, ObjectMeta, StoredObject } from '../kinds/types.js';
 import { apiVersionOf } from '../kinds/types.js';
 import type {
   DeleteOptions,
@@ -401,6 +401,11 @@ export class Registry implements ObjectClient {
   }
 
   async create(kind: KindDeclaration, input: KubeObject, opts: RequestOptions = {}): Promise<StoredObject> {
+    return this.createObject(kind, input, opts);
+  }
+
+  /** `applied`: the managedFields of a server-side apply that creates the object (instead of an Update entry). */
+  private async createObject(kind: KindDeclaration, input: KubeObject, opts: RequestOptions, applied?: ManagedFieldsEntry[]): Promise<StoredObject> {
     const obj = shallowCopy(input);
     const ns = this.nsOf(kind, obj.metadata?.namespace);
     this.checkScope(kind, ns);
@@ -427,14 +432,20 @@ export class Registry implements ObjectClient {
     } else delete meta.generation;
     kind.default?.(validated);
     if (kind.group === '' && kind.kind === 'Namespace') prepareNamespace(validated);
-    let stored: KubeObject = trackUpdate({
-      old: undefined,
-      updated: validated,
-      manager: this.managerFor(opts),
-      hints: this.hintsFor(kind),
-      apiVersion: apiVersionOf(kind),
-      now: nowIso(this.clock),
-    });
+    let stored: KubeObject;
+    if (applied) {
+      validated.metadata.managedFields = applied;
+      stored = validated;
+    } else {
+      stored = trackUpdate({
+        old: undefined,
+        updated: validated,
+        manager: this.managerFor(opts),
+        hints: this.hintsFor(kind),
+        apiVersion: apiVersionOf(kind),
+        now: nowIso(this.clock),
+      });
+    }
     stored = this.finishMeta(stored);
     if (opts.dryRun) return { ...(stored as StoredObject), metadata: { ...(stored.metadata as StoredObject['metadata']), resourceVersion: '' } };
     const key = keyFor(kind, ns, meta.name!);
@@ -487,7 +498,7 @@ export class Registry implements ObjectClient {
   }
 
   private staleConflict(kind: KindDeclaration, name: string): ApiError {
-    return ApiError.conflict(
+    return new StaleVersionError(
       `Operation cannot be fulfilled on ${kind.plural}${kind.group ? '.' + kind.group : ''} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
       { name, group: kind.group, kind: kind.plural },
     );
@@ -510,16 +521,17 @@ export class Registry implements ObjectClient {
       if (!kind.statusSubresource) throw ApiError.notFound(`${kind.plural}/status`, cur.metadata.name, kind.group);
       const status = next.status;
       const mf = next.metadata.managedFields;
-      next = clone(cur);
+      next = shallowCopy(cur);
       if (status === undefined) delete next.status;
       else next.status = status;
       if (mf) next.metadata.managedFields = mf;
     } else if (kind.statusSubresource && kind.group !== '') {
       if (cur.status === undefined) delete next.status;
-      else next.status = clone(cur.status);
+      else next.status = cur.status;
     } else if (kind.statusSubresource && kind.group === '' && next.status === undefined && cur.status !== undefined) {
-      next.status = clone(cur.status);
+      next.status = cur.status;
     }
+    // Nothing below changes `cur`: the validator returns a deep copy of `next`, which is what gets written.
     const validated = this.validate(kind, next, opts, cur);
     const m = validated.metadata;
     // Server-owned metadata cannot be changed by clients.
@@ -649,7 +661,7 @@ export class Registry implements ObjectClient {
       } catch (e) {
         const err = toApiError(e);
         // A patch without a resourceVersion precondition is retried against the newest version.
-        if (err.code === 409 && err.reason === 'Conflict' && !precondition && attempt < MAX_CONFLICT_RETRIES && err.message.startsWith('Operation cannot be fulfilled')) continue;
+        if (err instanceof StaleVersionError && !precondition && attempt < MAX_CONFLICT_RETRIES) continue;
         throw err;
       }
     }
@@ -692,15 +704,8 @@ export class Registry implements ObjectClient {
       apiVersion: apiVersionOf(kind),
       now: nowIso(this.clock),
     }).object;
-    const mf = merged.metadata.managedFields;
-    const created = await this.create(kind, merged, { ...opts, fieldManager: manager });
-    if (opts.dryRun || !mf) return created;
-    // create() records an Update entry; an apply-create must record the Apply entry instead.
-    const fixed = clone(created);
-    fixed.metadata.managedFields = mf.map((e) => ({ ...e, time: nowIso(this.clock) }));
-    const key = keyFor(kind, ns, name);
-    const kv = await this.store.update(key, this.encode(fixed), Number(created.metadata.resourceVersion));
-    return this.own(kv);
+    const { managedFields, ...meta } = merged.metadata;
+    return this.createObject(kind, { ...merged, metadata: meta }, { ...opts, fieldManager: manager }, managedFields ?? []);
   }
 
   async delete(kind: KindDeclaration, namespace: string | undefined, name: string, opts: DeleteOptions = {}): Promise<StoredObject> {
@@ -784,6 +789,13 @@ export class Registry implements ObjectClient {
 function withRevision(obj: KubeObject, revision: number): StoredObject {
   obj.metadata.resourceVersion = String(revision);
   return obj as StoredObject;
+}
+
+/** 409: the write named a version that is no longer current (the only conflict a patch may retry). */
+class StaleVersionError extends ApiError {
+  constructor(message: string, details: ConstructorParameters<typeof ApiError>[3]) {
+    super(409, 'Conflict', message, details);
+  }
 }
 
 function prepareNamespace(obj: KubeObject): void {
