@@ -1,24 +1,18 @@
 // API discovery, derived from the kind declarations: the legacy documents (/api, /apis, /apis/{g}, /…/{v})
 // and the aggregated format (apidiscovery.k8s.io/v2 and v2beta1) that kubectl 1.32 asks for first.
 import type { KindDeclaration } from '../kinds/types.js';
+import type { KindRegistry } from '../kinds/index.js';
 
 const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
-export interface GroupVersion {
+interface GroupVersionKinds {
   group: string;
   version: string;
   kinds: KindDeclaration[];
 }
 
-export function groupVersions(kinds: readonly KindDeclaration[]): GroupVersion[] {
-  const byGv = new Map<string, GroupVersion>();
-  for (const k of kinds) {
-    const id = `${k.group}/${k.version}`;
-    let gv = byGv.get(id);
-    if (!gv) byGv.set(id, (gv = { group: k.group, version: k.version, kinds: [] }));
-    gv.kinds.push(k);
-  }
-  return [...byGv.values()];
+function groupVersions(reg: KindRegistry): GroupVersionKinds[] {
+  return reg.groupVersions().map((gv) => ({ group: gv.group, version: gv.version, kinds: reg.kindsIn(gv.group, gv.version) }));
 }
 
 function verbsOf(k: KindDeclaration): string[] {
@@ -33,13 +27,13 @@ export function apiVersions(serverAddress: string): object {
   };
 }
 
-function apiGroup(gvs: GroupVersion[], group: string): object {
+function apiGroup(gvs: GroupVersionKinds[], group: string): object {
   const versions = gvs.filter((g) => g.group === group).map((g) => ({ groupVersion: `${group}/${g.version}`, version: g.version }));
   return { kind: 'APIGroup', apiVersion: 'v1', name: group, versions, preferredVersion: versions[0] };
 }
 
-export function apiGroupList(kinds: readonly KindDeclaration[]): object {
-  const gvs = groupVersions(kinds).filter((g) => g.group !== '');
+export function apiGroupList(reg: KindRegistry): object {
+  const gvs = groupVersions(reg).filter((g) => g.group !== '');
   const groups = [...new Set(gvs.map((g) => g.group))].map((group) => {
     const { kind: _k, apiVersion: _a, ...rest } = apiGroup(gvs, group) as Record<string, unknown>;
     return rest;
@@ -47,17 +41,17 @@ export function apiGroupList(kinds: readonly KindDeclaration[]): object {
   return { kind: 'APIGroupList', apiVersion: 'v1', groups };
 }
 
-export function apiGroupDoc(kinds: readonly KindDeclaration[], group: string): object | undefined {
-  const gvs = groupVersions(kinds);
+export function apiGroupDoc(reg: KindRegistry, group: string): object | undefined {
+  const gvs = groupVersions(reg);
   if (!gvs.some((g) => g.group === group)) return undefined;
   return apiGroup(gvs, group);
 }
 
-export function apiResourceList(kinds: readonly KindDeclaration[], group: string, version: string): object | undefined {
-  const gv = groupVersions(kinds).find((g) => g.group === group && g.version === version);
-  if (!gv) return undefined;
+export function apiResourceList(reg: KindRegistry, group: string, version: string): object | undefined {
+  const kinds = reg.kindsIn(group, version);
+  if (kinds.length === 0) return undefined;
   const resources: object[] = [];
-  for (const k of gv.kinds) {
+  for (const k of kinds) {
     resources.push({
       name: k.plural,
       singularName: k.singular,
@@ -75,8 +69,8 @@ export function apiResourceList(kinds: readonly KindDeclaration[], group: string
 }
 
 /** The aggregated discovery document for either the legacy group (/api) or the named groups (/apis). */
-export function aggregatedDiscovery(kinds: readonly KindDeclaration[], legacy: boolean, apiVersion: 'apidiscovery.k8s.io/v2' | 'apidiscovery.k8s.io/v2beta1'): object {
-  const gvs = groupVersions(kinds).filter((g) => (legacy ? g.group === '' : g.group !== ''));
+export function aggregatedDiscovery(reg: KindRegistry, legacy: boolean, apiVersion: 'apidiscovery.k8s.io/v2' | 'apidiscovery.k8s.io/v2beta1'): object {
+  const gvs = groupVersions(reg).filter((g) => (legacy ? g.group === '' : g.group !== ''));
   const groups = new Map<string, object[]>();
   for (const gv of gvs) {
     const resources = gv.kinds.map((k) => ({

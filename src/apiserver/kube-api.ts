@@ -21,7 +21,6 @@ export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
 export interface KubeApiDeps {
   registry: Registry;
-  kinds: readonly KindDeclaration[];
   /** Returns the authenticated user or throws 401. */
   authenticate: (req: FastifyRequest) => Promise<User>;
   /** host:port clients should use (for /api's serverAddressByClientCIDRs). */
@@ -220,8 +219,18 @@ export function sendStatusError(reply: FastifyReply, err: unknown): FastifyReply
 
 export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): Promise<void> {
   const { registry } = deps;
-  const kindsByResource = new Map<string, KindDeclaration>();
-  for (const k of deps.kinds) kindsByResource.set(`${k.group}/${k.version}/${k.plural}`, k);
+  const kinds = registry.kinds;
+  // Discovery documents depend only on the declarations: rendered once, on first request.
+  const discoveryCache = new Map<string, string>();
+  const cached = (key: string, render: () => object | undefined): string | undefined => {
+    let body = discoveryCache.get(key);
+    if (body === undefined) {
+      const doc = render();
+      if (doc === undefined) return undefined;
+      discoveryCache.set(key, (body = JSON.stringify(doc)));
+    }
+    return body;
+  };
 
   // The OpenAPI documents are derived once and served from memory with an ETag.
   const v3Index = openApiV3Index(registry.kinds) as { paths: Record<string, { serverRelativeURL: string }> };
@@ -289,26 +298,29 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
   const serveDiscovery = (req: FastifyRequest, reply: FastifyReply, info: Extract<RequestInfo, { type: 'discovery' }>): FastifyReply => {
     if (req.method !== 'GET') throw ApiError.methodNotAllowed(`${req.method} is not allowed on discovery documents`);
     req.kube = { verb: 'get', resource: 'discovery' };
+    const json = (body: string, type = 'application/json'): FastifyReply => reply.code(200).type(type).send(body);
     if (info.group === undefined) {
       const agg = wantsAggregated(req.headers.accept);
       if (agg) {
-        const body = JSON.stringify(aggregatedDiscovery(deps.kinds, info.legacy, agg));
-        return reply.code(200).type(`application/json;g=apidiscovery.k8s.io;v=${agg.split('/')[1]};as=APIGroupDiscoveryList`).send(body);
+        const body = cached(`${agg} ${info.legacy}`, () => aggregatedDiscovery(kinds, info.legacy, agg))!;
+        return json(body, `application/json;g=apidiscovery.k8s.io;v=${agg.split('/')[1]};as=APIGroupDiscoveryList`);
       }
-      return send(reply, 200, info.legacy ? apiVersions(deps.serverAddress()) : apiGroupList(deps.kinds));
+      // /api names the address clients should use, which is known only once the server listens.
+      if (info.legacy) return send(reply, 200, apiVersions(deps.serverAddress()));
+      return json(cached('groups', () => apiGroupList(kinds))!);
     }
     if (info.version === undefined) {
-      const g = apiGroupDoc(deps.kinds, info.group);
-      if (!g) throw ApiError.notFound('group', info.group);
-      return send(reply, 200, g);
+      const g = cached(`group ${info.group}`, () => apiGroupDoc(kinds, info.group!));
+      if (g === undefined) throw ApiError.notFound('group', info.group);
+      return json(g);
     }
-    const list = apiResourceList(deps.kinds, info.group, info.version);
-    if (!list) throw ApiError.notFound('groupversion', info.group ? `${info.group}/${info.version}` : info.version);
-    return send(reply, 200, list);
+    const list = cached(`resources ${info.group}/${info.version}`, () => apiResourceList(kinds, info.group!, info.version!));
+    if (list === undefined) throw ApiError.notFound('groupversion', info.group ? `${info.group}/${info.version}` : info.version);
+    return json(list);
   };
 
   const serveResource = async (req: FastifyRequest, reply: FastifyReply, info: Extract<RequestInfo, { type: 'resource' }>): Promise<FastifyReply | void> => {
-    const kind = kindsByResource.get(`${info.group}/${info.version}/${info.resource}`);
+    const kind = kinds.byResource(info.group, info.version, info.resource);
     if (!kind) {
       throw ApiError.notFound('resource', `${info.resource}${info.group ? '.' + info.group : ''}/${info.version}`);
     }

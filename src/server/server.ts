@@ -135,7 +135,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let address = `${urlHost(opts.host)}:${opts.port}`;
   await registerKubeApi(app, {
     registry,
-    kinds: kinds.all(),
     authenticate,
     serverAddress: () => address,
     version: VERSION,
