@@ -194,14 +194,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 async function seed(registry: Registry, log: pino.Logger): Promise<void> {
   const marker = '/metalplane/seeded';
   if (await registry.store.get(marker)) return;
-  const nsKind = registry.kind('', 'Namespace');
   const objects: KubeObject[] = [
     ...SYSTEM_NAMESPACES.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } })),
     ...catalogSeed(),
   ];
   for (const obj of objects) {
-    const [group] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : [''];
-    const kind = obj.kind === 'Namespace' ? nsKind : registry.kind(group, obj.kind);
+    const kind = registry.kinds.byApiVersionKind(obj.apiVersion, obj.kind);
+    if (!kind) throw new Error(`seed: ${obj.apiVersion} ${obj.kind} is not a served kind`);
     if (await registry.get(kind, obj.metadata.namespace, obj.metadata.name!)) continue;
     await registry.create(kind, obj, { fieldManager: 'metalplane-seed', fieldValidation: 'Strict' });
   }
