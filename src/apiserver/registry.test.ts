@@ -33,6 +33,7 @@ describe('Registry', () => {
     cmKind = reg.kind('', 'ConfigMap');
     nsKind = reg.kind('', 'Namespace');
     planKind = reg.kind('metalplane.dev', 'Plan');
+    await reg.start();
     await reg.create(nsKind, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
   });
   after(async () => {
@@ -156,6 +157,23 @@ describe('Registry', () => {
     const mf = created.metadata.managedFields ?? [];
     assert.deepEqual(mf.map((e) => [e.manager, e.operation]), [['tester', 'Apply']]);
     assert.deepEqual(mf[0].fieldsV1, { 'f:data': { 'f:k': {} } });
+  });
+
+  it('checks namespaces from the store when the namespace cache is not started, and from the cache when it is', async () => {
+    const cold = new Registry({ store, kinds: new KindRegistry(allKinds) });
+    try {
+      await assert.rejects(cold.create(cmKind, { ...cm('x'), metadata: { name: 'x', namespace: 'nowhere' } }), (e: unknown) => e instanceof ApiError && e.code === 404 && /namespaces "nowhere" not found/.test(e.message));
+      await reg.create(nsKind, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'fresh' } });
+      // Both see the new namespace at once: the cached registry through its watch, the cold one from the store.
+      await reg.create(cmKind, { ...cm('in-fresh'), metadata: { name: 'in-fresh', namespace: 'fresh' } });
+      await cold.create(cmKind, { ...cm('in-fresh-2'), metadata: { name: 'in-fresh-2', namespace: 'fresh' } });
+      await reg.delete(nsKind, undefined, 'fresh');
+      for (const r of [reg, cold]) {
+        await assert.rejects(r.create(cmKind, { ...cm('late'), metadata: { name: 'late', namespace: 'fresh' } }), (e: unknown) => e instanceof ApiError && e.code === 403);
+      }
+    } finally {
+      cold.close();
+    }
   });
 
   it('keeps an object with finalizers until the last one is removed', async () => {

@@ -2,7 +2,7 @@
 // HTTP and controllers in-process — goes through here, so validation, generation, managed fields,
 // finalizers, deletion and namespace rules are the same for all callers.
 import { randomUUID } from 'node:crypto';
-import type { KeyValue, Store, StoreEvent } from '../store/types.js';
+import type { KeyValue, Store, StoreEvent, WatchHandle } from '../store/types.js';
 import type { KindDeclaration, KubeObject, ManagedFieldsEntry, ObjectMeta, StoredObject } from '../kinds/types.js';
 import { apiVersionOf } from '../kinds/types.js';
 import type {
@@ -18,7 +18,7 @@ import type {
 import { ApiError } from '../lib/errors.js';
 import type { Clock } from '../lib/clock.js';
 import { systemClock } from '../lib/clock.js';
-import { KindRegistry, keyFor, prefixFor } from '../kinds/index.js';
+import { KindRegistry, keyFor, parseKey, prefixFor } from '../kinds/index.js';
 import { compileValidator } from '../kinds/validation.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { decodeContinue, encodeContinue } from './continue-token.js';
@@ -97,6 +97,8 @@ export class Registry implements ObjectClient {
   private readonly rawCache = new WeakMap<KeyValue, string>();
   private readonly bookmarkWatches = new Set<BookmarkWatch>();
   private bookmarkTimer: NodeJS.Timeout | undefined;
+  private namespaceStates: Map<string, boolean> | undefined;
+  private namespaceWatch: WatchHandle | undefined;
 
   constructor(deps: RegistryDeps) {
     this.store = deps.store;
@@ -110,6 +112,9 @@ export class Registry implements ObjectClient {
   close(): void {
     if (this.bookmarkTimer) clearInterval(this.bookmarkTimer);
     this.bookmarkTimer = undefined;
+    this.namespaceWatch?.cancel();
+    this.namespaceWatch = undefined;
+    this.namespaceStates = undefined;
   }
 
   kind(group: string, kindOrPlural: string): KindDeclaration {
@@ -380,13 +385,48 @@ export class Registry implements ObjectClient {
     return r.pruned;
   }
 
-  private async checkNamespaceForCreate(kind: KindDeclaration, namespace: string): Promise<void> {
+  /**
+   * Keeps the namespace lifecycle (exists? terminating?) in memory from a store watch, so a create does not
+   * read its namespace from the store. The store hands events to watchers before it acknowledges a write,
+   * so a namespace whose creation or deletion was acknowledged is already reflected here.
+   */
+  async start(): Promise<void> {
     const nsKind = this.kinds.byKind('', 'v1', 'Namespace');
-    if (!nsKind) return;
-    const kv = await this.store.get(keyFor(nsKind, undefined, namespace));
-    if (!kv) throw ApiError.notFound('namespaces', namespace);
-    const ns = this.decode(kv);
-    if (ns.metadata.deletionTimestamp) {
+    if (!nsKind || this.namespaceWatch) return;
+    const prefix = prefixFor(nsKind);
+    const page = await this.store.list(prefix);
+    const states = new Map<string, boolean>();
+    const track = (kv: KeyValue, deleted: boolean): void => {
+      const name = parseKey(nsKind, kv.key)?.name;
+      if (name === undefined) return;
+      if (deleted) states.delete(name);
+      else states.set(name, this.decode(kv).metadata.deletionTimestamp !== undefined);
+    };
+    for (const kv of page.items) track(kv, false);
+    this.namespaceWatch = await this.store.watch(prefix, {
+      fromRevision: page.revision,
+      onEvents: (events) => {
+        for (const ev of events) track(ev.kv, ev.type === 'delete');
+      },
+      // Falls back to reading the store; never answers from a cache that stopped following.
+      onError: () => (this.namespaceStates = undefined),
+    });
+    this.namespaceStates = states;
+  }
+
+  /** true = terminating, false = active, undefined = absent. */
+  private async namespaceState(name: string): Promise<boolean | undefined> {
+    if (this.namespaceStates) return this.namespaceStates.get(name);
+    const nsKind = this.kinds.byKind('', 'v1', 'Namespace');
+    if (!nsKind) return false;
+    const kv = await this.store.get(keyFor(nsKind, undefined, name));
+    return kv ? this.decode(kv).metadata.deletionTimestamp !== undefined : undefined;
+  }
+
+  private async checkNamespaceForCreate(kind: KindDeclaration, namespace: string): Promise<void> {
+    const terminating = await this.namespaceState(namespace);
+    if (terminating === undefined) throw ApiError.notFound('namespaces', namespace);
+    if (terminating) {
       throw new ApiError(403, 'Forbidden', `${kind.plural} is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`, {
         name: namespace,
         kind: kind.plural,

@@ -81,6 +81,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const kinds = new KindRegistry(allKinds);
   const registry = new Registry({ store, kinds, clock: systemClock, bookmarkIntervalMs: opts.bookmarkIntervalMs });
+  await registry.start();
   await seed(registry, log);
 
   const auth = new TokenAuthenticator(store);
