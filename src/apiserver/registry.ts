@@ -33,6 +33,7 @@ import {
   type SchemaHints,
 } from './patch/index.js';
 import { deepEqual } from './patch/json-value.js';
+import { deepFreeze } from '../runtime/cache.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 export type PatchType = 'json' | 'merge' | 'strategic' | 'apply';
@@ -132,12 +133,16 @@ export class Registry implements ObjectClient {
     return h;
   }
 
-  /** Decodes a stored version; shared between watchers, so callers must not mutate the result. */
+  /**
+   * Decodes a stored version, once per version: watchers, informers and the HTTP surface share the result.
+   * It is deep-frozen, which both enforces that and lets informers cache it without a copy of their own.
+   */
   decode(kv: KeyValue): StoredObject {
     let o = this.decoded.get(kv);
     if (!o) {
       o = JSON.parse(kv.value) as StoredObject;
       o.metadata.resourceVersion = String(kv.modRevision);
+      deepFreeze(o);
       this.decoded.set(kv, o);
     }
     return o;
