@@ -159,7 +159,7 @@ describe('Registry', () => {
     assert.deepEqual(mf[0].fieldsV1, { 'f:data': { 'f:k': {} } });
   });
 
-  it('checks namespaces from the store when the namespace cache is not started, and from the cache when it is', async () => {
+  it('checks namespaces from the store before start() and from the in-memory current versions after it', async () => {
     const cold = new Registry({ store, kinds: new KindRegistry(allKinds) });
     try {
       await assert.rejects(cold.create(cmKind, { ...cm('x'), metadata: { name: 'x', namespace: 'nowhere' } }), (e: unknown) => e instanceof ApiError && e.code === 404 && /namespaces "nowhere" not found/.test(e.message));
@@ -174,6 +174,19 @@ describe('Registry', () => {
     } finally {
       cold.close();
     }
+  });
+
+  it('serves point reads that always match the store, even right after concurrent writes are acknowledged', async () => {
+    await Promise.all(Array.from({ length: 20 }, (_, i) => reg.create(cmKind, cm(`rw-${i}`))));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => reg.mergePatch(cmKind, 'default', `rw-${i % 5}`, { data: { [`k${i}`]: 'v' } })));
+    await Promise.all(Array.from({ length: 5 }, (_, i) => reg.delete(cmKind, 'default', `rw-${i + 10}`)));
+    for (let i = 0; i < 20; i++) {
+      const fromStore = await store.get(`/registry/core/configmaps/default/rw-${i}`);
+      const fromRegistry = await reg.get(cmKind, 'default', `rw-${i}`);
+      assert.equal(fromRegistry?.metadata.resourceVersion, fromStore ? String(fromStore.modRevision) : undefined, `rw-${i}`);
+    }
+    const patched = await reg.get(cmKind, 'default', 'rw-0');
+    assert.deepEqual(Object.keys(patched!.data as object).sort(), ['a', 'k0', 'k10', 'k15', 'k5']);
   });
 
   it('keeps an object with finalizers until the last one is removed', async () => {

@@ -18,7 +18,7 @@ import type {
 import { ApiError } from '../lib/errors.js';
 import type { Clock } from '../lib/clock.js';
 import { systemClock } from '../lib/clock.js';
-import { KindRegistry, keyFor, parseKey, prefixFor } from '../kinds/index.js';
+import { KindRegistry, STORE_KEY_PREFIX, keyFor, prefixFor } from '../kinds/index.js';
 import { compileValidator } from '../kinds/validation.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { decodeContinue, encodeContinue } from './continue-token.js';
@@ -52,6 +52,7 @@ export interface PatchOptions extends RequestOptions {
 type Matcher = (obj: StoredObject) => boolean;
 
 const NAMESPACE_FINALIZER = 'kubernetes';
+
 const MAX_CONFLICT_RETRIES = 16;
 
 function clone<T>(v: T): T {
@@ -98,8 +99,8 @@ export class Registry implements ObjectClient {
   private readonly rawCache = new WeakMap<KeyValue, string>();
   private readonly bookmarkWatches = new Set<BookmarkWatch>();
   private bookmarkTimer: NodeJS.Timeout | undefined;
-  private namespaceStates: Map<string, boolean> | undefined;
-  private namespaceWatch: WatchHandle | undefined;
+  private current: Map<string, KeyValue> | undefined;
+  private currentWatch: WatchHandle | undefined;
 
   constructor(deps: RegistryDeps) {
     this.store = deps.store;
@@ -113,9 +114,9 @@ export class Registry implements ObjectClient {
   close(): void {
     if (this.bookmarkTimer) clearInterval(this.bookmarkTimer);
     this.bookmarkTimer = undefined;
-    this.namespaceWatch?.cancel();
-    this.namespaceWatch = undefined;
-    this.namespaceStates = undefined;
+    this.currentWatch?.cancel();
+    this.currentWatch = undefined;
+    this.current = undefined;
   }
 
   kind(group: string, kindOrPlural: string): KindDeclaration {
@@ -194,17 +195,17 @@ export class Registry implements ObjectClient {
   // ---------------------------------------------------------------- reads
 
   async get(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<StoredObject | undefined> {
-    const kv = await this.store.get(keyFor(kind, this.nsOf(kind, namespace), name));
+    const kv = await this.currentVersion(keyFor(kind, this.nsOf(kind, namespace), name));
     return kv ? this.own(kv) : undefined;
   }
 
   /** The stored version of one object (for serving it without a parse/stringify round trip). */
   async getVersion(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<KeyValue | undefined> {
-    return this.store.get(keyFor(kind, this.nsOf(kind, namespace), name));
+    return this.currentVersion(keyFor(kind, this.nsOf(kind, namespace), name));
   }
 
   async mustGet(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<{ obj: StoredObject; kv: KeyValue }> {
-    const kv = await this.store.get(keyFor(kind, this.nsOf(kind, namespace), name));
+    const kv = await this.currentVersion(keyFor(kind, this.nsOf(kind, namespace), name));
     if (!kv) throw ApiError.notFound(kind.plural, name, kind.group);
     return { obj: this.own(kv), kv };
   }
@@ -391,40 +392,42 @@ export class Registry implements ObjectClient {
   }
 
   /**
-   * Keeps the namespace lifecycle (exists? terminating?) in memory from a store watch, so a create does not
-   * read its namespace from the store. The store hands events to watchers before it acknowledges a write,
-   * so a namespace whose creation or deletion was acknowledged is already reflected here.
+   * Keeps the current version of every object in memory, followed by one store watch, so point reads (GET,
+   * the read before an update, patch or delete, the namespace check of a create) do not go to the store.
+   * The store hands events to watchers before it acknowledges a write, so an acknowledged write is always
+   * visible here. Reads at an older revision (continue tokens, Exact) and lists still go to the store.
    */
   async start(): Promise<void> {
-    const nsKind = this.kinds.byKind('', 'v1', 'Namespace');
-    if (!nsKind || this.namespaceWatch) return;
-    const prefix = prefixFor(nsKind);
-    const page = await this.store.list(prefix);
-    const states = new Map<string, boolean>();
-    const track = (kv: KeyValue, deleted: boolean): void => {
-      const name = parseKey(nsKind, kv.key)?.name;
-      if (name === undefined) return;
-      if (deleted) states.delete(name);
-      else states.set(name, this.decode(kv).metadata.deletionTimestamp !== undefined);
-    };
-    for (const kv of page.items) track(kv, false);
-    this.namespaceWatch = await this.store.watch(prefix, {
+    if (this.currentWatch) return;
+    const page = await this.store.list(STORE_KEY_PREFIX);
+    const current = new Map<string, KeyValue>();
+    for (const kv of page.items) current.set(kv.key, kv);
+    this.currentWatch = await this.store.watch(STORE_KEY_PREFIX, {
       fromRevision: page.revision,
       onEvents: (events) => {
-        for (const ev of events) track(ev.kv, ev.type === 'delete');
+        for (const ev of events) {
+          if (ev.type === 'delete') current.delete(ev.kv.key);
+          else current.set(ev.kv.key, ev.kv);
+        }
       },
-      // Falls back to reading the store; never answers from a cache that stopped following.
-      onError: () => (this.namespaceStates = undefined),
+      // Back to reading the store: never answer from a cache that stopped following.
+      onError: () => (this.current = undefined),
     });
-    this.namespaceStates = states;
+    // The store delivers a new watch's events from its next turn on; serve from the map only once it is live.
+    await new Promise((resolve) => setImmediate(resolve));
+    this.current = current;
+  }
+
+  /** The current version of a key: from memory once start() ran, else from the store. */
+  private async currentVersion(key: string): Promise<KeyValue | undefined> {
+    return this.current ? this.current.get(key) : this.store.get(key);
   }
 
   /** true = terminating, false = active, undefined = absent. */
   private async namespaceState(name: string): Promise<boolean | undefined> {
-    if (this.namespaceStates) return this.namespaceStates.get(name);
     const nsKind = this.kinds.byKind('', 'v1', 'Namespace');
     if (!nsKind) return false;
-    const kv = await this.store.get(keyFor(nsKind, undefined, name));
+    const kv = await this.currentVersion(keyFor(nsKind, undefined, name));
     return kv ? this.decode(kv).metadata.deletionTimestamp !== undefined : undefined;
   }
 
@@ -657,7 +660,7 @@ export class Registry implements ObjectClient {
     const ns = this.nsOf(kind, namespace);
     this.checkScope(kind, ns);
     for (let attempt = 0; ; attempt++) {
-      const kv = await this.store.get(keyFor(kind, ns, name));
+      const kv = await this.currentVersion(keyFor(kind, ns, name));
       if (!kv) {
         if (type === 'apply') return this.applyCreate(kind, ns, name, body as KubeObject, opts);
         throw ApiError.notFound(kind.plural, name, kind.group);
@@ -763,7 +766,7 @@ export class Registry implements ObjectClient {
     this.checkScope(kind, ns);
     const key = keyFor(kind, ns, name);
     for (let attempt = 0; ; attempt++) {
-      const kv = await this.store.get(key);
+      const kv = await this.currentVersion(key);
       if (!kv) throw ApiError.notFound(kind.plural, name, kind.group);
       const cur = this.own(kv);
       const pre = opts.preconditions;

@@ -140,6 +140,9 @@ function groupSegment(kind: Pick<KindDeclaration, 'group'>): string {
   return kind.group || 'core';
 }
 
+/** Every object of every kind is stored under this prefix. */
+export const STORE_KEY_PREFIX = '/registry/';
+
 /**
  * The store key of one object: `/registry/<group|core>/<plural>/<namespace>/<name>` for namespaced kinds,
  * `/registry/<group|core>/<plural>/<name>` for cluster-scoped ones.
@@ -147,9 +150,9 @@ function groupSegment(kind: Pick<KindDeclaration, 'group'>): string {
 export function keyFor(kind: Pick<KindDeclaration, 'group' | 'plural' | 'scope'>, namespace: string | undefined, name: string): string {
   if (kind.scope === 'Namespaced') {
     if (!namespace) throw new Error(`keyFor: ${kind.plural} are namespaced; a namespace is required`);
-    return `/registry/${groupSegment(kind)}/${kind.plural}/${namespace}/${name}`;
+    return `${STORE_KEY_PREFIX}${groupSegment(kind)}/${kind.plural}/${namespace}/${name}`;
   }
-  return `/registry/${groupSegment(kind)}/${kind.plural}/${name}`;
+  return `${STORE_KEY_PREFIX}${groupSegment(kind)}/${kind.plural}/${name}`;
 }
 
 /**
@@ -157,7 +160,7 @@ export function keyFor(kind: Pick<KindDeclaration, 'group' | 'plural' | 'scope'>
  * namespace. Ends with `/`, so that `plans` never matches `plansets`.
  */
 export function prefixFor(kind: Pick<KindDeclaration, 'group' | 'plural' | 'scope'>, namespace?: string): string {
-  const base = `/registry/${groupSegment(kind)}/${kind.plural}/`;
+  const base = `${STORE_KEY_PREFIX}${groupSegment(kind)}/${kind.plural}/`;
   return kind.scope === 'Namespaced' && namespace ? `${base}${namespace}/` : base;
 }
 
