@@ -7,7 +7,7 @@ import YAML from 'yaml';
 import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.js';
 import { apiVersionOf } from '../kinds/types.js';
 import { ApiError } from '../lib/errors.js';
-import type { DeleteOptions, ObjectWatchEvent } from '../runtime/client.js';
+import type { DeleteOptions, ObjectWatch, ObjectWatchEvent } from '../runtime/client.js';
 import { parseRequestPath, type RequestInfo } from './request-info.js';
 import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './protobuf.js';
 import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVersions, wantsAggregated } from './discovery.js';
@@ -486,10 +486,23 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
       }
       return encodeEvent(e);
     };
+    // Events can arrive while the watch is being set up (initial ADDED events, or an ERROR such as 410 Expired
+    // for a compacted resourceVersion): they are held until the response headers are out.
     const pending: string[] = [];
     let started = false;
     let closed = false;
-    const stream = await registry.watch(
+    let counted = false;
+    let stream: ObjectWatch | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    function finish(): void {
+      if (closed) return;
+      closed = true;
+      stream?.stop();
+      if (timer) clearTimeout(timer);
+      if (counted) deps.onWatch?.(-1, kind.plural);
+      if (started) raw.end();
+    }
+    stream = await registry.watch(
       kind,
       {
         namespace: ns,
@@ -502,12 +515,12 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
       (e) => {
         if (closed) return;
         const line = encode(e);
-        if (!started) pending.push(line);
-        else raw.write(line);
+        if (started) raw.write(line);
+        else pending.push(line);
         if (e.type === 'ERROR') finish();
       },
     );
-    deps.onWatch?.(1, kind.plural);
+    if (closed) stream.stop();
     reply.hijack();
     raw.writeHead(200, {
       'Content-Type': 'application/json',
@@ -519,15 +532,13 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
     started = true;
     for (const line of pending) raw.write(line);
     pending.length = 0;
-    let timer: NodeJS.Timeout | undefined;
-    function finish(): void {
-      if (closed) return;
-      closed = true;
-      stream.stop();
-      if (timer) clearTimeout(timer);
-      deps.onWatch?.(-1, kind.plural);
-      if (started) raw.end();
+    // Like kube-apiserver, an ERROR during setup is sent as the stream's one event, then the stream ends.
+    if (closed) {
+      raw.end();
+      return;
     }
+    counted = true;
+    deps.onWatch?.(1, kind.plural);
     const limit = timeoutSeconds !== undefined ? timeoutSeconds : 1800 + Math.floor(Math.random() * 1800);
     // setTimeout fires at once for delays beyond 2^31-1 ms, so a huge timeoutSeconds means "about 24 days".
     timer = setTimeout(finish, Math.min(limit * 1000, 2 ** 31 - 1));
