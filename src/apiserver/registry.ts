@@ -2,7 +2,7 @@
 // HTTP and controllers in-process — goes through here, so validation, generation, managed fields,
 // finalizers, deletion and namespace rules are the same for all callers.
 import { randomUUID } from 'node:crypto';
-import type { KeyValue, Store, StoreEvent, WatchHandle } from '../store/types.js';
+import type { KeyValue, Store, StoreEvent, WatchHandle, WriteOp } from '../store/types.js';
 import type { KindDeclaration, KubeObject, ManagedFieldsEntry, ObjectMeta, StoredObject } from '../kinds/types.js';
 import { apiVersionOf } from '../kinds/types.js';
 import type {
@@ -13,6 +13,7 @@ import type {
   ObjectWatch,
   ObjectWatchEvent,
   ObjectWatchQuery,
+  TxWrite,
   WriteOptions,
 } from '../runtime/client.js';
 import { ApiError } from '../lib/errors.js';
@@ -454,6 +455,20 @@ export class Registry implements ObjectClient {
 
   /** `applied`: the managedFields of a server-side apply that creates the object (instead of an Update entry). */
   private async createObject(kind: KindDeclaration, input: KubeObject, opts: RequestOptions, applied?: ManagedFieldsEntry[]): Promise<StoredObject> {
+    const { key, stored } = await this.prepareCreate(kind, input, opts, applied);
+    if (opts.dryRun) return { ...(stored as StoredObject), metadata: { ...(stored.metadata as StoredObject['metadata']), resourceVersion: '' } };
+    try {
+      const kv = await this.store.create(key, this.encode(stored));
+      return withRevision(stored, kv.modRevision);
+    } catch (e) {
+      const err = toApiError(e);
+      if (err.code === 409) throw ApiError.alreadyExists(kind.plural, stored.metadata.name!, kind.group);
+      throw err;
+    }
+  }
+
+  /** Everything a create does short of writing: the store key and the object to store. */
+  private async prepareCreate(kind: KindDeclaration, input: KubeObject, opts: RequestOptions, applied?: ManagedFieldsEntry[]): Promise<{ key: string; stored: KubeObject }> {
     const obj = shallowCopy(input);
     const ns = this.nsOf(kind, obj.metadata?.namespace);
     this.checkScope(kind, ns);
@@ -495,16 +510,7 @@ export class Registry implements ObjectClient {
       });
     }
     stored = this.finishMeta(stored);
-    if (opts.dryRun) return { ...(stored as StoredObject), metadata: { ...(stored.metadata as StoredObject['metadata']), resourceVersion: '' } };
-    const key = keyFor(kind, ns, meta.name!);
-    try {
-      const kv = await this.store.create(key, this.encode(stored));
-      return withRevision(stored, kv.modRevision);
-    } catch (e) {
-      const err = toApiError(e);
-      if (err.code === 409) throw ApiError.alreadyExists(kind.plural, meta.name!, kind.group);
-      throw err;
-    }
+    return { key: keyFor(kind, ns, meta.name!), stored };
   }
 
   private checkTypeMeta(kind: KindDeclaration, obj: KubeObject): void {
@@ -552,15 +558,14 @@ export class Registry implements ObjectClient {
     );
   }
 
-  /** The common tail of update/patch/apply: server-owned fields, subresource rules, generation, deletion. */
-  private async writeUpdate(
+  /** What an update would write: server-owned fields, subresource rules, generation, deletion. */
+  private prepareUpdate(
     kind: KindDeclaration,
     cur: StoredObject,
     incoming: KubeObject,
     opts: RequestOptions,
-    expectedRevision: number,
     managed?: 'apply-done',
-  ): Promise<StoredObject> {
+  ): { write: 'none' | 'update' | 'delete'; key: string; out: KubeObject } {
     let next = incoming;
     if (next.metadata.uid && next.metadata.uid !== cur.metadata.uid) {
       throw ApiError.conflict(`Precondition failed: UID in precondition: ${next.metadata.uid}, UID in object meta: ${cur.metadata.uid}`);
@@ -617,27 +622,90 @@ export class Registry implements ObjectClient {
       });
     }
     out = this.finishMeta(out);
-    // An object being deleted whose last finalizer went away is deleted now.
-    if (out.metadata.deletionTimestamp && this.finalizersDone(kind, out)) {
-      if (opts.dryRun) return out as StoredObject;
-      const key = keyFor(kind, cur.metadata.namespace, cur.metadata.name);
-      const del = await this.store.delete(key, expectedRevision).catch((e) => {
-        throw this.mapWriteError(e, kind, cur.metadata.name);
-      });
-      return { ...(out as StoredObject), metadata: { ...(out.metadata as StoredObject['metadata']), resourceVersion: String(del.modRevision) } };
-    }
-    if (deepEqual(stripVolatile(out), stripVolatile(cur))) {
-      // A no-op write keeps the resourceVersion, as kube does.
-      return cur;
-    }
-    if (opts.dryRun) return out as StoredObject;
     const key = keyFor(kind, cur.metadata.namespace, cur.metadata.name);
+    // An object being deleted whose last finalizer went away is deleted now.
+    if (out.metadata.deletionTimestamp && this.finalizersDone(kind, out)) return { write: 'delete', key, out };
+    // A no-op write keeps the resourceVersion, as kube does.
+    if (deepEqual(stripVolatile(out), stripVolatile(cur))) return { write: 'none', key, out: cur };
+    return { write: 'update', key, out };
+  }
+
+  /** The common tail of update/patch/apply: server-owned fields, subresource rules, generation, deletion. */
+  private async writeUpdate(
+    kind: KindDeclaration,
+    cur: StoredObject,
+    incoming: KubeObject,
+    opts: RequestOptions,
+    expectedRevision: number,
+    managed?: 'apply-done',
+  ): Promise<StoredObject> {
+    const p = this.prepareUpdate(kind, cur, incoming, opts, managed);
+    if (p.write === 'none' || opts.dryRun) return p.out as StoredObject;
     try {
-      const kv = await this.store.update(key, this.encode(out), expectedRevision);
-      return withRevision(out, kv.modRevision);
+      if (p.write === 'delete') {
+        const del = await this.store.delete(p.key, expectedRevision);
+        return { ...(p.out as StoredObject), metadata: { ...(p.out.metadata as StoredObject['metadata']), resourceVersion: String(del.modRevision) } };
+      }
+      const kv = await this.store.update(p.key, this.encode(p.out), expectedRevision);
+      return withRevision(p.out, kv.modRevision);
     } catch (e) {
       throw this.mapWriteError(e, kind, cur.metadata.name);
     }
+  }
+
+  /**
+   * Writes several objects atomically: every create, update and delete happens, or none does (a failed
+   * precondition — an object that exists, or changed since it was read — fails the whole transaction with
+   * 409, which callers retry after reading again). Each write gets the same validation and metadata handling
+   * as alone. This is how the scheduler binds a Device to a Hardware and claims its IPs in one step.
+   */
+  async transact(writes: TxWrite[], opts: WriteOptions = {}): Promise<Array<StoredObject | undefined>> {
+    const ops: WriteOp[] = [];
+    const results: KubeObject[] = [];
+    const seen = new Set<string>();
+    for (const w of writes) {
+      if (w.op === 'create') {
+        const { key, stored } = await this.prepareCreate(w.kind, w.object, opts);
+        ops.push({ op: 'create', key, value: this.encode(stored) });
+        results.push(stored);
+      } else if (w.op === 'update') {
+        const o = w.object;
+        if (!o.metadata?.name || !o.metadata.resourceVersion) {
+          throw ApiError.badRequest(`transaction: an update of ${w.kind.kind} needs metadata.name and metadata.resourceVersion`);
+        }
+        const ns = this.nsOf(w.kind, o.metadata.namespace);
+        const { obj: cur, kv } = await this.mustGet(w.kind, ns, o.metadata.name);
+        const expected = parseResourceVersion(o.metadata.resourceVersion);
+        if (expected !== kv.modRevision) throw this.staleConflict(w.kind, o.metadata.name);
+        const p = this.prepareUpdate(w.kind, cur, shallowCopy(o), { ...opts, subresource: w.subresource });
+        if (p.write === 'delete') ops.push({ op: 'delete', key: p.key, expectedRevision: expected });
+        // An unchanged object still takes part: its version must not have moved when the others are written.
+        else ops.push({ op: 'update', key: p.key, value: this.encode(p.out), expectedRevision: expected });
+        results.push(p.out);
+      } else {
+        const ns = this.nsOf(w.kind, w.namespace);
+        const { obj: cur, kv } = await this.mustGet(w.kind, ns, w.name);
+        if (w.resourceVersion && parseResourceVersion(w.resourceVersion) !== kv.modRevision) throw this.staleConflict(w.kind, w.name);
+        if (!this.finalizersDone(w.kind, cur)) {
+          throw ApiError.badRequest(`transaction: ${w.kind.kind} ${w.name} has finalizers and cannot be deleted in a transaction`);
+        }
+        ops.push({ op: 'delete', key: kv.key, expectedRevision: kv.modRevision });
+        results.push(cur);
+      }
+      const key = ops[ops.length - 1]!.key;
+      if (seen.has(key)) throw ApiError.badRequest(`transaction: ${key} is written twice`);
+      seen.add(key);
+    }
+    if (opts.dryRun) return results as StoredObject[];
+    let kvs: KeyValue[];
+    try {
+      kvs = await this.store.commit(ops);
+    } catch (e) {
+      const err = toApiError(e);
+      if (err.code === 409 || err.code === 404) throw new StaleVersionError(`transaction not applied: ${err.message}`, {});
+      throw err;
+    }
+    return kvs.map((kv, i) => (ops[i]!.op === 'delete' ? undefined : withRevision(results[i]!, kv.modRevision)));
   }
 
   private mapWriteError(e: unknown, kind: KindDeclaration, name: string): ApiError {

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, CommanderError } from 'commander';
 import { resolve } from 'node:path';
 import pino from 'pino';
 import { startServer } from '../server/server.js';
+import { chaosCommand } from './chaos.js';
 import { METALPLANE_VERSION, VERSION } from '../version.js';
 
 /** A mistake in how the command was called: exit status 2. */
@@ -70,7 +71,8 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'where state, certificates, kubeconfig and admin token live', './.metalplane')
     .option('--listen <host:port>', 'address to serve HTTPS and loopback HTTP on', parseListen, { host: '127.0.0.1', port: 7080 })
     .option('--sim-machines <n>', 'simulated machines to create', parsePositiveInt, 48)
-    .option('--sim-speed <x>', 'simulated hardware time scale (1 = real time, "max" = no artificial delay)', parseSpeed, 20)
+    .option('--sim-speed <x>', 'simulated hardware time scale (1 = real time, "max" = no artificial delay); also scales provisioning timeouts', parseSpeed, 10)
+    .option('--sim', 'start the simulated datacenter (the default)', true)
     .option('--no-sim', 'do not start the simulated datacenter')
     .option('--log-level <level>', `log level (${LOG_LEVELS.join('|')})`, parseLogLevel, 'info')
     .option('--tls-san <name|ip>', 'extra subject alternative name for the serving certificate (repeatable, comma-separated)', collect, [])
@@ -94,6 +96,8 @@ export function buildProgram(): Command {
       else process.stdout.write(`metalplane ${v.metalplane} (Kubernetes API ${v.kubernetesApi}, Node ${v.node})\n`);
     });
 
+  program.addCommand(chaosCommand());
+
   return program;
 }
 
@@ -112,9 +116,12 @@ async function runUp(o: UpOptions): Promise<void> {
     tlsKeyFile: o.tlsKeyFile,
     tlsCaFile: o.tlsCaFile,
     insecureHttp: o.insecureHttp,
+    sim: o.sim ? { machines: o.simMachines, speed: o.simSpeed } : undefined,
     logDestination: pino.destination(2) as unknown as NodeJS.WritableStream,
   });
-  const simNote = o.sim ? `simulated datacenter: ${o.simMachines} machines at speed ${o.simSpeed} (arrives with the datacenter issue)` : 'simulated datacenter: off';
+  const simNote = o.sim
+    ? `simulated datacenter: ${o.simMachines} machines at speed ${o.simSpeed} (BMCs at ${server.sim?.bmcUrl}; try: kubectl apply -f examples/device.yaml)`
+    : 'simulated datacenter: off';
   process.stdout.write(
     [
       `metalplane ${METALPLANE_VERSION} ready`,

@@ -5,6 +5,7 @@ import { facilityKind } from './facility.js';
 import { metroKind } from './metro.js';
 import { operatingSystemKind, operatingSystemName } from './operating-system.js';
 import { planKind } from './plan.js';
+import { ipPoolKind } from './ip-pool.js';
 import { apiVersionOf, type KindDeclaration, type KubeObject } from './types.js';
 
 const catalogLabel = 'metalplane.dev/catalog';
@@ -304,5 +305,20 @@ export function catalogSeed(): KubeObject[] {
     if (os.customIpxe) spec.customIpxe = true;
     out.push(object(operatingSystemKind, operatingSystemName(os.slug), spec, { 'metalplane.dev/distro': os.distro }));
   }
+  metros.forEach(([code], i) => out.push(...metroPools(code, i)));
   return out;
+}
+
+/**
+ * Address pools of one metro (the i-th): a public IPv4 /20 handing out /31s, a private IPv4 /16 handing each
+ * project a /25 (more as it fills) and devices /31s inside it, and an IPv6 /48 handing each project a /56 and
+ * devices /127s — Equinix Metal's scheme. The ranges are examples; operators replace them with their own.
+ */
+function metroPools(metro: string, i: number): KubeObject[] {
+  const pool = (name: string, spec: Record<string, unknown>): KubeObject => object(ipPoolKind, `${metro}-${name}`, { metro, ...spec }, { 'metalplane.dev/metro': metro });
+  return [
+    pool('public-ipv4', { family: 4, public: true, cidr: `147.75.${i * 16}.0/20`, assignPrefix: 31 }),
+    pool('private-ipv4', { family: 4, public: false, cidr: `10.${64 + i}.0.0/16`, assignPrefix: 31, projectPrefix: 25 }),
+    pool('public-ipv6', { family: 6, public: true, cidr: `2604:1380:${(0x4600 + i).toString(16)}::/48`, assignPrefix: 127, projectPrefix: 56 }),
+  ];
 }

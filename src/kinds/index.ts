@@ -6,6 +6,13 @@ import { facilityKind } from './facility.js';
 import { metroKind } from './metro.js';
 import { operatingSystemKind } from './operating-system.js';
 import { planKind } from './plan.js';
+import { hardwareKind } from './hardware.js';
+import { deviceKind } from './device.js';
+import { workflowKind } from './workflow.js';
+import { ipPoolKind } from './ip-pool.js';
+import { ipAddressKind } from './ip-address.js';
+import { ipReservationKind } from './ip-reservation.js';
+import { sshKeyKind } from './ssh-key.js';
 import { apiVersionOf, type KindDeclaration, type SelectableField } from './types.js';
 
 export const allKinds: KindDeclaration[] = [
@@ -18,6 +25,13 @@ export const allKinds: KindDeclaration[] = [
   facilityKind,
   planKind,
   operatingSystemKind,
+  hardwareKind,
+  deviceKind,
+  workflowKind,
+  ipPoolKind,
+  ipAddressKind,
+  ipReservationKind,
+  sshKeyKind,
 ];
 
 export interface GroupVersion {

@@ -52,6 +52,12 @@ export interface WriteOptions {
   dryRun?: boolean;
 }
 
+/** One write of an atomic `transact`. An update names the resourceVersion it read (required). */
+export type TxWrite =
+  | { op: 'create'; kind: KindDeclaration; object: KubeObject }
+  | { op: 'update'; kind: KindDeclaration; object: KubeObject; subresource?: 'status' }
+  | { op: 'delete'; kind: KindDeclaration; namespace?: string; name: string; resourceVersion?: string };
+
 export interface ObjectClient {
   /** Looks a kind up by group + kind, or group + plural. */
   kind(group: string, kindOrPlural: string): KindDeclaration;
@@ -71,4 +77,9 @@ export interface ObjectClient {
    * hold it, or the last state when it is gone.
    */
   delete(kind: KindDeclaration, namespace: string | undefined, name: string, opts?: DeleteOptions): Promise<StoredObject>;
+  /**
+   * Several creates/updates/deletes, all or none (409 Conflict if any precondition fails: read again and
+   * retry). Returns the written objects in order (undefined for deletes).
+   */
+  transact(writes: TxWrite[], opts?: WriteOptions): Promise<Array<StoredObject | undefined>>;
 }

@@ -24,6 +24,19 @@ import { startCoreControllers } from '../controllers/index.js';
 import { LeaderElector } from '../runtime/leader.js';
 import { EventRecorder } from '../runtime/events.js';
 import { VERSION } from '../version.js';
+import { InformerFactory } from '../runtime/informer.js';
+import { startProvisioningControllers } from '../controllers/provisioning.js';
+import { kindsFrom } from '../controllers/provisioning-context.js';
+import { createTiming } from '../controllers/timing.js';
+import { bmcDrivers } from '../drivers/bmc/index.js';
+import { AgentHub } from '../provisioning/agent-hub.js';
+import { registerAgentApi } from '../provisioning/agent-api.js';
+import { registerBootService } from '../provisioning/boot.js';
+import { registerMetadataService, seedUrl } from '../provisioning/metadata.js';
+import { TokenSigner } from '../provisioning/tokens.js';
+import { SimDatacenter } from '../sim/datacenter.js';
+import { registerSimRoutes } from '../sim/http.js';
+import type { SimSpeed } from '../sim/clock.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -41,6 +54,15 @@ export interface ServerOptions {
   logDestination?: NodeJS.WritableStream;
   /** How often watches get bookmarks (ms). */
   bookmarkIntervalMs?: number;
+  /** Start the simulated datacenter with this many machines at this speed (absent: no simulator). */
+  sim?: { machines: number; speed: SimSpeed };
+  /**
+   * How much faster than real hardware the machines are, for the provisioning controllers' timeouts (default:
+   * the simulator's speed, `max` counting as 1000; 1 without a simulator).
+   */
+  timeScale?: number;
+  /** Floor of every provisioning timeout, ms (default 5000). */
+  timeoutFloorMs?: number;
 }
 
 export interface RunningServer {
@@ -56,6 +78,8 @@ export interface RunningServer {
   kubeconfigPath: string;
   adminTokenPath: string;
   caPath: string;
+  /** The simulated datacenter, when started. */
+  sim?: SimDatacenter;
   adminToken: string;
   close(): Promise<void>;
 }
@@ -94,6 +118,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const app = Fastify({
     logger: false,
     bodyLimit: MAX_BODY_BYTES,
+    // Machine tokens travel in paths (/metadata/nocloud/<token>/): longer than Fastify's 100-character default.
+    maxParamLength: 2048,
     return503OnClosing: true,
     forceCloseConnections: true,
     serverFactory: fastifyServerFactory({ cert: tls.cert, key: tls.key }),
@@ -134,6 +160,44 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
 
   let address = `${urlHost(opts.host)}:${opts.port}`;
+
+  // Provisioning: the boot service, the agent protocol and the metadata service machines talk to, over
+  // informers that run on every replica (the controllers run only on the leader).
+  const pkinds = kindsFrom(registry);
+  const provInformers = new InformerFactory({ client: registry, clock: systemClock, logger: log, resyncIntervalMs: 10 * 60_000 });
+  const signer = await TokenSigner.load(store);
+  const hub = new AgentHub();
+  const hardwareInformer = provInformers.informerFor(pkinds.hardware);
+  const workflowInformer = provInformers.informerFor(pkinds.workflow);
+  registerBootService(app, {
+    client: registry,
+    hardware: hardwareInformer,
+    workflowKind: pkinds.workflow,
+    deviceKind: pkinds.device,
+    signer,
+    urls: () => ({ plain: `http://${address}`, tls: `https://${address}` }),
+    caPem: tls.ca,
+  });
+  registerAgentApi(app, { client: registry, hardwareKind: pkinds.hardware, workflowKind: pkinds.workflow, hub, signer, logger: log });
+  registerMetadataService(app, { client: registry, deviceKind: pkinds.device, workflowKind: pkinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), signer });
+  // A workflow with an agent action ready wakes that machine's waiting agent at once.
+  workflowInformer.addHandler({
+    onUpdate: (_old, wf) => hub.wake((wf.spec as { hardware: string }).hardware),
+    onAdd: (wf) => hub.wake((wf.spec as { hardware: string }).hardware),
+  });
+  // The simulated datacenter is hardware: it reaches us only over HTTP (PXE, agent, metadata) and its BMCs
+  // only over Redfish. Its operator API (/sim/v1: faults, chaos) needs the admin token.
+  const sim = opts.sim
+    ? new SimDatacenter({ machines: opts.sim.machines, speed: opts.sim.speed, serverUrl: () => `http://${address}`, client: registry, logger: log })
+    : undefined;
+  if (sim) {
+    await app.register(async (scope) => {
+      scope.addHook('onRequest', async (req) => {
+        await authenticate(req);
+      });
+      registerSimRoutes(scope, sim);
+    });
+  }
   await registerKubeApi(app, {
     registry,
     authenticate,
@@ -148,6 +212,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   address = `${urlHost(opts.host)}:${port}`;
   const url = `https://${address}`;
   const plainUrl = `http://${address}`;
+  const timeScale = opts.timeScale ?? (opts.sim ? (opts.sim.speed === 'max' ? 1000 : opts.sim.speed) : 1);
 
   const kubeconfigPath = join(opts.dataDir, 'kubeconfig');
   writeKubeconfig(kubeconfigPath, { server: url, caPem: tls.ca, token: adminToken });
@@ -166,14 +231,32 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     onStartedLeading: () => {
       const cm = controllerMetrics(metrics);
       const recorder = new EventRecorder({ client: registry, component: 'metalplane-controller-manager', instance: identity, clock: systemClock, logger: log });
-      controllers = startCoreControllers({ client: registry, kinds: [...kinds.all()], clock: systemClock, logger: log, metrics: cm, queueMetrics: cm.queue, recorder });
+      const core = startCoreControllers({ client: registry, kinds: [...kinds.all()], clock: systemClock, logger: log, metrics: cm, queueMetrics: cm.queue, recorder });
+      const provisioning = startProvisioningControllers({
+        client: registry,
+        kinds: pkinds,
+        informers: provInformers,
+        bmc: bmcDrivers(),
+        agents: hub,
+        seedUrl: (device) => seedUrl(plainUrl, signer, device),
+        timing: createTiming(timeScale, opts.timeoutFloorMs ?? 5_000),
+        clock: systemClock,
+        logger: log,
+        recorder,
+        metrics: cm,
+        queueMetrics: cm.queue,
+      });
+      controllers = { stop: () => Promise.all([core.stop(), provisioning.stop()]).then(() => undefined) };
     },
     onStoppedLeading: () => {
       void controllers?.stop();
       controllers = undefined;
     },
   });
+  provInformers.start();
+  await provInformers.waitForSync();
   await elector.start();
+  await sim?.start();
   ready = true;
   log.info({ url, ms: Date.now() - started }, 'metalplane ready');
 
@@ -181,14 +264,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       ready = false;
+      await sim?.stop();
       await controllers?.stop();
+      provInformers.stop();
       await elector.stop();
       registry.close();
       await app.close();
       await store.close();
     })());
 
-  return { app, registry, store, metrics, url, plainUrl, port, kubeconfigPath, adminTokenPath, caPath: tls.caPath, adminToken, close };
+  return { app, registry, store, metrics, url, plainUrl, port, kubeconfigPath, adminTokenPath, caPath: tls.caPath, adminToken, sim, close };
 }
 
 /** First start: system namespaces and the catalog. Later starts leave what users changed alone. */

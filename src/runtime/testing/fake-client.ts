@@ -20,6 +20,7 @@ import type {
   ObjectWatch,
   ObjectWatchEvent,
   ObjectWatchQuery,
+  TxWrite,
   WriteOptions,
 } from '../client.js';
 import { formatTime } from '../conditions.js';
@@ -153,6 +154,7 @@ export class FakeObjectClient implements ObjectClient {
       updateStatus: guard((k, o, op) => this.updateStatus(k, o, op)),
       mergePatch: guard((k, ns, n, p, op) => this.mergePatch(k, ns, n, p, op)),
       delete: guard((k, ns, n, op) => this.delete(k, ns, n, op)),
+      transact: guard((w, op) => this.transact(w, op)),
     };
   }
 
@@ -277,6 +279,11 @@ export class FakeObjectClient implements ObjectClient {
     const cur = this.mustGet(kind, namespace, name);
     const merged = applyMergePatch(structuredClone(cur), patch) as KubeObject;
     return this.doUpdate(kind, merged, opts.subresource === 'status');
+  }
+
+  /** Not modelled: multi-object atomicity is the store's job, so tests that need it use the real Registry. */
+  async transact(_writes: TxWrite[], _opts?: WriteOptions): Promise<Array<StoredObject | undefined>> {
+    throw new Error('FakeObjectClient does not implement transact; test with the real Registry over an in-memory store');
   }
 
   async delete(kind: KindDeclaration, namespace: string | undefined, name: string, opts: DeleteOptions = {}): Promise<StoredObject> {

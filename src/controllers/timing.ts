@@ -1,0 +1,21 @@
+// Hardware time for the provisioning controllers. Timeouts and cool-downs are written in real-world seconds
+// (a server takes minutes to POST); `scale` speeds them up as much as the simulated datacenter speeds its
+// machines up (`--sim-speed`), so a hung agent is noticed after the same *simulated* time. A floor keeps
+// timeouts above what a busy control plane itself may take.
+export interface Timing {
+  /** How many times faster than the real world the machines are (1 for real racks). */
+  readonly scale: number;
+  /** A timeout of `realSeconds`, in ms. */
+  timeoutMs(realSeconds: number): number;
+  /** A delay (cool-down, poll interval) of `realSeconds`, in ms. */
+  delayMs(realSeconds: number): number;
+}
+
+export function createTiming(scale = 1, floorMs = 5_000): Timing {
+  if (!(scale > 0)) throw new Error(`timing: scale must be positive, not ${scale}`);
+  return {
+    scale,
+    timeoutMs: (s) => Math.max(Math.round((s * 1000) / scale), floorMs),
+    delayMs: (s) => Math.max(Math.round((s * 1000) / scale), 1),
+  };
+}

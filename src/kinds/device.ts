@@ -1,0 +1,268 @@
+// Device: a tenant's server (Equinix Metal's word), in a project (namespace). The user asks for a metro (or
+// facility), a plan and an operating system; the scheduler binds it to one available Hardware and allocates
+// its IPs in one transaction, and the device controller drives the provisioning Workflow until it is
+// `active`. Status uses Equinix Metal's state words.
+import { Type } from '@sinclair/typebox';
+import { Conditions, StringEnum, Timestamp } from './common.js';
+import type { Condition, KindDeclaration, KubeObject, TableCell } from './types.js';
+import { fieldInvalid, fieldRequired } from './validation.js';
+
+export const DeviceStates = [
+  'queued',
+  'provisioning',
+  'active',
+  'powering_off',
+  'powering_on',
+  'inactive',
+  'reinstalling',
+  'deprovisioning',
+  'failed',
+] as const;
+export type DeviceState = (typeof DeviceStates)[number];
+
+export const DeviceActions = ['power_on', 'power_off', 'reboot', 'reinstall', 'rescue'] as const;
+export type DeviceActionType = (typeof DeviceActions)[number];
+
+/**
+ * Annotation that asks for a device action: `<type>` or `<type>/<request id>` (e.g. `reboot/2`). A new value
+ * (compared with status.lastAction.request) is carried out once; the result is reported in status.lastAction.
+ */
+export const DeviceActionAnnotation = 'metalplane.dev/action';
+
+/** Holds a deleted Device until its machine is wiped and its IPs are released. */
+export const DeviceFinalizerName = 'metalplane.dev/device';
+
+export interface DeviceSpec {
+  hostname?: string;
+  metro?: string;
+  facility?: string;
+  plan: string;
+  operatingSystem: string;
+  userData?: string;
+  sshKeys?: string[];
+  tags?: string[];
+  hardwareReservation?: string;
+  ipxeScriptUrl?: string;
+  alwaysPxe?: boolean;
+  locked?: boolean;
+  billingCycle?: string;
+  remediation?: 'none' | 'reschedule';
+  ipAddresses?: Array<{ family: 4 | 6; public: boolean }>;
+}
+
+export interface DeviceIp {
+  address: string;
+  cidr: number;
+  gateway: string;
+  netmask?: string;
+  network: string;
+  family: 4 | 6;
+  public: boolean;
+}
+
+export interface DeviceStatus {
+  state?: DeviceState;
+  hardware?: string;
+  facility?: string;
+  metro?: string;
+  ipAddresses?: DeviceIp[];
+  provisioningPercentage?: number;
+  workflow?: string;
+  provisionedAt?: string;
+  failure?: { reason: string; message: string; time: string; hardware?: string };
+  rescheduled?: number;
+  lastAction?: { request: string; type: DeviceActionType; state: 'pending' | 'running' | 'succeeded' | 'failed'; message?: string; time?: string };
+  observedGeneration?: number;
+  conditions?: Condition[];
+}
+
+const IpSchema = Type.Object(
+  {
+    address: Type.String({ description: 'The address, e.g. `147.75.80.17`.' }),
+    network: Type.String({ description: 'The network address of the assignment, e.g. `147.75.80.16`.' }),
+    cidr: Type.Integer({ description: 'Prefix length, e.g. 31.' }),
+    gateway: Type.String({ description: 'The gateway, e.g. `147.75.80.16`.' }),
+    netmask: Type.Optional(Type.String({ description: 'The IPv4 netmask, e.g. `255.255.255.254`.' })),
+    family: Type.Integer({ enum: [4, 6], description: 'Address family: 4 or 6.' }),
+    public: Type.Boolean({ description: 'Reachable from the internet (public) or only inside the project (private).' }),
+  },
+  { description: 'An IP address assigned to the device.' },
+);
+
+export const deviceKind: KindDeclaration = {
+  group: 'metalplane.dev',
+  version: 'v1alpha1',
+  kind: 'Device',
+  plural: 'devices',
+  singular: 'device',
+  scope: 'Namespaced',
+  shortNames: ['dev'],
+  categories: ['metalplane', 'all'],
+  statusSubresource: true,
+  description:
+    'Device is a server of a project: a metro (or facility), a plan and an operating system, with user data and ' +
+    'SSH keys. It is bound to one Hardware, gets public and private IPs, and is provisioned by a Workflow until ' +
+    'it is `active`. Actions (power_on, power_off, reboot, reinstall, rescue) are asked for with the ' +
+    '`metalplane.dev/action` annotation.',
+  schema: Type.Object({
+    spec: Type.Object(
+      {
+        hostname: Type.Optional(
+          Type.String({ maxLength: 63, description: 'The hostname (default: the object name).' }),
+        ),
+        metro: Type.Optional(Type.String({ description: 'The metro code to deploy in, e.g. `da`. Either metro or facility is required.' })),
+        facility: Type.Optional(Type.String({ description: 'The facility code to deploy in, e.g. `da11`.' })),
+        plan: Type.String({ minLength: 1, description: 'The plan slug, e.g. `c3.small.x86`.' }),
+        operatingSystem: Type.String({ minLength: 1, description: 'The operating system slug, e.g. `ubuntu_24_04` or `custom_ipxe`.' }),
+        userData: Type.Optional(Type.String({ description: 'User data for cloud-init (a #cloud-config document or a script).' })),
+        sshKeys: Type.Optional(
+          Type.Array(Type.String(), {
+            description: 'Names of SSHKey objects of the project to install (default: all of the project\'s keys).',
+            'x-kubernetes-list-type': 'set',
+          }),
+        ),
+        tags: Type.Optional(Type.Array(Type.String(), { description: 'Free-form tags.', 'x-kubernetes-list-type': 'set' })),
+        hardwareReservation: Type.Optional(
+          Type.String({ description: 'Deploy on this Hardware (a reserved machine), by name. `next-available` is accepted and means any.' }),
+        ),
+        ipxeScriptUrl: Type.Optional(Type.String({ description: 'The iPXE script URL for operatingSystem `custom_ipxe`.' })),
+        alwaysPxe: Type.Optional(Type.Boolean({ description: 'Netboot at every boot, not only the first (custom_ipxe).' })),
+        locked: Type.Optional(Type.Boolean({ description: 'A locked device cannot be deleted or reinstalled until unlocked.' })),
+        billingCycle: Type.Optional(StringEnum(['hourly', 'daily', 'monthly', 'yearly'], { description: 'Billing cycle (default hourly).' })),
+        remediation: Type.Optional(
+          StringEnum(['none', 'reschedule'], {
+            description: 'What to do when the machine fails while provisioning: none (end failed) or reschedule onto another machine.',
+          }),
+        ),
+        ipAddresses: Type.Optional(
+          Type.Array(
+            Type.Object(
+              {
+                family: Type.Integer({ enum: [4, 6], description: 'Address family: 4 or 6.' }),
+                public: Type.Boolean({ description: 'Public (true) or private (false).' }),
+              },
+              { description: 'One address to assign.' },
+            ),
+            { description: 'Which addresses to assign (default: public IPv4, private IPv4 and public IPv6).' },
+          ),
+        ),
+      },
+      { description: 'DeviceSpec is what the user asked for.' },
+    ),
+    status: Type.Optional(
+      Type.Object(
+        {
+          state: Type.Optional(StringEnum(DeviceStates, { description: 'The device state, in Equinix Metal\'s words.' })),
+          hardware: Type.Optional(Type.String({ description: 'The Hardware the device is bound to.' })),
+          facility: Type.Optional(Type.String({ description: 'The facility of that Hardware.' })),
+          metro: Type.Optional(Type.String({ description: 'The metro of that Hardware.' })),
+          ipAddresses: Type.Optional(Type.Array(IpSchema, { description: 'Assigned IP addresses.' })),
+          provisioningPercentage: Type.Optional(
+            Type.Number({ minimum: 0, maximum: 100, description: 'How far provisioning is, 0–100.' }),
+          ),
+          workflow: Type.Optional(Type.String({ description: 'The current Workflow.' })),
+          provisionedAt: Type.Optional(Timestamp('When the device last became active after provisioning.')),
+          failure: Type.Optional(
+            Type.Object(
+              {
+                reason: Type.String({ description: 'CamelCase reason.' }),
+                message: Type.String({ description: 'What broke.' }),
+                time: Timestamp('When.'),
+                hardware: Type.Optional(Type.String({ description: 'The machine it broke on.' })),
+              },
+              { description: 'The last failure.' },
+            ),
+          ),
+          rescheduled: Type.Optional(Type.Integer({ minimum: 0, description: 'How often the device was moved to another machine.' })),
+          lastAction: Type.Optional(
+            Type.Object(
+              {
+                request: Type.String({ description: 'The annotation value that asked for it.' }),
+                type: StringEnum(DeviceActions, { description: 'The action.' }),
+                state: StringEnum(['pending', 'running', 'succeeded', 'failed'], { description: 'Where it is.' }),
+                message: Type.Optional(Type.String({ description: 'Detail.' })),
+                time: Type.Optional(Timestamp('When it last changed.')),
+              },
+              { description: 'The last action asked for with the annotation.' },
+            ),
+          ),
+          observedGeneration: Type.Optional(Type.Integer({ format: 'int64', description: 'The metadata.generation last reconciled.' })),
+          conditions: Type.Optional(Conditions('Scheduled, Provisioned and Ready, with reasons.')),
+        },
+        { description: 'DeviceStatus is what the controllers did.' },
+      ),
+    ),
+  }),
+  printerColumns: [
+    { name: 'Hostname', type: 'string', jsonPath: '.spec.hostname', description: 'The hostname.' },
+    {
+      name: 'Metro',
+      type: 'string',
+      jsonPath: '.status.metro',
+      description: 'The metro.',
+      value: (obj): TableCell => (obj.status as DeviceStatus | undefined)?.metro ?? (obj.spec as DeviceSpec).metro ?? null,
+    },
+    { name: 'Plan', type: 'string', jsonPath: '.spec.plan', description: 'The plan.' },
+    { name: 'State', type: 'string', jsonPath: '.status.state', description: 'The device state.' },
+    {
+      name: 'IP',
+      type: 'string',
+      jsonPath: '.status.ipAddresses',
+      description: 'The public IPv4 address.',
+      value: (obj): TableCell => primaryAddress(obj) ?? null,
+    },
+    { name: 'Hardware', type: 'string', jsonPath: '.status.hardware', priority: 1, description: 'The bound Hardware.' },
+    { name: 'OS', type: 'string', jsonPath: '.spec.operatingSystem', priority: 1, description: 'The operating system.' },
+    { name: 'Progress', type: 'number', jsonPath: '.status.provisioningPercentage', priority: 1, description: 'Provisioning %.' },
+  ],
+  selectableFields: ['.spec.plan', '.spec.metro', '.status.state', '.status.hardware'],
+  validate: (obj, old) => {
+    const spec = obj.spec as DeviceSpec;
+    const causes = [];
+    if (!spec.metro && !spec.facility) causes.push(fieldRequired('spec.metro', 'either spec.metro or spec.facility is required'));
+    if (spec.hostname !== undefined && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(spec.hostname)) {
+      causes.push(fieldInvalid('spec.hostname', spec.hostname, 'must be a hostname label: letters, digits and `-`, at most 63'));
+    }
+    if (spec.operatingSystem === 'custom_ipxe' && !spec.ipxeScriptUrl) {
+      causes.push(fieldRequired('spec.ipxeScriptUrl', 'operatingSystem custom_ipxe needs an iPXE script URL'));
+    }
+    if (spec.ipxeScriptUrl) {
+      try {
+        const u = new URL(spec.ipxeScriptUrl);
+        if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
+      } catch {
+        causes.push(fieldInvalid('spec.ipxeScriptUrl', spec.ipxeScriptUrl, 'must be an http:// or https:// URL'));
+      }
+    }
+    if (spec.userData && Buffer.byteLength(spec.userData) > 64 * 1024) {
+      causes.push(fieldInvalid('spec.userData', '(omitted)', 'must be at most 64 KiB'));
+    }
+    const action = obj.metadata.annotations?.[DeviceActionAnnotation];
+    if (action !== undefined && !(DeviceActions as readonly string[]).includes(action.split('/')[0]!)) {
+      causes.push(
+        fieldInvalid(`metadata.annotations[${DeviceActionAnnotation}]`, action, `must be one of ${DeviceActions.join(', ')}, optionally followed by /<request id>`),
+      );
+    }
+    if (old) {
+      const before = old.spec as DeviceSpec;
+      for (const f of ['metro', 'facility', 'plan', 'hardwareReservation'] as const) {
+        if ((before[f] ?? '') !== (spec[f] ?? '')) causes.push(fieldInvalid(`spec.${f}`, spec[f], 'is immutable once the device exists'));
+      }
+    }
+    return causes;
+  },
+  default: (obj) => {
+    const spec = obj.spec as DeviceSpec;
+    spec.hostname ??= obj.metadata.name;
+    // The device controller's finalizer is there from the start (as an admission plugin would add it), so a
+    // device deleted before the controller saw it still gets its machine wiped and its IPs released.
+    const f = (obj.metadata.finalizers ??= []);
+    if (!f.includes(DeviceFinalizerName)) f.push(DeviceFinalizerName);
+  },
+};
+
+/** The device's public IPv4 address (what the IP column and `kubectl get -o wide` show first). */
+export function primaryAddress(obj: KubeObject): string | undefined {
+  const ips = (obj.status as DeviceStatus | undefined)?.ipAddresses ?? [];
+  return (ips.find((i) => i.family === 4 && i.public) ?? ips[0])?.address;
+}

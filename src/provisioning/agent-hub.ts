@@ -1,0 +1,72 @@
+// Which agents are up, in memory: the last time each machine's agent called in, and the long polls waiting
+// for their next action. Liveness decides the warm pool (a machine whose agent runs needs no power cycle)
+// and wakes a waiting agent the moment its workflow has something for it.
+export interface AgentSeen {
+  bootId: string;
+  lastSeen: number;
+}
+
+type Waiter = () => void;
+
+export class AgentHub {
+  private readonly seen = new Map<string, AgentSeen>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+
+  constructor(private readonly opts: { now?: () => number; aliveMs?: number } = {}) {}
+
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  touch(hardware: string, bootId: string): void {
+    const s = this.seen.get(hardware);
+    if (s && s.bootId === bootId) s.lastSeen = this.now();
+    else this.seen.set(hardware, { bootId, lastSeen: this.now() });
+  }
+
+  /** Forget an agent (its machine was powered off or reset). */
+  forget(hardware: string): void {
+    this.seen.delete(hardware);
+  }
+
+  /** The agent of `bootId` (any boot if absent) called in recently. */
+  isAlive(hardware: string, bootId?: string): boolean {
+    const s = this.seen.get(hardware);
+    if (!s || (bootId && s.bootId !== bootId)) return false;
+    return this.now() - s.lastSeen <= (this.opts.aliveMs ?? 45_000);
+  }
+
+  agent(hardware: string): AgentSeen | undefined {
+    return this.seen.get(hardware);
+  }
+
+  /** Resolves when woken for `hardware`, or after `ms`, or when `signal` aborts. */
+  wait(hardware: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.waiters.get(hardware);
+      if (!set) this.waiters.set(hardware, (set = new Set()));
+      const finish = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', finish);
+        set!.delete(finish);
+        if (set!.size === 0 && this.waiters.get(hardware) === set) this.waiters.delete(hardware);
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      set.add(finish);
+      signal?.addEventListener('abort', finish, { once: true });
+    });
+  }
+
+  wake(hardware: string): void {
+    const set = this.waiters.get(hardware);
+    if (!set) return;
+    for (const w of [...set]) w();
+  }
+
+  waiting(): number {
+    let n = 0;
+    for (const s of this.waiters.values()) n += s.size;
+    return n;
+  }
+}
