@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchStore } from './store.js';
 import { benchApi } from './api.js';
+import { benchProvision } from './provision.js';
 import type { BenchResult } from './types.js';
 
 const quick = process.argv.includes('--quick');
@@ -14,6 +15,7 @@ const outDir = join(fileURLToPath(new URL('../..', import.meta.url)), 'bench', '
 const suites: Array<[string, () => Promise<BenchResult[]>]> = [
   ['store', () => benchStore({ quick })],
   ['api', () => benchApi({ quick })],
+  ['provision', () => benchProvision({ quick })],
 ];
 
 const results: BenchResult[] = [];

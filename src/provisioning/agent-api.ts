@@ -203,6 +203,14 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
   });
 
   async function applyReport(c: Caller, r: Report): Promise<void> {
+    await applyReportToWorkflow(c, r);
+    // After a reboot the machine runs its installed OS: this agent is gone, the machine is no longer warm.
+    if (r.state === 'succeeded' && rebooting.has(`${r.namespace}/${r.workflow}/${r.index}`)) deps.hub.forget(c.hardware);
+    rebooting.delete(`${r.namespace}/${r.workflow}/${r.index}`);
+  }
+  const rebooting = new Set<string>();
+
+  async function applyReportToWorkflow(c: Caller, r: Report): Promise<void> {
     const at = formatTime(now());
     const hwSpec = (await hardwareOf(c)).spec as HardwareSpec;
     await updateWorkflowStatus(deps.client, deps.workflowKind, r.namespace, r.workflow, (spec, status) => {
@@ -215,6 +223,7 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
         ? { ok: true, ...(r.message ? { message: r.message } : {}) }
         : { ok: false, reason: r.reason ?? 'ActionFailed', message: r.message ?? `${cur.action.name} failed` };
       if (outcome.ok && cur.action.type === 'inventory') outcome = checkInventory(r.result, hwSpec);
+      if (cur.action.type === 'reboot') rebooting.add(`${r.namespace}/${r.workflow}/${r.index}`);
       return completeAction(spec, status!, cur.index, outcome, at, true);
     });
   }

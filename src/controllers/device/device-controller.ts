@@ -184,7 +184,6 @@ export class DeviceReconciler implements Reconciler {
       conditions,
       observedGeneration: dev.metadata.generation,
     };
-    delete devStatus.failure;
     const hwStatus: HardwareStatus = {
       ...((hw.status ?? {}) as HardwareStatus),
       state: 'provisioning',

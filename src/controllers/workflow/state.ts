@@ -84,13 +84,6 @@ export function completeAction(spec: WorkflowSpec, status: WorkflowStatus, i: nu
   return enter(spec, s, i + 1, now, warm);
 }
 
-/** A transient failure of action `i` that will be retried: back to pending, message kept. */
-export function retryAction(status: WorkflowStatus, i: number, message: string): WorkflowStatus {
-  const s = copy(status);
-  s.actions![i] = { ...s.actions![i]!, state: 'pending', message };
-  return s;
-}
-
 export function setProgress(status: WorkflowStatus, i: number, progress: number, message?: string): WorkflowStatus {
   const s = copy(status);
   s.actions![i] = { ...s.actions![i]!, progress: Math.max(0, Math.min(100, Math.round(progress))), ...(message ? { message } : {}) };

@@ -13,7 +13,7 @@ import { Controller, done, requeueAfter, type Reconciler, type Result } from '..
 import { splitKey } from '../../runtime/cache.js';
 import type { Informer } from '../../runtime/informer.js';
 import { bmcFor, informersOf, type ProvisioningDeps, type ProvisioningKinds } from '../provisioning-context.js';
-import { abandon, completeAction, currentAction, isFinished, restartWorkflow, retryAction, startWorkflow, timeLeft, type Outcome } from './state.js';
+import { abandon, completeAction, currentAction, isFinished, restartWorkflow, startWorkflow, timeLeft, type Outcome } from './state.js';
 
 const MaxRestarts = 2;
 import { updateWorkflowStatus } from './write.js';
@@ -45,6 +45,8 @@ export function createWorkflowController(deps: ProvisioningDeps, opts: { workers
 }
 
 export class WorkflowReconciler implements Reconciler {
+  private readonly bmcAttempts = new Map<string, { n: number; error: BmcError }>();
+
   constructor(
     private readonly deps: ProvisioningDeps,
     private readonly inf: Informers,
@@ -80,12 +82,15 @@ export class WorkflowReconciler implements Reconciler {
     if (left <= 0) {
       // The agent vanished mid-workflow (the machine lost power, or everything restarted): start over from
       // power-on, a couple of times, before calling it a failure. Every action is safe to run again.
-      const lost = cur.action.executor === 'agent' && !this.deps.agents.isAlive(spec.hardware) && spec.actions.some((a) => a.type === 'power-on-pxe');
+      const lost = (cur.action.executor === 'os' || (cur.action.executor === 'agent' && !this.deps.agents.isAlive(spec.hardware))) && spec.actions.some((a) => a.type === 'power-on-pxe');
       await this.write(wf, (s, st) => {
         const again = currentAction(s, st);
         if (!again || again.index !== cur.index) return undefined;
-        if (lost && (st!.restarts ?? 0) < MaxRestarts) return restartWorkflow(s, st!, this.now(), `the agent stopped calling in during ${cur.action.name}`);
-        return completeAction(s, st!, cur.index, this.timeoutOutcome(spec, status, cur.index), this.now());
+        if (lost && (st!.restarts ?? 0) < MaxRestarts) {
+          const why = cur.action.executor === 'os' ? `the installed OS did not phone home (${this.timeoutOutcome(key, spec, status, cur.index).message})` : `the agent stopped calling in during ${cur.action.name}`;
+          return restartWorkflow(s, st!, this.now(), why);
+        }
+        return completeAction(s, st!, cur.index, this.timeoutOutcome(key, spec, status, cur.index), this.now());
       });
       return done;
     }
@@ -125,11 +130,17 @@ export class WorkflowReconciler implements Reconciler {
     return since !== undefined && Date.parse(at) >= Date.parse(since);
   }
 
-  private timeoutOutcome(spec: WorkflowSpec, status: WorkflowStatus, i: number): Outcome {
+  private timeoutOutcome(wfKey: string, spec: WorkflowSpec, status: WorkflowStatus, i: number): Outcome {
     const a = spec.actions[i]!;
     const st = status.actions![i]!;
     const secs = Math.round(this.deps.timing.timeoutMs(a.timeoutSeconds) / 1000);
     const last = st.message ? ` (last: ${st.message})` : '';
+    const bmcTry = a.executor === 'bmc' ? this.bmcAttempts.get(`${wfKey}/${i}`) : undefined;
+    if (bmcTry) {
+      this.bmcAttempts.delete(`${wfKey}/${i}`);
+      const reason = bmcTry.error.kind === 'unreachable' || bmcTry.error.kind === 'timeout' ? 'BMCUnreachable' : 'BMCError';
+      return { ok: false, reason, message: `${bmcTry.error.message} (${bmcTry.n} attempts in ${secs} s)` };
+    }
     switch (a.type) {
       case 'power-on-pxe':
         return { ok: false, reason: 'PowerStuck', message: `the BMC accepted power on, but the machine was not on after ${secs} s${last}` };
@@ -151,7 +162,8 @@ export class WorkflowReconciler implements Reconciler {
     const spec = wf.spec as WorkflowSpec;
     const action = spec.actions[i]!;
     const status = wf.status as WorkflowStatus;
-    const attempts = (status.actions![i]!.attempts ?? 0) + 1;
+    const attemptKey = `${wf.metadata.namespace}/${wf.metadata.name}/${i}`;
+    const attempts = (this.bmcAttempts.get(attemptKey)?.n ?? 0) + 1;
     let outcome: Outcome | 'wait';
     try {
       const bmc = await bmcFor(this.deps, hw);
@@ -163,7 +175,7 @@ export class WorkflowReconciler implements Reconciler {
           const marked = await this.write(wf, (s, st) => {
             const again = currentAction(s, st);
             if (!again || again.index !== i) return undefined;
-            const next = { ...st!, actions: st!.actions!.map((a, j) => (j === i ? { ...a, state: 'running' as const, attempts, message: 'power on (boot once from PXE) sent' } : a)) };
+            const next = { ...st!, actions: st!.actions!.map((a, j) => (j === i ? { ...a, state: 'running' as const, attempts: (a.attempts ?? 0) + 1, message: 'power on (boot once from PXE) sent' } : a)) };
             return next;
           });
           if (!marked) return done;
@@ -182,18 +194,16 @@ export class WorkflowReconciler implements Reconciler {
       if (!(e instanceof BmcError)) throw e;
       const retries = action.retries ?? 0;
       if (e.transient && attempts <= retries) {
-        await this.write(wf, (s, st) => {
-          const again = currentAction(s, st);
-          if (!again || again.index !== i) return undefined;
-          const r = retryAction(st!, i, `attempt ${attempts} of ${retries + 1}: ${e.message}`);
-          r.actions![i]!.attempts = attempts;
-          return r;
-        });
-        return requeueAfter(Math.min(left, this.deps.timing.delayMs(2 ** attempts)));
+        // Retries are counted in memory and not written: a write would wake this controller at once and skip
+        // the backoff. After a restart the count starts again, which only ever means more patience.
+        this.bmcAttempts.set(attemptKey, { n: attempts, error: e });
+        // Backoff in simulated time, but never faster than a real BMC could recover (a BMC reboot takes seconds).
+        return requeueAfter(Math.min(left, Math.max(this.deps.timing.delayMs(2 ** attempts), 125 * 2 ** attempts)));
       }
       outcome = { ok: false, reason: e.kind === 'unreachable' || e.kind === 'timeout' ? 'BMCUnreachable' : 'BMCError', message: e.message };
     }
     if (outcome === 'wait') return requeueAfter(Math.min(left, this.deps.timing.delayMs(1)));
+    this.bmcAttempts.delete(attemptKey);
     const o = outcome;
     await this.write(wf, (s, st) => {
       const again = currentAction(s, st);
