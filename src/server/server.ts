@@ -119,7 +119,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     logger: false,
     bodyLimit: MAX_BODY_BYTES,
     // Machine tokens travel in paths (/metadata/nocloud/<token>/): longer than Fastify's 100-character default.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
     return503OnClosing: true,
     forceCloseConnections: true,
     serverFactory: fastifyServerFactory({ cert: tls.cert, key: tls.key }),

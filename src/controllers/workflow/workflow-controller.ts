@@ -94,6 +94,21 @@ export class WorkflowReconciler implements Reconciler {
       });
       return done;
     }
+    // An agent action whose agent stopped calling in (the machine lost power, or everything restarted) is not
+    // waited out to its full timeout: after a minute of silence the machine is lost and the workflow starts over.
+    if (cur.action.executor === 'agent' && cur.action.type !== 'register' && !this.deps.agents.isAlive(spec.hardware)) {
+      const silent = this.deps.clock.now() - Date.parse(cur.state.startedAt ?? status.startedAt ?? wf.metadata.creationTimestamp);
+      const grace = this.deps.timing.timeoutMs(60);
+      if (silent >= grace && (status.restarts ?? 0) < MaxRestarts && spec.actions.some((a) => a.type === 'power-on-pxe')) {
+        await this.write(wf, (s, st) => {
+          const again = currentAction(s, st);
+          if (!again || again.index !== cur.index) return undefined;
+          return restartWorkflow(s, st!, this.now(), `the agent stopped calling in during ${cur.action.name}`);
+        });
+        return done;
+      }
+      if (silent < grace) return requeueAfter(Math.min(left, grace - silent));
+    }
     switch (cur.action.executor) {
       case 'bmc':
         return this.runBmc(wf, hw, cur.index, left);
