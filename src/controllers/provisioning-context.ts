@@ -15,8 +15,6 @@ import type { Timing } from './timing.js';
 /** Which machines' agents are up (the provisioning API knows; controllers only ask). */
 export interface AgentPresence {
   isAlive(hardware: string, bootId?: string): boolean;
-  /** Tell a waiting agent there may be an action for it. */
-  wake(hardware: string): void;
   /** The machine was powered off or reset: its agent is gone. */
   forget(hardware: string): void;
 }

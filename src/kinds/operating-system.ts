@@ -12,6 +12,11 @@ export function operatingSystemName(slug: string): string {
   return slug.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
 }
 
+/** Whether a `provisionableOn` list (plan slugs or patterns with `*`, e.g. `c3.*`) admits `plan`. */
+export function isProvisionableOn(provisionableOn: readonly string[], plan: string): boolean {
+  return provisionableOn.some((p) => new RegExp('^' + p.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$').test(plan));
+}
+
 export const operatingSystemKind: KindDeclaration = {
   group: 'metalplane.dev',
   version: 'v1alpha1',

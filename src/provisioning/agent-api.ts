@@ -10,6 +10,7 @@ import { formatTime } from '../runtime/conditions.js';
 import type { Logger } from '../runtime/logger.js';
 import { completeAction, currentAction, markRunning, setProgress, type Outcome } from '../controllers/workflow/state.js';
 import { updateWorkflowStatus } from '../controllers/workflow/write.js';
+import { updateStatus } from '../runtime/update-status.js';
 import { isApiError } from '../lib/errors.js';
 import type { AgentHub } from './agent-hub.js';
 import type { TokenSigner } from './tokens.js';
@@ -118,27 +119,15 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
       if (body.bootId !== undefined && body.bootId !== c.bootId) throw new AgentError(403, `the token is for boot ${c.bootId}, not ${String(body.bootId)}`);
       const inv = (body.inventory ?? {}) as Record<string, unknown>;
       const at = formatTime(now());
-      let hw = await hardwareOf(c);
-      for (let i = 0; ; i++) {
-        const st = (hw.status ?? {}) as HardwareStatus;
-        const status: HardwareStatus = {
-          ...st,
-          agent: { bootId: c.bootId, registeredAt: at, lastHeartbeat: at, ...(typeof body.version === 'string' ? { version: body.version } : {}) },
-          inventory: {
-            ...(typeof inv.cpus === 'number' ? { cpus: inv.cpus } : {}),
-            ...(typeof inv.memoryGiB === 'number' ? { memoryGiB: inv.memoryGiB } : {}),
-            ...(Array.isArray(inv.macs) ? { macs: inv.macs.filter((m): m is string => typeof m === 'string') } : {}),
-            ...(Array.isArray(inv.disks) ? { disks: (inv.disks as Array<{ device: string; sizeGB: number }>).filter((d) => typeof d?.device === 'string' && typeof d.sizeGB === 'number').map((d) => ({ device: d.device, sizeGB: d.sizeGB })) } : {}),
-          },
-        };
-        try {
-          hw = await deps.client.updateStatus(deps.hardwareKind, { ...hw, status }, { fieldManager: 'metalplane-agent-api' });
-          break;
-        } catch (e) {
-          if (!(isApiError(e) && e.code === 409) || i > 8) throw e;
-          hw = await hardwareOf(c);
-        }
-      }
+      const inventory: NonNullable<HardwareStatus['inventory']> = {
+        ...(typeof inv.cpus === 'number' ? { cpus: inv.cpus } : {}),
+        ...(typeof inv.memoryGiB === 'number' ? { memoryGiB: inv.memoryGiB } : {}),
+        ...(Array.isArray(inv.macs) ? { macs: inv.macs.filter((m): m is string => typeof m === 'string') } : {}),
+        ...(Array.isArray(inv.disks) ? { disks: (inv.disks as Array<{ device: string; sizeGB: number }>).filter((d) => typeof d?.device === 'string' && typeof d.sizeGB === 'number').map((d) => ({ device: d.device, sizeGB: d.sizeGB })) } : {}),
+      };
+      const agent = { bootId: c.bootId, registeredAt: at, lastHeartbeat: at, ...(typeof body.version === 'string' ? { version: body.version } : {}) };
+      const hw = await updateStatus(deps.client, deps.hardwareKind, undefined, c.hardware, 'metalplane-agent-api', (h): HardwareStatus => ({ ...((h.status ?? {}) as HardwareStatus), agent, inventory }));
+      if (!hw) throw new AgentError(403, `hardware ${c.hardware} is not enrolled any more`);
       deps.hub.touch(c.hardware, c.bootId);
       // A workflow waiting for this agent to come up moves on.
       const wf = await workflowOf(hw);
@@ -203,16 +192,9 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
   });
 
   async function applyReport(c: Caller, r: Report): Promise<void> {
-    await applyReportToWorkflow(c, r);
-    // After a reboot the machine runs its installed OS: this agent is gone, the machine is no longer warm.
-    if (r.state === 'succeeded' && rebooting.has(`${r.namespace}/${r.workflow}/${r.index}`)) deps.hub.forget(c.hardware);
-    rebooting.delete(`${r.namespace}/${r.workflow}/${r.index}`);
-  }
-  const rebooting = new Set<string>();
-
-  async function applyReportToWorkflow(c: Caller, r: Report): Promise<void> {
     const at = formatTime(now());
     const hwSpec = (await hardwareOf(c)).spec as HardwareSpec;
+    let rebooted = false;
     await updateWorkflowStatus(deps.client, deps.workflowKind, r.namespace, r.workflow, (spec, status) => {
       if (spec.hardware !== c.hardware) throw new AgentError(403, `workflow ${r.namespace}/${r.workflow} is not for hardware ${c.hardware}`);
       const cur = currentAction(spec, status);
@@ -223,9 +205,11 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
         ? { ok: true, ...(r.message ? { message: r.message } : {}) }
         : { ok: false, reason: r.reason ?? 'ActionFailed', message: r.message ?? `${cur.action.name} failed` };
       if (outcome.ok && cur.action.type === 'inventory') outcome = checkInventory(r.result, hwSpec);
-      if (cur.action.type === 'reboot') rebooting.add(`${r.namespace}/${r.workflow}/${r.index}`);
+      rebooted = outcome.ok && cur.action.type === 'reboot';
       return completeAction(spec, status!, cur.index, outcome, at, true);
     });
+    // After a reboot the machine runs its installed OS: this agent is gone, the machine is no longer warm.
+    if (rebooted) deps.hub.forget(c.hardware);
   }
 
   /** The agent action the machine should run now (marked running), if any. */

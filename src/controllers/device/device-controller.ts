@@ -16,7 +16,7 @@ import { DeviceActionAnnotation, DeviceFinalizerName, type DeviceActionType, typ
 import type { HardwareSpec, HardwareStatus } from '../../kinds/hardware.js';
 import type { IPAddressSpec } from '../../kinds/ip-address.js';
 import type { IPPoolSpec } from '../../kinds/ip-pool.js';
-import { operatingSystemName } from '../../kinds/operating-system.js';
+import { isProvisionableOn, operatingSystemName } from '../../kinds/operating-system.js';
 import type { KubeObject, StoredObject } from '../../kinds/types.js';
 import type { WorkflowPurpose, WorkflowSpec, WorkflowStatus } from '../../kinds/workflow.js';
 import { isApiError } from '../../lib/errors.js';
@@ -223,7 +223,7 @@ export class DeviceReconciler implements Reconciler {
       return { reason: 'InvalidOperatingSystem', message: `spec.operatingSystem: ${JSON.stringify(spec.operatingSystem)} is not an operating system; known: ${slugs.join(', ')}` };
     }
     const on = ((os.spec as { provisionableOn?: string[] }).provisionableOn ?? []);
-    if (!on.some((p) => new RegExp('^' + p.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$').test(spec.plan))) {
+    if (!isProvisionableOn(on, spec.plan)) {
       return { reason: 'InvalidOperatingSystem', message: `operating system ${spec.operatingSystem} cannot be installed on plan ${spec.plan} (it is for ${on.join(', ')})` };
     }
     if (spec.facility && !this.inf.facility.get(undefined, spec.facility)) {
@@ -383,7 +383,7 @@ export class DeviceReconciler implements Reconciler {
     const wst = wf.status as WorkflowStatus | undefined;
     if (wst?.state === 'failed') {
       if (wspec.purpose === 'provision' || wspec.purpose === 'reinstall') {
-        if (st.state === 'failed' || (st.state as string) === 'queued') return this.handleAction(dev, hw);
+        if (st.state === 'failed' || st.state === 'queued') return this.handleAction(dev, hw);
         const f = wst.failure ?? { action: '?', reason: 'Failed', message: 'the workflow failed' };
         return this.fail(dev, hw, f.reason, `${f.action}: ${f.message}`);
       }

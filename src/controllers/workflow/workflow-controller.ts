@@ -124,7 +124,6 @@ export class WorkflowReconciler implements Reconciler {
           }
           return requeueAfter(left);
         }
-        if (cur.state.state === 'pending') this.deps.agents.wake(spec.hardware);
         return requeueAfter(left);
       default:
         return requeueAfter(left);
