@@ -220,7 +220,7 @@ describe('devices on the simulated datacenter', () => {
   });
 });
 
-test('kill -9 mid-provisioning: after the restart the workflows finish and the devices become active', { todo: 'the resume works by hand (workflow restarts from power-on) but this test still times out: under investigation' }, async () => {
+test('kill -9 mid-provisioning: after the restart the workflows finish and the devices become active', async () => {
   const args = ['--sim', '--sim-machines', '12', '--sim-speed', '20'];
   const first = await startTestServer({ args });
   try {

@@ -38,8 +38,6 @@ export interface ProvisioningDeps {
   informers: InformerFactory;
   bmc: Record<string, BmcDriver>;
   agents: AgentPresence;
-  /** The NoCloud seed URL for a device (the metadata service's, with the device's instance token). */
-  seedUrl: (device: StoredObject) => string;
   timing: Timing;
   clock: Clock;
   logger: Logger;

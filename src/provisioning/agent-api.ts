@@ -13,16 +13,20 @@ import { updateWorkflowStatus } from '../controllers/workflow/write.js';
 import { updateStatus } from '../runtime/update-status.js';
 import { isApiError } from '../lib/errors.js';
 import type { AgentHub } from './agent-hub.js';
+import { seedUrl } from './metadata.js';
 import type { TokenSigner } from './tokens.js';
 
 export interface AgentApiDeps {
   client: ObjectClient;
   hardwareKind: KindDeclaration;
   workflowKind: KindDeclaration;
+  deviceKind: KindDeclaration;
   hub: AgentHub;
   signer: TokenSigner;
   logger: Logger;
   now?: () => number;
+  /** The plain-HTTP URL machines reach us at now (for the cloud-init seed URL). */
+  plainUrl: () => string;
   /** Longest long poll, seconds (default 20). */
   maxWaitSeconds?: number;
 }
@@ -212,6 +216,21 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
     if (rebooted) deps.hub.forget(c.hardware);
   }
 
+  /**
+   * An action's parameters as the agent gets them. The cloud-init seed URL is made at hand-out, from the
+   * address we are reachable at now and the device's instance token, so a workflow outlives a change of
+   * address (a restart on another port) instead of pointing the OS at a dead one.
+   */
+  async function paramsFor(wf: StoredObject, action: WorkflowSpec['actions'][number]): Promise<Record<string, unknown>> {
+    const params = { ...(action.params ?? {}) };
+    const deviceName = (wf.spec as WorkflowSpec).device;
+    if (action.type === 'write-datasource' && deviceName) {
+      const device = await deps.client.get(deps.deviceKind, wf.metadata.namespace, deviceName);
+      if (device) params.seedfrom = seedUrl(deps.plainUrl(), deps.signer, device);
+    }
+    return params;
+  }
+
   /** The agent action the machine should run now (marked running), if any. */
   async function takeNextAction(c: Caller): Promise<Record<string, unknown> | undefined> {
     const hw = await hardwareOf(c);
@@ -237,7 +256,7 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
       index: handed.index,
       name: handed.action.name,
       type: handed.action.type,
-      params: handed.action.params ?? {},
+      params: await paramsFor(wf, handed.action),
       timeoutSeconds: handed.action.timeoutSeconds,
     };
   }

@@ -32,7 +32,7 @@ import { bmcDrivers } from '../drivers/bmc/index.js';
 import { AgentHub } from '../provisioning/agent-hub.js';
 import { registerAgentApi } from '../provisioning/agent-api.js';
 import { registerBootService } from '../provisioning/boot.js';
-import { registerMetadataService, seedUrl } from '../provisioning/metadata.js';
+import { registerMetadataService } from '../provisioning/metadata.js';
 import { TokenSigner } from '../provisioning/tokens.js';
 import { SimDatacenter } from '../sim/datacenter.js';
 import { registerSimRoutes } from '../sim/http.js';
@@ -178,7 +178,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     urls: () => ({ plain: `http://${address}`, tls: `https://${address}` }),
     caPem: tls.ca,
   });
-  registerAgentApi(app, { client: registry, hardwareKind: pkinds.hardware, workflowKind: pkinds.workflow, hub, signer, logger: log });
+  registerAgentApi(app, { client: registry, hardwareKind: pkinds.hardware, workflowKind: pkinds.workflow, deviceKind: pkinds.device, hub, signer, logger: log, plainUrl: () => `http://${address}` });
   registerMetadataService(app, { client: registry, deviceKind: pkinds.device, workflowKind: pkinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), signer });
   // A workflow with an agent action ready wakes that machine's waiting agent at once.
   workflowInformer.addHandler({
@@ -238,7 +238,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         informers: provInformers,
         bmc: bmcDrivers(),
         agents: hub,
-        seedUrl: (device) => seedUrl(plainUrl, signer, device),
         timing: createTiming(timeScale, opts.timeoutFloorMs ?? 5_000),
         clock: systemClock,
         logger: log,

@@ -348,7 +348,6 @@ export class DeviceReconciler implements Reconciler {
       actions = provisionActions({
         os: spec.operatingSystem,
         imageUrl: ospec.image?.url,
-        seedfrom: this.deps.seedUrl(dev),
         instanceId: dev.metadata.uid,
         customIpxe: ospec.customIpxe === true || spec.operatingSystem === 'custom_ipxe',
       });

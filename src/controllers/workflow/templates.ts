@@ -7,8 +7,6 @@ export interface ProvisionInput {
   os: string;
   imageUrl?: string;
   imageSizeMB?: number;
-  /** The NoCloud seed URL the installed OS reads, ending in `/`. */
-  seedfrom: string;
   instanceId: string;
   /** custom_ipxe: no image; the machine chains the user's script and we only wait for it to boot. */
   customIpxe?: boolean;
@@ -36,7 +34,7 @@ export function provisionActions(p: ProvisionInput): WorkflowAction[] {
     inventory,
     wipe,
     { name: 'stream-image', executor: 'agent', type: 'stream-image', timeoutSeconds: 1800, params: { url: p.imageUrl ?? '', sizeMB: p.imageSizeMB ?? 1500, os: p.os } },
-    { name: 'write-datasource', executor: 'agent', type: 'write-datasource', timeoutSeconds: 120, params: { seedfrom: p.seedfrom, instanceId: p.instanceId } },
+    { name: 'write-datasource', executor: 'agent', type: 'write-datasource', timeoutSeconds: 120, params: { instanceId: p.instanceId } },
     { name: 'set-boot-disk', executor: 'bmc', type: 'set-boot-disk', timeoutSeconds: 120, retries: 5 },
     { name: 'reboot', executor: 'agent', type: 'reboot', timeoutSeconds: 120 },
     { name: 'phone-home', executor: 'os', type: 'phone-home', timeoutSeconds: 900 },
