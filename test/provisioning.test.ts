@@ -1,7 +1,7 @@
 // The Device lifecycle end to end, on the simulated datacenter, through the real surfaces: kubectl applies,
 // waits and deletes; the sim's operator API injects faults; the controllers drive the machines over Redfish,
 // PXE, the agent protocol and the metadata service. Speed `max`: no artificial hardware delay, so every wait
-// here is control-plane time (plus the 5 s floor of provisioning timeouts in the fault cases).
+// here is control-plane time (plus the 15 s floor of provisioning timeouts in the fault cases).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';

@@ -195,9 +195,10 @@ export class Registry implements ObjectClient {
 
   // ---------------------------------------------------------------- reads
 
+  /** The current object, deep-frozen and shared (as informer caches hold them): copy before changing. */
   async get(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<StoredObject | undefined> {
     const kv = await this.currentVersion(keyFor(kind, this.nsOf(kind, namespace), name));
-    return kv ? this.own(kv) : undefined;
+    return kv ? this.decode(kv) : undefined;
   }
 
   /** The stored version of one object (for serving it without a parse/stringify round trip). */

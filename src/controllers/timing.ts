@@ -11,7 +11,13 @@ export interface Timing {
   delayMs(realSeconds: number): number;
 }
 
-export function createTiming(scale = 1, floorMs = 5_000): Timing {
+/**
+ * No timeout is shorter than this: at `--sim-speed max` a busy control plane with a thousand machines in
+ * flight may take seconds per step, and that must not read as a hung machine.
+ */
+export const DefaultTimeoutFloorMs = 15_000;
+
+export function createTiming(scale = 1, floorMs = DefaultTimeoutFloorMs): Timing {
   if (!(scale > 0)) throw new Error(`timing: scale must be positive, not ${scale}`);
   return {
     scale,

@@ -8,7 +8,7 @@ import type { WorkflowSpec, WorkflowStatus } from '../kinds/workflow.js';
 import type { ObjectClient } from '../runtime/client.js';
 import { formatTime } from '../runtime/conditions.js';
 import type { Logger } from '../runtime/logger.js';
-import { completeAction, currentAction, markRunning, setProgress, type Outcome } from '../controllers/workflow/state.js';
+import { completeAction, currentAction, setProgress, takeAgentAction, type Outcome } from '../controllers/workflow/state.js';
 import { updateWorkflowStatus } from '../controllers/workflow/write.js';
 import { updateStatus } from '../runtime/update-status.js';
 import { isApiError } from '../lib/errors.js';
@@ -210,7 +210,10 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
         : { ok: false, reason: r.reason ?? 'ActionFailed', message: r.message ?? `${cur.action.name} failed` };
       if (outcome.ok && cur.action.type === 'inventory') outcome = checkInventory(r.result, hwSpec);
       rebooted = outcome.ok && cur.action.type === 'reboot';
-      return completeAction(spec, status!, cur.index, outcome, at, true);
+      const next = completeAction(spec, status!, cur.index, outcome, at, true);
+      // The agent asks for its next action in this same call: take it in this same write. (Not after a
+      // reboot: the agent is going away.)
+      return (rebooted ? undefined : takeAgentAction(spec, next, at)) ?? next;
     });
     // After a reboot the machine runs its installed OS: this agent is gone, the machine is no longer warm.
     if (rebooted) deps.hub.forget(c.hardware);
@@ -244,8 +247,7 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
       const at = formatTime(now());
       const stored = await updateWorkflowStatus(deps.client, deps.workflowKind, wf.metadata.namespace!, wf.metadata.name, (s, st) => {
         const again = currentAction(s, st);
-        if (!again || again.index !== cur.index || again.state.state !== 'pending') return undefined;
-        return markRunning(st!, again.index, at);
+        return again?.index === cur.index ? takeAgentAction(s, st, at) : undefined;
       });
       if (!stored) return undefined;
       handed = currentAction(stored.spec as WorkflowSpec, stored.status as WorkflowStatus)!;

@@ -61,6 +61,7 @@ export type TxWrite =
 export interface ObjectClient {
   /** Looks a kind up by group + kind, or group + plural. */
   kind(group: string, kindOrPlural: string): KindDeclaration;
+  /** The current object, possibly deep-frozen and shared: copy what you change. */
   get(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<StoredObject | undefined>;
   list(kind: KindDeclaration, query?: ListQuery): Promise<ObjectList>;
   /** Events are delivered in order; an ERROR event (e.g. 410 Expired) ends the watch. */

@@ -61,7 +61,7 @@ export interface ServerOptions {
    * the simulator's speed, `max` counting as 1000; 1 without a simulator).
    */
   timeScale?: number;
-  /** Floor of every provisioning timeout, ms (default 5000). */
+  /** Floor of every provisioning timeout, ms (default 15 000: timing.ts DefaultTimeoutFloorMs). */
   timeoutFloorMs?: number;
 }
 
@@ -238,7 +238,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         informers: provInformers,
         bmc: bmcDrivers(),
         agents: hub,
-        timing: createTiming(timeScale, opts.timeoutFloorMs ?? 5_000),
+        timing: createTiming(timeScale, opts.timeoutFloorMs),
         clock: systemClock,
         logger: log,
         recorder,

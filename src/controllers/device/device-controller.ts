@@ -42,8 +42,11 @@ const DefaultAddresses: Array<{ family: 4 | 6; public: boolean }> = [
 
 type Informers = Record<keyof ProvisioningKinds, Informer>;
 
+const PoolIndex = 'pool';
+
 export function createDeviceController(deps: ProvisioningDeps, opts: { workers?: number } = {}): Controller {
   const inf = informersOf(deps);
+  if (!inf.ipAddress.cache.hasIndex(PoolIndex)) inf.ipAddress.addIndex(PoolIndex, (o) => [(o.spec as IPAddressSpec).pool]);
   const reconciler = new DeviceReconciler(deps, inf);
   const byHardwareClaim = (o: StoredObject): string[] => {
     const c = (o.status as HardwareStatus | undefined)?.claim;
@@ -52,7 +55,8 @@ export function createDeviceController(deps: ProvisioningDeps, opts: { workers?:
   const controller = new Controller({
     name: 'device',
     reconciler,
-    workers: opts.workers ?? 4,
+    // Many workers: a placement's commit is waited for outside the scheduling lock, so they group.
+    workers: opts.workers ?? 16,
     clock: deps.clock,
     logger: deps.logger,
     metrics: deps.metrics,
@@ -119,7 +123,7 @@ export class DeviceReconciler implements Reconciler {
         return done;
       }
       const st = (dev.status ?? {}) as DeviceStatus;
-      if (!st.hardware) return await this.lock.run(() => this.schedule(namespace!, name));
+      if (!st.hardware) return await this.schedule(namespace!, name);
       return await this.follow(dev);
     } catch (e) {
       if (isApiError(e) && e.code === 409) return requeueAfter(5);
@@ -129,19 +133,40 @@ export class DeviceReconciler implements Reconciler {
 
   // ---- scheduling --------------------------------------------------------------------------------------
 
+  /**
+   * Placement decisions are made one at a time (under the lock) against the caches plus what was decided but
+   * not yet seen in them (the assume sets); the commits run outside the lock, so concurrent placements share
+   * one group commit. A failed commit forgets its assumptions and decides again.
+   */
   private async schedule(namespace: string, name: string): Promise<Result> {
+    const d = await this.lock.run(() => this.decide(namespace, name));
+    if ('result' in d) return d.result;
+    try {
+      await this.deps.client.transact(d.writes, { fieldManager: FieldManager });
+    } catch (e) {
+      this.assumedHardware.delete(d.hardware);
+      for (const k of d.ipKeys) this.assumedIps.delete(k);
+      // Someone else changed the machine, took an address, or edited the device: decide again.
+      if (isApiError(e) && e.code === 409) return requeueAfter(1);
+      throw e;
+    }
+    this.event(d.device, 'Normal', 'Scheduled', d.message);
+    return done;
+  }
+
+  private async decide(namespace: string, name: string): Promise<{ result: Result } | { device: StoredObject; hardware: string; ipKeys: string[]; writes: TxWrite[]; message: string }> {
     // Read again inside the lock: the previous placement may have been this very device.
     const dev = await this.deps.client.get(this.deps.kinds.device, namespace, name);
-    if (!dev || dev.metadata.deletionTimestamp || (dev.status as DeviceStatus | undefined)?.hardware) return done;
+    if (!dev || dev.metadata.deletionTimestamp || (dev.status as DeviceStatus | undefined)?.hardware) return { result: done };
     const spec = dev.spec as DeviceSpec;
     const st = (dev.status ?? {}) as DeviceStatus;
 
     const problem = this.checkRefs(spec);
-    if (problem) return this.unschedulable(dev, problem.reason, problem.message);
+    if (problem) return { result: await this.unschedulable(dev, problem.reason, problem.message) };
 
     const metro = spec.metro ?? (this.inf.facility.get(undefined, spec.facility!)?.spec as { metro?: string } | undefined)?.metro;
     const candidates = this.candidates(spec, metro);
-    if (candidates.length === 0) return this.unschedulable(dev, 'NoCapacity', this.noCapacityMessage(spec, metro));
+    if (candidates.length === 0) return { result: await this.unschedulable(dev, 'NoCapacity', this.noCapacityMessage(spec, metro)) };
     const hw = candidates[0]!;
     const hspec = hw.spec as HardwareSpec;
 
@@ -156,7 +181,7 @@ export class DeviceReconciler implements Reconciler {
         ipWrites.push(...planned.writes);
         ipKeys.push(...planned.keys);
       } catch (e) {
-        if (e instanceof IpExhaustedError) return this.unschedulable(dev, 'NoIPAddresses', e.message);
+        if (e instanceof IpExhaustedError) return { result: await this.unschedulable(dev, 'NoIPAddresses', e.message) };
         throw e;
       }
     }
@@ -190,26 +215,20 @@ export class DeviceReconciler implements Reconciler {
       claim: { namespace, name: dev.metadata.name, uid: dev.metadata.uid },
       workflow: { namespace, name: wfName },
     };
-    try {
-      const written = await this.deps.client.transact(
-        [
-          { op: 'update', kind: this.deps.kinds.hardware, object: { ...hw, status: hwStatus }, subresource: 'status' },
-          ...ipWrites,
-          { op: 'create', kind: this.deps.kinds.workflow, object: workflow },
-          { op: 'update', kind: this.deps.kinds.device, object: { ...dev, status: devStatus }, subresource: 'status' },
-        ],
-        { fieldManager: FieldManager },
-      );
-      const hwRev = Number(written[0]!.metadata.resourceVersion);
-      this.assumedHardware.set(hw.metadata.name, hwRev);
-      for (const k of ipKeys) this.assumedIps.set(k, hwRev);
-    } catch (e) {
-      // Someone else changed the machine, took an address, or edited the device: decide again.
-      if (isApiError(e) && e.code === 409) return requeueAfter(1);
-      throw e;
-    }
-    this.event(dev, 'Normal', 'Scheduled', `Bound to hardware ${hw.metadata.name} (${hspec.facility}, rack ${hspec.rack ?? '-'}); addresses ${ips.map((i) => i.address).join(', ')}`);
-    return done;
+    this.assumedHardware.set(hw.metadata.name, Number(hw.metadata.resourceVersion));
+    for (const k of ipKeys) this.assumedIps.set(k, 0);
+    return {
+      device: dev,
+      hardware: hw.metadata.name,
+      ipKeys,
+      writes: [
+        { op: 'update', kind: this.deps.kinds.hardware, object: { ...hw, status: hwStatus }, subresource: 'status' },
+        ...ipWrites,
+        { op: 'create', kind: this.deps.kinds.workflow, object: workflow },
+        { op: 'update', kind: this.deps.kinds.device, object: { ...dev, status: devStatus }, subresource: 'status' },
+      ],
+      message: `Bound to hardware ${hw.metadata.name} (${hspec.facility}, rack ${hspec.rack ?? '-'}); addresses ${ips.map((i) => i.address).join(', ')}`,
+    };
   }
 
   private checkRefs(spec: DeviceSpec): { reason: string; message: string } | undefined {
@@ -303,8 +322,9 @@ export class DeviceReconciler implements Reconciler {
 
   private planAddresses(dev: StoredObject, metro: string, want: Array<{ family: 4 | 6; public: boolean }>): { ips: DeviceIp[]; writes: TxWrite[]; keys: string[] } {
     const pools: Pool[] = this.inf.ipPool.list().map((p) => ({ name: p.metadata.name, ...(p.spec as IPPoolSpec) }));
+    // Only the claims on this metro's pools matter (pools do not overlap), and this runs once per placement.
     const claims: Claim[] = [];
-    for (const a of this.inf.ipAddress.list()) {
+    for (const a of pools.filter((p) => p.metro === metro).flatMap((p) => this.inf.ipAddress.cache.byIndex(PoolIndex, p.name))) {
       const s = a.spec as IPAddressSpec;
       claims.push({ key: a.metadata.name, pool: s.pool, family: s.family, network: s.network, prefix: s.prefix, project: s.project, kind: s.use });
       this.assumedIps.delete(a.metadata.name);
@@ -401,7 +421,9 @@ export class DeviceReconciler implements Reconciler {
     // Running: report the progress.
     const state: DeviceState = wspec.purpose === 'reinstall' ? 'reinstalling' : wspec.purpose === 'provision' ? 'provisioning' : st.state ?? 'active';
     const pct = wspec.purpose === 'provision' || wspec.purpose === 'reinstall' ? percentage(wspec, wst) : st.provisioningPercentage;
-    if (st.state !== state || st.provisioningPercentage !== pct) {
+    // Progress is written in steps of at least 10 points (every action of weight but the smallest), so a
+    // device is not rewritten for every small step of its workflow.
+    if (st.state !== state || (pct !== undefined && Math.abs(pct - (st.provisioningPercentage ?? 0)) >= 10)) {
       await this.writeStatus(dev, { ...st, state, ...(pct !== undefined ? { provisioningPercentage: pct } : {}) });
     }
     return done;

@@ -68,6 +68,16 @@ export function markRunning(status: WorkflowStatus, i: number, now: string): Wor
   return s;
 }
 
+/**
+ * The current action as the agent takes it: an agent action (other than `register`, which the agent does not
+ * run but causes) that is pending becomes running. Undefined when there is nothing new to hand out.
+ */
+export function takeAgentAction(spec: WorkflowSpec, status: WorkflowStatus | undefined, now: string): WorkflowStatus | undefined {
+  const cur = currentAction(spec, status);
+  if (!cur || cur.action.executor !== 'agent' || cur.action.type === 'register' || cur.state.state !== 'pending') return undefined;
+  return markRunning(status!, cur.index, now);
+}
+
 /** Records the outcome of action `i`; success moves on to the next action (skipping for warm machines). */
 export function completeAction(spec: WorkflowSpec, status: WorkflowStatus, i: number, outcome: Outcome, now: string, warm = false): WorkflowStatus {
   const s = copy(status);
