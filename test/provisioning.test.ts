@@ -206,6 +206,33 @@ describe('devices on the simulated datacenter', () => {
     assert.equal(off.status!.lastAction.state, 'succeeded');
   });
 
+  test('the machine and operator surfaces answer bad input with 4xx and a reason, never 5xx', async () => {
+    const plain = s.plainUrl;
+    const post = (path: string, body: string, headers: Record<string, string> = {}) =>
+      fetch(plain + path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } }).then(async (r) => ({ status: r.status, text: await r.text() }));
+    const script = await fetch(`${plain}/boot/v1/ipxe?mac=02:00:00:00:00:01`).then((r) => r.text());
+    const token = /metalplane\.token=(\S+)/.exec(script)?.[1];
+    assert.ok(token, script);
+    const auth = { authorization: `Bearer ${token}` };
+    const rows: Array<[string, Promise<{ status: number; text: string }>, number, RegExp]> = [
+      ['sim API without a token', post('/sim/v1/chaos', '{}'), 401, /bearer token is required/],
+      ['unknown fault type', post('/sim/v1/machines/da11-r01-s01/faults', '{"type":"meteor"}', { authorization: `Bearer ${s.token}` }), 400, /unknown fault type .*meteor.*; valid: bmc-unreachable/],
+      ['agent without a token', post('/agent/v1/next', '{}'), 401, /agent token is required/],
+      ['agent with a forged token', post('/agent/v1/next', '{}', { authorization: 'Bearer x.y' }), 401, /not valid/],
+      ['agent body not JSON', post('/agent/v1/next?wait=0', 'not json', auth), 400, /must be a JSON object/],
+      ['agent report without fields', post('/agent/v1/next?wait=0', '{"report":{"workflow":1}}', auth), 400, /report needs workflow/],
+      ['agent wait not a number', post('/agent/v1/next?wait=abc', '{}', auth), 400, /wait must be a number/],
+      ['agent registering another boot', post('/agent/v1/register', '{"bootId":"other"}', auth), 403, /the token is for boot/],
+      ['iPXE for a bad MAC', fetch(`${plain}/boot/v1/ipxe?mac=zz`).then(async (r) => ({ status: r.status, text: await r.text() })), 400, /must be a MAC address/],
+      ['metadata with a bad token', fetch(`${plain}/metadata/nocloud/abc/meta-data`).then(async (r) => ({ status: r.status, text: await r.text() })), 403, /not valid/],
+    ];
+    for (const [name, res, status, body] of rows) {
+      const r = await res;
+      assert.equal(r.status, status, `${name}: ${r.text}`);
+      assert.match(r.text, body, name);
+    }
+  });
+
   test('bad device specs are refused with clear messages; unknown references wait with a reason', async () => {
     const noMetro = await api(s, 'POST', DEVICES, device('bad-1', {}));
     assert.equal(noMetro.status, 422);

@@ -14,6 +14,7 @@ import { Registry } from '../apiserver/registry.js';
 import { registerKubeApi, sendStatusError, MAX_BODY_BYTES } from '../apiserver/kube-api.js';
 import { TokenAuthenticator } from '../apiserver/auth.js';
 import { ApiError } from '../lib/errors.js';
+import { toApiError } from '../apiserver/status.js';
 import { systemClock } from '../lib/clock.js';
 import { controllerMetrics, createMetrics, instrumentStore, type Metrics } from './metrics.js';
 import { writeKubeconfig } from './kubeconfig.js';
@@ -192,8 +193,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     : undefined;
   if (sim) {
     await app.register(async (scope) => {
-      scope.addHook('onRequest', async (req) => {
-        await authenticate(req);
+      // The operator API answers like the rest of /sim/v1: `{ "errors": [...] }`, here a 401 without a token.
+      scope.addHook('onRequest', async (req, reply) => {
+        try {
+          await authenticate(req);
+        } catch (e) {
+          const err = toApiError(e);
+          return reply.code(err.code).send({ errors: [err.message] });
+        }
       });
       registerSimRoutes(scope, sim);
     });
