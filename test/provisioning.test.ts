@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { api, kubectl, kubectlOk, REPO, startTestServer, waitFor, type TestServer } from './helpers/server.js';
+import { api, kubectl, kubectlOk, REPO, runMetalplane, startTestServer, waitFor, type TestServer } from './helpers/server.js';
 
 const DEVICES = '/apis/metalplane.dev/v1alpha1/namespaces/default/devices';
 const HARDWARE = '/apis/metalplane.dev/v1alpha1/hardware';
@@ -231,6 +231,47 @@ describe('devices on the simulated datacenter', () => {
       assert.equal(r.status, status, `${name}: ${r.text}`);
       assert.match(r.text, body, name);
     }
+  });
+
+  test('reinstall and rescue through the action annotation; the chaos CLI injects, lists and clears faults', async () => {
+    await create(s, device('act-1', { metro: 'da', plan: 'c3.medium.x86' }));
+    const d = await settled(s, 'act-1');
+    assert.equal(d.status!.state, 'active');
+    const firstWorkflow = d.status!.workflow;
+    kubectlOk(s, ['annotate', 'device', 'act-1', 'metalplane.dev/action=reinstall/1']);
+    const re = await waitFor('reinstalled', async () => {
+      const x = await get(s, `${DEVICES}/act-1`);
+      return x.status?.lastAction?.request === 'reinstall/1' && x.status.lastAction.state === 'succeeded' && x.status.state === 'active' ? x : undefined;
+    }, 30_000);
+    assert.notEqual(re.status!.workflow, firstWorkflow);
+    const wf = await get(s, `/apis/metalplane.dev/v1alpha1/namespaces/default/workflows/${re.status!.workflow}`);
+    assert.equal(wf.spec.purpose, 'reinstall');
+    assert.equal(wf.status!.actions[0].state, 'succeeded', 'the installed OS is not the agent: power on into PXE first');
+    kubectlOk(s, ['annotate', 'device', 'act-1', '--overwrite', 'metalplane.dev/action=rescue/2']);
+    const rescued = await waitFor('rescued', async () => {
+      const x = await get(s, `${DEVICES}/act-1`);
+      return x.status?.lastAction?.request === 'rescue/2' && x.status.lastAction.state !== 'running' ? x : undefined;
+    }, 30_000);
+    assert.equal(rescued.status!.lastAction.state, 'succeeded', JSON.stringify(rescued.status!.lastAction));
+    const m = (await api(s, 'GET', `/sim/v1/machines/${rescued.status!.hardware}`)).body as { phase: string };
+    assert.equal(m.phase, 'agent', 'the machine runs the in-memory environment');
+
+    const cli = (args: string[]) => runMetalplane(['chaos', ...args, '--kubeconfig', s.kubeconfig]);
+    const inject = await cli(['inject', 'fr2-r01-s02', 'slow-boot', '--factor', '5']);
+    assert.equal(inject.status, 0, inject.stderr);
+    const listed = await cli(['list', '-o', 'json']);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(listed.stdout, /fr2-r01-s02/);
+    assert.match(listed.stdout, /slow-boot/);
+    const bad = await cli(['inject', 'fr2-r01-s02', 'meteor']);
+    assert.equal(bad.status, 2, 'an unknown fault type is a usage error');
+    const missing = await cli(['inject', 'no-such-machine', 'nic-down']);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /no simulated machine "no-such-machine"/);
+    const cleared = await cli(['clear', 'fr2-r01-s02']);
+    assert.equal(cleared.status, 0, cleared.stderr);
+    const after = (await api(s, 'GET', '/sim/v1/faults')).body as { faults: Array<{ machine: string }> };
+    assert.ok(!after.faults.some((f) => f.machine === 'fr2-r01-s02'));
   });
 
   test('bad device specs are refused with clear messages; unknown references wait with a reason', async () => {

@@ -36,6 +36,8 @@ interface Caller {
   bootId: string;
 }
 
+const HeartbeatWriteMs = 60_000;
+
 class AgentError extends Error {
   constructor(readonly status: number, message: string) {
     super(message);
@@ -157,6 +159,7 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
       if (!Number.isFinite(wait) || wait < 0) throw new AgentError(400, `wait must be a number of seconds ≥ 0, not ${JSON.stringify(q.wait)}`);
       const report = parseReport(body.report);
       deps.hub.touch(c.hardware, c.bootId);
+      await recordHeartbeat(c);
       if (report) await applyReport(c, report);
       const deadline = now() + Math.min(wait, maxWait) * 1000;
       const aborted = new AbortController();
@@ -194,6 +197,23 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
       return fail(reply, e);
     }
   });
+
+  /**
+   * Hardware status.agent.lastHeartbeat, written at most once a minute per machine: liveness itself is kept in
+   * memory (the hub), the store only needs to show operators that the agent is calling in.
+   */
+  async function recordHeartbeat(c: Caller): Promise<void> {
+    const agent = ((await hardwareOf(c)).status as HardwareStatus | undefined)?.agent;
+    if (!agent || agent.bootId !== c.bootId) return;
+    const last = agent.lastHeartbeat ? Date.parse(agent.lastHeartbeat) : 0;
+    if (now() - last < HeartbeatWriteMs) return;
+    const at = formatTime(now());
+    await updateStatus(deps.client, deps.hardwareKind, undefined, c.hardware, 'metalplane-agent-api', (h): HardwareStatus | undefined => {
+      const st = (h.status ?? {}) as HardwareStatus;
+      if (st.agent?.bootId !== c.bootId) return undefined;
+      return { ...st, agent: { ...st.agent, lastHeartbeat: at } };
+    });
+  }
 
   async function applyReport(c: Caller, r: Report): Promise<void> {
     const at = formatTime(now());
