@@ -99,3 +99,26 @@ export class ApiError extends Error {
 export function isApiError(e: unknown): e is ApiError {
   return e instanceof ApiError;
 }
+
+/** 409 of any kind: a stale resourceVersion, a failed precondition, or an existing name. */
+export function isConflict(e: unknown): boolean {
+  return isApiError(e) && e.code === 409;
+}
+
+/** 409 AlreadyExists: a create whose name is taken. */
+export function isAlreadyExists(e: unknown): boolean {
+  return isApiError(e) && e.code === 409 && e.reason === 'AlreadyExists';
+}
+
+export function isNotFound(e: unknown): boolean {
+  return isApiError(e) && e.code === 404;
+}
+
+/** 410: a revision older than the store keeps (relist). */
+export function isGone(e: unknown): boolean {
+  return isApiError(e) && e.code === 410;
+}
+
+export function isForbidden(e: unknown): boolean {
+  return isApiError(e) && e.code === 403;
+}
