@@ -8,7 +8,7 @@ import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.j
 import { apiVersionOf } from '../kinds/types.js';
 import { ApiError } from '../lib/errors.js';
 import type { DeleteOptions, ObjectWatch, ObjectWatchEvent } from '../runtime/client.js';
-import { parseRequestPath, type RequestInfo } from './request-info.js';
+import { namespacePathsOf, parseRequestPath, type RequestInfo } from './request-info.js';
 import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './protobuf.js';
 import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVersions, wantsAggregated } from './discovery.js';
 import type { FieldValidation, PatchType, Registry } from './registry.js';
@@ -288,9 +288,10 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
     return reply.code(200).type('application/json').send(doc);
   });
 
+  const namespacePaths = namespacePathsOf(registry.kinds.all());
   const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> => {
     await deps.authenticate(req);
-    const info = parseRequestPath(req.url);
+    const info = parseRequestPath(req.url, namespacePaths);
     if (info.type === 'discovery') return serveDiscovery(req, reply, info);
     return serveResource(req, reply, info);
   };
@@ -330,7 +331,7 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
     const query = req.query as Query;
     const sub = info.subresource;
     if (sub !== undefined) {
-      const allowed = (sub === 'status' && kind.statusSubresource) || (sub === 'finalize' && kind.kind === 'Namespace' && kind.group === '');
+      const allowed = sub === 'status' ? kind.statusSubresource : kind.subresources?.[sub] !== undefined;
       if (!allowed) throw ApiError.notFound(`${kind.plural}/${sub}`, info.name ?? '', kind.group);
     }
     const ns = info.namespace;
@@ -426,7 +427,7 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
         fieldManager: fieldManagerParam(query, req),
         fieldValidation: fieldValidationParam(query),
         warnings,
-        subresource: sub === 'status' ? 'status' : undefined,
+        subresource: sub,
       });
       return send(reply, 200, updated, neg, warnings);
     }
@@ -450,7 +451,7 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
         fieldValidation: fieldValidationParam(query),
         force,
         warnings,
-        subresource: sub === 'status' ? 'status' : undefined,
+        subresource: sub,
       });
       return send(reply, existed ? 200 : 201, patched, neg, warnings);
     }
@@ -458,7 +459,7 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
       req.kube = { verb: 'delete', resource: resourceLabel };
       if (sub) throw ApiError.methodNotAllowed(`DELETE is not allowed on ${kind.plural}/${sub}`);
       const r = await registry.deleteWithResult(kind, ns, name, deleteOptions(req, query));
-      if (r.gone && kind.group === '' && kind.kind !== 'Namespace') {
+      if (r.gone && kind.deleteReturnsStatus) {
         return send(reply, 200, successStatus({ name, kind: kind.plural, uid: r.object.metadata.uid }), neg);
       }
       return send(reply, r.gone ? 200 : 202, r.object, neg);

@@ -3,6 +3,7 @@
 //   /apis/{group}/{version}[/namespaces/{ns}]/{resource}[/{name}[/{subresource}]]
 // plus the discovery paths /api, /api/v1, /apis, /apis/{group}, /apis/{group}/{version}.
 import { ApiError } from '../lib/errors.js';
+import type { KindDeclaration } from '../kinds/types.js';
 
 export type RequestInfo =
   | { type: 'discovery'; group?: string; version?: string; legacy: boolean }
@@ -16,7 +17,27 @@ export type RequestInfo =
       subresource?: string;
     };
 
-export function parseRequestPath(path: string): RequestInfo {
+/**
+ * How the namespace kind is addressed: `/namespaces/{ns}/{resource}` is a namespaced resource unless the
+ * segment after the name is one of the namespace kind's own subresources (`/namespaces/{name}/finalize`).
+ */
+export interface NamespacePaths {
+  /** The namespace kind's plural (`namespaces`) and group (the core group: ''). */
+  resource: string;
+  group: string;
+  subresources: ReadonlySet<string>;
+}
+
+/** The NamespacePaths of the kind declared `isNamespace`, if any. */
+export function namespacePathsOf(kinds: readonly KindDeclaration[]): NamespacePaths | undefined {
+  const k = kinds.find((d) => d.isNamespace);
+  if (!k) return undefined;
+  const subresources = new Set(Object.keys(k.subresources ?? {}));
+  if (k.statusSubresource) subresources.add('status');
+  return { resource: k.plural, group: k.group, subresources };
+}
+
+export function parseRequestPath(path: string, namespaces?: NamespacePaths): RequestInfo {
   const q = path.indexOf('?');
   const clean = q >= 0 ? path.slice(0, q) : path;
   const parts = clean.split('/').filter((p) => p !== '');
@@ -45,8 +66,9 @@ export function parseRequestPath(path: string): RequestInfo {
   rest = rest.map(decodeSegment);
   // /namespaces/{ns}/{resource}... addresses a namespaced resource; /namespaces and /namespaces/{ns}[/status|finalize]
   // address the Namespace kind itself.
-  const isNamespaceSubresource = group === '' && rest.length === 3 && (rest[2] === 'status' || rest[2] === 'finalize');
-  if (rest[0] === 'namespaces' && rest.length >= 3 && !isNamespaceSubresource) {
+  const nsResource = namespaces?.resource ?? 'namespaces';
+  const isNamespaceSubresource = namespaces !== undefined && group === namespaces.group && rest.length === 3 && namespaces.subresources.has(rest[2]!);
+  if (rest[0] === nsResource && rest.length >= 3 && !isNamespaceSubresource) {
     const [, namespace, resource, name, subresource, ...extra] = rest;
     if (extra.length) throw ApiError.notFound('path', clean);
     return { type: 'resource', group, version, resource, namespace, name, subresource };

@@ -1,5 +1,6 @@
 // Turns any error into a Kubernetes `Status` — the one place the kube API renders errors.
 import { ApiError, isApiError } from '../lib/errors.js';
+import { isStoreError, type StoreError } from '../store/errors.js';
 
 export interface StatusObject {
   kind: 'Status';
@@ -29,8 +30,31 @@ function fromFastifyError(e: { code?: string; statusCode?: number; message: stri
   return undefined;
 }
 
+/** The kube API's reading of a store error (the registry names the object where it knows it). */
+function fromStoreError(e: StoreError): ApiError {
+  switch (e.code) {
+    case 'KeyExists':
+      return new ApiError(409, 'AlreadyExists', e.message);
+    case 'KeyNotFound':
+      return new ApiError(404, 'NotFound', e.message);
+    case 'RevisionMismatch':
+      return ApiError.conflict(e.message);
+    case 'Compacted':
+      return ApiError.gone(e.message);
+    case 'FutureRevision':
+      return new ApiError(504, 'Timeout', e.message, { retryAfterSeconds: 1 });
+    case 'InvalidArgument':
+      return ApiError.badRequest(e.message);
+    case 'Closed':
+      return new ApiError(503, 'ServiceUnavailable', e.message, { retryAfterSeconds: 1 });
+    case 'Corrupt':
+      return ApiError.internal(e.message);
+  }
+}
+
 export function toApiError(e: unknown): ApiError {
   if (isApiError(e)) return e;
+  if (isStoreError(e)) return fromStoreError(e);
   if (e && typeof e === 'object' && 'message' in e) {
     const f = fromFastifyError(e as { code?: string; statusCode?: number; message: string });
     if (f) return f;

@@ -7,7 +7,7 @@
 // the wait is reported in kube's namespace conditions (NamespaceContentRemaining,
 // NamespaceFinalizersRemaining, NamespaceDeletionContentFailure), so `kubectl describe ns` says why.
 import { systemClock, type Clock } from '../lib/clock.js';
-import { isApiError } from '../lib/errors.js';
+import { isConflict, isNotFound } from '../lib/errors.js';
 import type { Condition, KindDeclaration, StoredObject } from '../kinds/types.js';
 import type { ObjectClient } from '../runtime/client.js';
 import { setConditions, type ConditionInput } from '../runtime/conditions.js';
@@ -129,9 +129,10 @@ export class NamespaceReconciler implements Reconciler {
       const next = structuredClone(ns);
       (next.spec as { finalizers: string[] }).finalizers = specFinalizers.filter((f) => f !== NamespaceFinalizer);
       try {
-        await this.client.update(this.nsKind, next);
+        // Only the finalize subresource may change spec.finalizers (as in kube).
+        await this.client.update(this.nsKind, next, { subresource: 'finalize' });
       } catch (err) {
-        if (isApiError(err) && err.code === 404) return done;
+        if (isNotFound(err)) return done;
         throw err;
       }
       this.log.info({ namespace: name }, 'namespace emptied; finalizer removed');
@@ -167,8 +168,8 @@ export class NamespaceReconciler implements Reconciler {
             });
             if (!isStillThere(obj)) obj = undefined;
           } catch (err) {
-            if (isApiError(err) && err.code === 404) obj = undefined;
-            else if (isApiError(err) && err.code === 409) obj = item; // replaced meanwhile: next pass
+            if (isNotFound(err)) obj = undefined;
+            else if (isConflict(err)) obj = item; // replaced meanwhile: next pass
             else {
               report.failures.push(`deleting ${resource} "${item.metadata.name}": ${(err as Error).message}`);
               obj = item;

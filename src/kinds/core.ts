@@ -64,11 +64,48 @@ export const namespaceKind: KindDeclaration = {
   }),
   printerColumns: [{ name: 'Status', type: 'string', jsonPath: '.status.phase', description: 'The lifecycle phase.' }],
   selectableFields: ['.status.phase'],
-  default: (obj) => {
-    const status = record(obj.status);
-    if (!status.phase) obj.status = { ...status, phase: 'Active' };
+  isNamespace: true,
+  strategy: {
+    prepareForCreate: (obj) => {
+      const spec = record(obj.spec) as { finalizers?: string[] };
+      if (!spec.finalizers) spec.finalizers = [NAMESPACE_FINALIZER];
+      obj.spec = spec;
+      obj.status = { phase: 'Active' };
+      obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name! };
+    },
+    // As kube's namespace strategy: only the finalize subresource changes spec.finalizers, so a plain
+    // `kubectl patch ns x -p '{"spec":{"finalizers":[]}}'` cannot cut a namespace's clean-up short.
+    prepareForUpdate: (next, current, subresource) => {
+      if (subresource === 'finalize') return;
+      const finalizers = (record(current.spec) as { finalizers?: string[] }).finalizers;
+      const spec = { ...record(next.spec) };
+      if (finalizers === undefined) delete spec.finalizers;
+      else spec.finalizers = finalizers;
+      if (Object.keys(spec).length || next.spec !== undefined || current.spec !== undefined) next.spec = spec;
+      // The name label follows the name, whatever a write sends.
+      next.metadata.labels = { ...(next.metadata.labels ?? {}), 'kubernetes.io/metadata.name': current.metadata.name };
+    },
+    pendingFinalizers: (obj) => (record(obj.spec) as { finalizers?: string[] }).finalizers ?? [],
+    prepareForDelete: (obj) => {
+      obj.status = { ...record(obj.status), phase: 'Terminating' };
+    },
+  },
+  subresources: {
+    // PUT /api/v1/namespaces/{name}/finalize: the namespace controller's way to release spec.finalizers.
+    finalize: {
+      merge: (request, current) => {
+        const finalizers = (record(request.spec) as { finalizers?: unknown }).finalizers;
+        const spec = { ...record(current.spec) };
+        if (finalizers === undefined) delete spec.finalizers;
+        else spec.finalizers = finalizers;
+        return { ...current, metadata: { ...current.metadata }, spec };
+      },
+    },
   },
 };
+
+/** The finalizer kube puts on every namespace: content is deleted before the namespace goes. */
+export const NAMESPACE_FINALIZER = 'kubernetes';
 
 // ---------------------------------------------------------------------------------------------------------
 // ConfigMap and Secret
@@ -126,6 +163,7 @@ export const configMapKind: KindDeclaration = {
   scope: 'Namespaced',
   shortNames: ['cm'],
   builtin: true,
+  deleteReturnsStatus: true,
   description: 'ConfigMap holds configuration data for pods and controllers to consume.',
   schema: Type.Object({
     data: Type.Optional(
@@ -177,6 +215,7 @@ export const secretKind: KindDeclaration = {
   singular: 'secret',
   scope: 'Namespaced',
   builtin: true,
+  deleteReturnsStatus: true,
   description:
     'Secret holds secret data of a certain type (BMC credentials, API tokens, kubeconfigs). The total bytes of ' +
     'the values in the Data field must be less than 1 MiB.',
@@ -300,6 +339,7 @@ export const eventKind: KindDeclaration = {
   scope: 'Namespaced',
   shortNames: ['ev'],
   builtin: true,
+  deleteReturnsStatus: true,
   description:
     'Event is a report of an event somewhere in the cluster: a controller provisioning a device, a BMC that ' +
     'stopped answering, a workflow action that failed.',

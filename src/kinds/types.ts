@@ -96,6 +96,46 @@ export interface FieldCauseLike {
   reason?: string;
 }
 
+/**
+ * A subresource of a kind beyond `status`: what a write to `…/<name>/<subresource>` may change. Namespace's
+ * `finalize` is the example: only it can change `spec.finalizers`, and the namespace controller uses it.
+ */
+export interface SubresourceRule {
+  /** What the write stores: the current object with the parts this subresource owns taken from the request. */
+  merge(request: KubeObject, current: StoredObject): KubeObject;
+}
+
+/** Which write reaches `prepareForUpdate`: the main resource (undefined) or a named subresource. */
+export type Subresource = 'status' | (string & {});
+
+/**
+ * A kind's rules for the generic registry, in the shape of Kubernetes' per-kind `strategy.go`. The registry
+ * applies what holds for every kind (server-owned metadata, status-subresource rules, generation, finalizers,
+ * deletion) and calls these hooks where a kind has more to say; shared code never tests a kind's name.
+ */
+export interface KindStrategy {
+  /**
+   * On create, after schema validation and defaulting, before storing: what the kind sets itself
+   * (Namespace: its `kubernetes` finalizer, phase Active and the `kubernetes.io/metadata.name` label).
+   */
+  prepareForCreate?(obj: KubeObject): void;
+  /**
+   * On every update — the main resource or a subresource, after the generic rules — given the object about to be
+   * stored and the current one: put back what this write may not change (Namespace: a main-resource write keeps
+   * `spec.finalizers`). Runs before validation, so what it leaves is validated.
+   */
+  prepareForUpdate?(next: KubeObject, current: StoredObject, subresource: Subresource | undefined): void;
+  /** Finalizers outside `metadata.finalizers` that also hold a deletion (Namespace: `spec.finalizers`). */
+  pendingFinalizers?(obj: KubeObject): readonly string[];
+  /** When a delete starts waiting for finalizers: how the object shows it (Namespace: phase Terminating). */
+  prepareForDelete?(obj: KubeObject): void;
+  /**
+   * May this object be created in a namespace that is being deleted? (default: no, as kube's NamespaceLifecycle
+   * admission has it). Only for objects the namespace's own clean-up needs.
+   */
+  allowCreateInTerminatingNamespace?(obj: KubeObject): boolean;
+}
+
 export interface KindDeclaration {
   /** API group; '' for the core group. */
   group: string;
@@ -115,8 +155,25 @@ export interface KindDeclaration {
    * `{ spec, status }` for most kinds, `{ data, binaryData, immutable }` for ConfigMap.
    */
   schema: TSchema;
-  /** True if the kind has a `status` subresource (status changes only through it; spec changes bump generation). */
+  /**
+   * True if the kind has a `status` subresource: status changes only through it, writes to the main resource
+   * leave status as it was, and spec changes bump generation.
+   */
   statusSubresource?: boolean;
+  /** Subresources besides `status`, by name (Namespace: `finalize`). */
+  subresources?: Record<string, SubresourceRule>;
+  /** The kind's rules beyond what holds for every kind (see KindStrategy). */
+  strategy?: KindStrategy;
+  /**
+   * Objects of this kind are the namespaces that namespaced kinds live in (core/v1 Namespace): creates in a
+   * namespace check that it exists and is not being deleted.
+   */
+  isNamespace?: boolean;
+  /**
+   * A completed DELETE answers a `Status` (Success) instead of the deleted object, as kube's ConfigMap, Secret
+   * and Event do.
+   */
+  deleteReturnsStatus?: boolean;
   /** Columns for `kubectl get` (NAME is implicit first and AGE implicit last unless listed). */
   printerColumns?: PrinterColumn[];
   /**

@@ -50,12 +50,17 @@ export interface DeleteOptions {
 export interface WriteOptions {
   fieldManager?: string;
   dryRun?: boolean;
+  /**
+   * Write a subresource instead of the main resource: `status`, or one the kind declares (Namespace's
+   * `finalize`). Each changes only what it owns.
+   */
+  subresource?: string;
 }
 
 /** One write of an atomic `transact`. An update names the resourceVersion it read (required). */
 export type TxWrite =
   | { op: 'create'; kind: KindDeclaration; object: KubeObject }
-  | { op: 'update'; kind: KindDeclaration; object: KubeObject; subresource?: 'status' }
+  | { op: 'update'; kind: KindDeclaration; object: KubeObject; subresource?: string }
   | { op: 'delete'; kind: KindDeclaration; namespace?: string; name: string; resourceVersion?: string };
 
 export interface ObjectClient {
@@ -72,7 +77,7 @@ export interface ObjectClient {
   /** Writes only `.status` (and requires the status subresource). */
   updateStatus(kind: KindDeclaration, obj: KubeObject, opts?: WriteOptions): Promise<StoredObject>;
   /** JSON merge patch (RFC 7386). */
-  mergePatch(kind: KindDeclaration, namespace: string | undefined, name: string, patch: unknown, opts?: WriteOptions & { subresource?: 'status' }): Promise<StoredObject>;
+  mergePatch(kind: KindDeclaration, namespace: string | undefined, name: string, patch: unknown, opts?: WriteOptions): Promise<StoredObject>;
   /**
    * Starts deletion. Returns the object as it stands afterwards: with deletionTimestamp when finalizers
    * hold it, or the last state when it is gone.

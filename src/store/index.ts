@@ -1,6 +1,6 @@
 // The store package: the Store contract and `openStore`, which picks a backend from a URL.
 
-import { ApiError } from '../lib/errors.js';
+import { StoreError } from './errors.js';
 import type { Store } from './types.js';
 import { openSqliteStore } from './sqlite/sqlite-store.js';
 
@@ -16,14 +16,14 @@ export type { SqliteStoreOptions, SqliteStoreStats } from './sqlite/sqlite-store
  * Async because a networked backend has to connect before it is usable.
  */
 export async function openStore(url: string): Promise<Store> {
-  if (/^postgres(ql)?:\/\//i.test(url)) throw ApiError.badRequest('PostgreSQL backend is not available yet');
+  if (/^postgres(ql)?:\/\//i.test(url)) throw new StoreError('InvalidArgument', 'PostgreSQL backend is not available yet');
   let path = url;
   if (/^sqlite:/i.test(url)) {
     path = url.slice('sqlite:'.length);
     if (path.startsWith('//')) path = path.slice(2);
   } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    throw ApiError.badRequest(`unsupported store URL "${url}": use sqlite:PATH, a file path, or postgres://…`);
+    throw new StoreError('InvalidArgument', `unsupported store URL "${url}": use sqlite:PATH, a file path, or postgres://…`);
   }
-  if (path === '') throw ApiError.badRequest(`store URL "${url}" names no file: use sqlite:PATH`);
+  if (path === '') throw new StoreError('InvalidArgument', `store URL "${url}" names no file: use sqlite:PATH`);
   return openSqliteStore(path);
 }

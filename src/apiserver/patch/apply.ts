@@ -49,7 +49,7 @@ export interface ApplyInput {
   apiVersion: string;
   /** RFC 3339 time recorded in managedFields. */
   now: string;
-  subresource?: 'status';
+  subresource?: string;
 }
 
 export interface TrackUpdateInput {
@@ -61,7 +61,7 @@ export interface TrackUpdateInput {
   hints: SchemaHints;
   apiVersion: string;
   now: string;
-  subresource?: 'status';
+  subresource?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------

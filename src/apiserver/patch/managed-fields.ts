@@ -370,7 +370,7 @@ export function fieldSetFromValue(value: JsonValue, hints: SchemaHints, base: Fi
 }
 
 /** Which part of an object an operation touches: the main resource or its `status` subresource. */
-export type Subresource = 'status' | undefined;
+export type Subresource = 'status' | (string & {}) | undefined;
 
 /** Metadata the server owns; never tracked, whatever the operation. */
 const UNTRACKED_METADATA = new Set([

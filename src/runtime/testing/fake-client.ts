@@ -273,7 +273,7 @@ export class FakeObjectClient implements ObjectClient {
     namespace: string | undefined,
     name: string,
     patch: unknown,
-    opts: WriteOptions & { subresource?: 'status' } = {},
+    opts: WriteOptions = {},
   ): Promise<StoredObject> {
     this.enter('mergePatch');
     const cur = this.mustGet(kind, namespace, name);

@@ -5,7 +5,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isApiError, type StatusReason } from '../../lib/errors.js';
+import { isStoreError, type StoreErrorCode } from '../errors.js';
 import type { KeyValue, Store, StoreEvent, WriteOp } from '../types.js';
 
 /** How long a test waits for watch events before failing. */
@@ -71,32 +71,28 @@ export function runStoreConformance(
         name: string;
         setup: (s: Store) => Promise<KeyValue | undefined>;
         write: (s: Store, kv: KeyValue | undefined) => Promise<unknown>;
-        code: number;
-        reason: StatusReason;
+        code: StoreErrorCode;
         mentions: (kv: KeyValue | undefined) => string[];
       }[] = [
         {
           name: 'create of an existing key: 409 AlreadyExists',
           setup: (s) => s.create('/f/a', 'v'),
           write: (s) => s.create('/f/a', 'other'),
-          code: 409,
-          reason: 'AlreadyExists',
+          code: 'KeyExists',
           mentions: () => ['/f/a'],
         },
         {
           name: 'update of an absent key: 404 NotFound',
           setup: async () => undefined,
           write: (s) => s.update('/f/a', 'v'),
-          code: 404,
-          reason: 'NotFound',
+          code: 'KeyNotFound',
           mentions: () => ['/f/a'],
         },
         {
           name: 'delete of an absent key: 404 NotFound',
           setup: async () => undefined,
           write: (s) => s.delete('/f/a'),
-          code: 404,
-          reason: 'NotFound',
+          code: 'KeyNotFound',
           mentions: () => ['/f/a'],
         },
         {
@@ -106,8 +102,7 @@ export function runStoreConformance(
             return s.delete('/f/a');
           },
           write: (s) => s.update('/f/a', 'v2'),
-          code: 404,
-          reason: 'NotFound',
+          code: 'KeyNotFound',
           mentions: () => ['/f/a'],
         },
         {
@@ -118,8 +113,7 @@ export function runStoreConformance(
             return kv;
           },
           write: (s, kv) => s.update('/f/a', 'v3', kv!.modRevision),
-          code: 409,
-          reason: 'Conflict',
+          code: 'RevisionMismatch',
           mentions: (kv) => ['/f/a', String(kv!.modRevision)],
         },
         {
@@ -130,8 +124,7 @@ export function runStoreConformance(
             return kv;
           },
           write: (s, kv) => s.delete('/f/a', kv!.modRevision),
-          code: 409,
-          reason: 'Conflict',
+          code: 'RevisionMismatch',
           mentions: (kv) => ['/f/a', String(kv!.modRevision)],
         },
       ];
@@ -142,7 +135,7 @@ export function runStoreConformance(
             const kv = await tc.setup(s);
             const before = await s.currentRevision();
             const valueBefore = await s.get('/f/a');
-            await assertApiError(tc.write(s, kv), tc.code, tc.reason, tc.mentions(kv));
+            await assertStoreError(tc.write(s, kv), tc.code, tc.mentions(kv));
             assert.equal(await s.currentRevision(), before, 'a failed write writes nothing');
             assert.deepEqual(await s.get('/f/a'), valueBefore);
           }),
@@ -154,7 +147,7 @@ export function runStoreConformance(
         withStore(async (s) => {
           const v1 = await s.create('/f/b', 'v1');
           const v2 = await s.update('/f/b', 'v2');
-          await assertApiError(s.update('/f/b', 'v3', v1.modRevision), 409, 'Conflict', ['/f/b', String(v1.modRevision), String(v2.modRevision)]);
+          await assertStoreError(s.update('/f/b', 'v3', v1.modRevision), 'RevisionMismatch', ['/f/b', String(v1.modRevision), String(v2.modRevision)]);
         }),
       );
     });
@@ -251,8 +244,8 @@ export function runStoreConformance(
         withStore(async (s) => {
           await s.create('/new/a', 'v');
           const cur = await s.currentRevision();
-          await assertApiError(s.get('/new/a', cur + 1000), 504, 'Timeout', [String(cur + 1000)]);
-          await assertApiError(s.list('/new/', { revision: cur + 1000 }), 504, 'Timeout', [String(cur + 1000)]);
+          await assertStoreError(s.get('/new/a', cur + 1000), 'FutureRevision', [String(cur + 1000)]);
+          await assertStoreError(s.list('/new/', { revision: cur + 1000 }), 'FutureRevision', [String(cur + 1000)]);
         }),
       );
     });
@@ -286,7 +279,7 @@ export function runStoreConformance(
         }),
       );
 
-      const failing: { name: string; ops: WriteOp[]; code: number; reason: StatusReason; key: string }[] = [
+      const failing: { name: string; ops: WriteOp[]; code: StoreErrorCode; key: string }[] = [
         {
           name: 'an absent key in the middle',
           ops: [
@@ -294,8 +287,7 @@ export function runStoreConformance(
             { op: 'update', key: '/tx/missing', value: 'x' },
             { op: 'update', key: '/tx/here', value: 'changed' },
           ],
-          code: 404,
-          reason: 'NotFound',
+          code: 'KeyNotFound',
           key: '/tx/missing',
         },
         {
@@ -305,8 +297,7 @@ export function runStoreConformance(
             { op: 'create', key: '/tx/new', value: 'n' },
             { op: 'create', key: '/tx/here', value: 'dup' },
           ],
-          code: 409,
-          reason: 'AlreadyExists',
+          code: 'KeyExists',
           key: '/tx/here',
         },
         {
@@ -316,8 +307,7 @@ export function runStoreConformance(
             { op: 'create', key: '/tx/new', value: 'n' },
             { op: 'update', key: '/tx/other', value: 'x', expectedRevision: 1 },
           ],
-          code: 409,
-          reason: 'Conflict',
+          code: 'RevisionMismatch',
           key: '/tx/other',
         },
         {
@@ -326,8 +316,7 @@ export function runStoreConformance(
             { op: 'create', key: '/tx/new', value: 'n' },
             { op: 'create', key: '/tx/new', value: 'n again' },
           ],
-          code: 409,
-          reason: 'AlreadyExists',
+          code: 'KeyExists',
           key: '/tx/new',
         },
       ];
@@ -340,7 +329,7 @@ export function runStoreConformance(
             await s.update('/tx/pad', 'pad2');
             await s.create('/tx/other', 'other');
             const before = await s.list('/tx/');
-            await assertApiError(s.commit(tc.ops), tc.code, tc.reason, [tc.key]);
+            await assertStoreError(s.commit(tc.ops), tc.code, [tc.key]);
             assert.equal(await s.currentRevision(), before.revision, 'nothing written');
             assert.deepEqual(await s.list('/tx/'), before);
           }),
@@ -558,7 +547,7 @@ export function runStoreConformance(
             ['list', () => s.list('/cp/', { revision: at - 1 })],
             ['watch', () => s.watch('/cp/', { fromRevision: at - 1, onEvents: () => undefined })],
           ];
-          for (const [what, call] of gone) await assertApiError(call(), 410, 'Expired', [], `${what} below the compacted revision`);
+          for (const [what, call] of gone) await assertStoreError(call(), 'Compacted', [], `${what} below the compacted revision`);
 
           assert.deepEqual((await s.list('/cp/')).items, [a2, c2, keep], 'current values survive');
           assert.deepEqual((await s.list('/cp/', { revision: at })).items, [a2, c1, keep], 'the compacted revision itself is readable');
@@ -576,7 +565,7 @@ export function runStoreConformance(
           assert.equal(live.error, undefined, 'a live watcher is not affected by compaction');
           assert.deepEqual(live.events.map((e) => e.kv.modRevision).slice(-2), [c2.modRevision, b.modRevision]);
 
-          await assertApiError(s.compact((await s.currentRevision()) + 10), 400, 'BadRequest', []);
+          await assertStoreError(s.compact((await s.currentRevision()) + 10), 'InvalidArgument', []);
         }),
       );
 
@@ -604,7 +593,7 @@ export function runStoreConformance(
           const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => s.create('/race/k', `v${i}`)));
           const won = results.filter((r) => r.status === 'fulfilled');
           assert.equal(won.length, 1);
-          for (const r of results) if (r.status === 'rejected') assertIsApiError(r.reason, 409, 'AlreadyExists');
+          for (const r of results) if (r.status === 'rejected') assertIsStoreError(r.reason, 'KeyExists');
           assert.deepEqual(await s.get('/race/k'), (won[0] as PromiseFulfilledResult<KeyValue>).value);
         }),
       );
@@ -616,7 +605,7 @@ export function runStoreConformance(
           const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => s.update('/race/u', `v${i + 1}`, kv.modRevision)));
           const won = results.filter((r) => r.status === 'fulfilled');
           assert.equal(won.length, 1);
-          for (const r of results) if (r.status === 'rejected') assertIsApiError(r.reason, 409, 'Conflict');
+          for (const r of results) if (r.status === 'rejected') assertIsStoreError(r.reason, 'RevisionMismatch');
           assert.deepEqual(await s.get('/race/u'), (won[0] as PromiseFulfilledResult<KeyValue>).value);
         }),
       );
@@ -680,22 +669,21 @@ function assertIncreasing(revs: number[]): void {
   for (let i = 1; i < revs.length; i++) assert.ok(revs[i] > revs[i - 1], `revisions must strictly increase: ${revs[i - 1]} then ${revs[i]}`);
 }
 
-function assertIsApiError(err: unknown, code: number, reason: StatusReason, mentions: string[] = [], what = ''): void {
-  assert.ok(isApiError(err), `${what} expected an ApiError, got ${String(err)}`);
+function assertIsStoreError(err: unknown, code: StoreErrorCode, mentions: string[] = [], what = ''): void {
+  assert.ok(isStoreError(err), `${what} expected a StoreError, got ${String(err)}`);
   assert.equal(err.code, code, `${what} code (${err.message})`);
-  assert.equal(err.reason, reason, `${what} reason (${err.message})`);
   for (const m of mentions) assert.ok(err.message.includes(m), `${what} message ${JSON.stringify(err.message)} should mention ${m}`);
 }
 
-async function assertApiError(p: Promise<unknown>, code: number, reason: StatusReason, mentions: string[] = [], what = ''): Promise<void> {
+async function assertStoreError(p: Promise<unknown>, code: StoreErrorCode, mentions: string[] = [], what = ''): Promise<void> {
   let settled: unknown;
   try {
     settled = await p;
   } catch (err) {
-    assertIsApiError(err, code, reason, mentions, what);
+    assertIsStoreError(err, code, mentions, what);
     return;
   }
-  assert.fail(`${what} expected ${code} ${reason}, but it succeeded with ${JSON.stringify(settled)}`);
+  assert.fail(`${what} expected ${code}, but it succeeded with ${JSON.stringify(settled)}`);
 }
 
 /** An event as plain data (no absent-vs-undefined prevKv difference) for deepEqual. */

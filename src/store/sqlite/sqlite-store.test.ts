@@ -15,7 +15,7 @@ import type { StoreEvent } from '../types.js';
 import { crashValue } from './crash-writer.js';
 import { SQLITE_SCHEMA, SqliteStore, openSqliteStore } from './sqlite-store.js';
 import { openStore } from '../index.js';
-import { isApiError } from '../../lib/errors.js';
+import { isStoreError } from '../errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'metalplane-store-'));
 let files = 0;
@@ -62,8 +62,8 @@ describe('SqliteStore', () => {
     assert.equal(s.stats.commits - commitsBefore, 1);
     assert.equal(a.status === 'fulfilled' && a.value.modRevision, base + 1);
     assert.equal(b.status === 'fulfilled' && b.value.modRevision, base + 2);
-    assert.equal(dup.status === 'rejected' && dup.reason.reason, 'AlreadyExists');
-    assert.equal(tx.status === 'rejected' && tx.reason.reason, 'NotFound');
+    assert.equal(dup.status === 'rejected' && dup.reason.code, 'KeyExists');
+    assert.equal(tx.status === 'rejected' && tx.reason.code, 'KeyNotFound');
     assert.equal(await s.get('/sp/t'), undefined);
   });
 
@@ -181,19 +181,19 @@ describe('SqliteStore on disk', () => {
     const a = openSqliteStore(path);
     const b = openSqliteStore(path); // stands in for a second process
     await a.create('/two/a', 'a');
-    await assert.rejects(b.create('/two/b', 'b'), (err) => isApiError(err) && err.code === 500 && /only writer/.test(err.message));
+    await assert.rejects(b.create('/two/b', 'b'), (err) => isStoreError(err, 'Corrupt') && /only writer/.test(err.message));
     assert.equal(await a.get('/two/b'), undefined);
     await Promise.all([a.close(), b.close()]);
   });
 
   it('openStore picks the backend from the URL', async () => {
-    const table: { url: string; sqlite?: true; code?: number }[] = [
+    const table: { url: string; sqlite?: true; refused?: true }[] = [
       { url: `sqlite:${freshPath()}`, sqlite: true },
       { url: `sqlite://${freshPath()}`, sqlite: true },
       { url: freshPath(), sqlite: true },
       { url: 'sqlite::memory:', sqlite: true },
-      { url: 'postgres://db.example/metalplane', code: 400 },
-      { url: 'mysql://db.example/metalplane', code: 400 },
+      { url: 'postgres://db.example/metalplane', refused: true },
+      { url: 'mysql://db.example/metalplane', refused: true },
     ];
     for (const row of table) {
       if (row.sqlite) {
@@ -202,7 +202,7 @@ describe('SqliteStore on disk', () => {
         await st.create('/x', 'y');
         await st.close();
       } else {
-        await assert.rejects(openStore(row.url), (err) => isApiError(err) && err.code === row.code, row.url);
+        await assert.rejects(openStore(row.url), (err) => isStoreError(err, 'InvalidArgument'), row.url);
       }
     }
   });

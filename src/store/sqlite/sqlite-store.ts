@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { ApiError } from '../../lib/errors.js';
+import { StoreError } from '../errors.js';
 import { systemClock, type Clock, type Timer } from '../../lib/clock.js';
 import type {
   CompactionOptions,
@@ -191,10 +191,10 @@ export class SqliteStore implements Store {
   /** The revision a read happens at: the current one, or an explicit one that is still retained. */
   private readRevision(revision: number | undefined): number {
     if (revision === undefined || revision === 0) return this.revision;
-    if (!Number.isSafeInteger(revision) || revision < 0) throw ApiError.badRequest(`revision must be a non-negative integer, got ${revision}`);
-    if (revision < this.compactRevision) throw ApiError.gone(`too old resource version: ${revision} (${this.compactRevision})`);
+    if (!Number.isSafeInteger(revision) || revision < 0) throw new StoreError('InvalidArgument', `revision must be a non-negative integer, got ${revision}`);
+    if (revision < this.compactRevision) throw new StoreError('Compacted', `too old resource version: ${revision} (${this.compactRevision})`);
     if (revision > this.revision) {
-      throw new ApiError(504, 'Timeout', `Too large resource version: ${revision}, current: ${this.revision}`, { retryAfterSeconds: 1 });
+      throw new StoreError('FutureRevision', `Too large resource version: ${revision}, current: ${this.revision}`);
     }
     return revision;
   }
@@ -224,8 +224,8 @@ export class SqliteStore implements Store {
   private enqueue(ops: WriteOp[]): Promise<KeyValue[]> {
     if (this.closing) return Promise.reject(closedError());
     for (const op of ops) {
-      if (typeof op.key !== 'string' || op.key === '') return Promise.reject(ApiError.badRequest('store key must be a non-empty string'));
-      if (op.op !== 'delete' && typeof op.value !== 'string') return Promise.reject(ApiError.badRequest(`value of key "${op.key}" must be a string`));
+      if (typeof op.key !== 'string' || op.key === '') return Promise.reject(new StoreError('InvalidArgument', 'store key must be a non-empty string'));
+      if (op.op !== 'delete' && typeof op.value !== 'string') return Promise.reject(new StoreError('InvalidArgument', `value of key "${op.key}" must be a string`, op.key));
     }
     return new Promise<KeyValue[]>((resolve, reject) => {
       this.queue.push({ ops, resolve, reject });
@@ -253,7 +253,7 @@ export class SqliteStore implements Store {
       // Revisions are assigned from memory, which is only right while this process is the file's one writer.
       const seq = this.stmt("SELECT seq FROM sqlite_sequence WHERE name = 'kv'").get() as [number] | undefined;
       if (seq && seq[0] > rev) {
-        throw ApiError.internal(`the store file was written by another process (revision ${seq[0]}, expected ${rev}): metalplane must be its only writer`);
+        throw new StoreError('Corrupt', `the store file was written by another process (revision ${seq[0]}, expected ${rev}): metalplane must be its only writer`);
       }
       for (const write of batch) {
         const mark = rev;
@@ -307,7 +307,7 @@ export class SqliteStore implements Store {
     const insert = this.stmt('INSERT INTO kv (id, name, created, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?, ?, ?)');
 
     if (op.op === 'create') {
-      if (live) throw ApiError.alreadyExists('key', op.key);
+      if (live) throw new StoreError('KeyExists', `key "${op.key}" already exists`, op.key);
       // A re-create points at the tombstone, so (name, prev_revision) stays unique.
       insert.run(rev, op.key, 1, 0, rev, latest ? latest[0] : 0, op.value);
       const kv = freezeKv({ key: op.key, value: op.value, createRevision: rev, modRevision: rev });
@@ -315,13 +315,10 @@ export class SqliteStore implements Store {
       return kv;
     }
 
-    if (!live) throw ApiError.notFound('key', op.key);
+    if (!live) throw new StoreError('KeyNotFound', `key "${op.key}" not found`, op.key);
     const [prevRevision, , createRevision, prevValue] = live;
     if (op.expectedRevision !== undefined && op.expectedRevision !== prevRevision) {
-      throw ApiError.conflict(`key "${op.key}" was modified: expected revision ${op.expectedRevision}, current revision ${prevRevision}`, {
-        name: op.key,
-        kind: 'key',
-      });
+      throw new StoreError('RevisionMismatch', `key "${op.key}" was modified: expected revision ${op.expectedRevision}, current revision ${prevRevision}`, op.key);
     }
     const prevKv = freezeKv({ key: op.key, value: prevValue, createRevision, modRevision: prevRevision });
     if (op.op === 'update') {
@@ -342,8 +339,8 @@ export class SqliteStore implements Store {
   async watch(prefix: string, opts: WatchOptions): Promise<WatchHandle> {
     this.assertOpen();
     const from = opts.fromRevision ?? 0;
-    if (!Number.isSafeInteger(from) || from < 0) throw ApiError.badRequest(`fromRevision must be a non-negative integer, got ${from}`);
-    if (from > 0 && from < this.compactRevision) throw ApiError.gone(`too old resource version: ${from} (${this.compactRevision})`);
+    if (!Number.isSafeInteger(from) || from < 0) throw new StoreError('InvalidArgument', `fromRevision must be a non-negative integer, got ${from}`);
+    if (from > 0 && from < this.compactRevision) throw new StoreError('Compacted', `too old resource version: ${from} (${this.compactRevision})`);
 
     // Replay and registration happen in this one synchronous block: no commit can slip in between, so the
     // replay ends exactly where live delivery begins. A future fromRevision simply waits for its events.
@@ -374,9 +371,9 @@ export class SqliteStore implements Store {
 
   async compact(revision: number): Promise<void> {
     this.assertOpen();
-    if (!Number.isSafeInteger(revision) || revision < 0) throw ApiError.badRequest(`revision must be a non-negative integer, got ${revision}`);
+    if (!Number.isSafeInteger(revision) || revision < 0) throw new StoreError('InvalidArgument', `revision must be a non-negative integer, got ${revision}`);
     if (revision > this.revision) {
-      throw ApiError.badRequest(`cannot compact to revision ${revision}: the current revision is ${this.revision}`);
+      throw new StoreError('InvalidArgument', `cannot compact to revision ${revision}: the current revision is ${this.revision}`);
     }
     const run = this.compaction.then(() => this.compactInChunks(revision));
     this.compaction = run.catch(() => undefined);
@@ -525,16 +522,16 @@ function freezeKv(kv: KeyValue): KeyValue {
   return Object.freeze(kv);
 }
 
-function closedError(): ApiError {
-  return new ApiError(503, 'ServiceUnavailable', 'the store is closed');
+function closedError(): StoreError {
+  return new StoreError('Closed', 'the store is closed');
 }
 
 function translateWriteError(err: unknown, ops: WriteOp[]): Error {
-  if (err instanceof ApiError) return err;
+  if (err instanceof StoreError) return err;
   const code = (err as { code?: unknown }).code;
   // Only reachable if a second writer shares the file: the unique (name, prev_revision) index made us lose the race.
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' && ops.length > 0) {
-    return ApiError.conflict(`one of the keys ${ops.map((o) => `"${o.key}"`).join(', ')} was modified concurrently by another writer`);
+    return new StoreError('RevisionMismatch', `one of the keys ${ops.map((o) => `"${o.key}"`).join(', ')} was modified concurrently by another writer`, ops[0]!.key);
   }
   return err instanceof Error ? err : new Error(String(err));
 }

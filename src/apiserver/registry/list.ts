@@ -1,0 +1,83 @@
+// Lists with Kubernetes semantics over the store: resourceVersion ''/'0'/N (+ resourceVersionMatch),
+// limit/continue with pages consistent at the first page's revision, label and field selectors.
+import type { KeyValue, Store } from '../../store/types.js';
+import type { KindDeclaration, StoredObject } from '../../kinds/types.js';
+import type { ListQuery, ObjectList } from '../../runtime/client.js';
+import { prefixFor } from '../../kinds/index.js';
+import { ApiError } from '../../lib/errors.js';
+import { parseFieldSelector, parseLabelSelector } from '../selectors.js';
+import { decodeContinue, encodeContinue } from '../continue-token.js';
+import type { ObjectCodec } from './codec.js';
+import { namespaceOf, parseResourceVersion } from './meta.js';
+
+export type Matcher = (obj: StoredObject) => boolean;
+
+export type ListVersionsQuery = ListQuery & { resourceVersionMatch?: string };
+export type ListedVersions = Omit<ObjectList, 'items'> & { kvs: KeyValue[] };
+
+/** The label and field selectors of a query as one predicate, or undefined when there are none. */
+export function matcherFor(kind: KindDeclaration, query: ListQuery | undefined): Matcher | undefined {
+  const label = query?.labelSelector ? parseLabelSelector(query.labelSelector) : undefined;
+  const field = query?.fieldSelector ? parseFieldSelector(query.fieldSelector, kind) : undefined;
+  if (!label && !field) return undefined;
+  return (o) => (!label || label.matches(o.metadata.labels ?? {})) && (!field || field.matches(o));
+}
+
+/** The stored versions a list returns, without materializing objects (the HTTP surface serializes them directly). */
+export async function listVersions(store: Store, codec: ObjectCodec, kind: KindDeclaration, query: ListVersionsQuery = {}): Promise<ListedVersions> {
+  const matches = matcherFor(kind, query);
+  const prefix = prefixFor(kind, namespaceOf(kind, query.namespace));
+  const limit = query.limit && query.limit > 0 ? query.limit : 0;
+  let revision = 0;
+  let startAfter: string | undefined;
+  if (query.continue) {
+    const t = decodeContinue(query.continue);
+    revision = t.revision;
+    startAfter = t.startAfter;
+    if (!startAfter.startsWith(prefix)) throw ApiError.badRequest('invalid continue token: it belongs to another list');
+    const compacted = await store.compactedRevision();
+    if (revision <= compacted) {
+      throw new ApiError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+    }
+  } else if (query.resourceVersion && query.resourceVersion !== '0') {
+    const rv = parseResourceVersion(query.resourceVersion);
+    if (query.resourceVersionMatch === 'Exact') revision = rv;
+    else {
+      const cur = await store.currentRevision();
+      if (rv > cur) throw new ApiError(504, 'Timeout', `Too large resource version: ${rv}, current: ${cur}`, { retryAfterSeconds: 1 });
+    }
+  }
+  const items: KeyValue[] = [];
+  let more = false;
+  let remaining: number | undefined;
+  let lastKey: string | undefined;
+  // With a selector, keep reading pages until `limit` matches are found (kube does the same).
+  const pageSize = limit ? (matches ? Math.max(limit, 500) : limit) : 0;
+  for (;;) {
+    const page = await store.list(prefix, { revision, limit: pageSize, startAfter });
+    revision = page.revision;
+    let stoppedEarly = false;
+    for (const kv of page.items) {
+      lastKey = kv.key;
+      if (matches && !matches(codec.decode(kv))) continue;
+      items.push(kv);
+      if (limit && items.length >= limit) {
+        stoppedEarly = kv !== page.items[page.items.length - 1];
+        break;
+      }
+    }
+    if (limit && items.length >= limit) {
+      more = stoppedEarly || page.more;
+      if (!matches && !stoppedEarly) remaining = page.remaining;
+      break;
+    }
+    if (!page.more) break;
+    startAfter = lastKey;
+  }
+  const out: ListedVersions = { kvs: items, resourceVersion: String(revision) };
+  if (more && items.length) {
+    out.continue = encodeContinue(revision, items[items.length - 1].key);
+    if (remaining !== undefined) out.remainingItemCount = remaining;
+  }
+  return out;
+}

@@ -1,0 +1,129 @@
+// Watches with Kubernetes semantics over the store's watch: synthetic ADDED events for "get state and start
+// at most recent", selector transitions as ADDED/DELETED, bookmarks (periodic and initial-events-end), and a
+// 410 Expired as one ERROR event when the revision was compacted away.
+import type { Store, StoreEvent } from '../../store/types.js';
+import type { KindDeclaration, KubeObject, StoredObject } from '../../kinds/types.js';
+import { apiVersionOf } from '../../kinds/types.js';
+import type { ObjectWatch, ObjectWatchEvent, ObjectWatchQuery } from '../../runtime/client.js';
+import { prefixFor } from '../../kinds/index.js';
+import { ApiError } from '../../lib/errors.js';
+import { statusFromError, toApiError } from '../status.js';
+import type { ObjectCodec } from './codec.js';
+import { matcherFor } from './list.js';
+import { namespaceOf, parseResourceVersion } from './meta.js';
+
+interface BookmarkWatch {
+  send: (rv: number) => void;
+}
+
+export type WatchQuery = ObjectWatchQuery & { sendInitialEvents?: boolean };
+
+export class Watches {
+  private readonly bookmarkWatches = new Set<BookmarkWatch>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly codec: ObjectCodec,
+    /** How often watches that asked for bookmarks get one (ms). */
+    bookmarkIntervalMs: number,
+  ) {
+    this.timer = setInterval(() => void this.sendBookmarks(), bookmarkIntervalMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  async watch(kind: KindDeclaration, query: WatchQuery, onEvent: (e: ObjectWatchEvent) => void): Promise<ObjectWatch> {
+    const codec = this.codec;
+    const matches = matcherFor(kind, query);
+    const prefix = prefixFor(kind, namespaceOf(kind, query.namespace));
+    let from: number;
+    let stopped = false;
+    const initial: StoredObject[] = [];
+    const rvParam = query.resourceVersion ?? '';
+    if (rvParam === '' || rvParam === '0' || query.sendInitialEvents) {
+      // "Get state and start at most recent": synthetic ADDED events for what exists, then follow.
+      const page = await this.store.list(prefix);
+      from = page.revision;
+      for (const kv of page.items) {
+        const o = codec.decode(kv);
+        if (!matches || matches(o)) initial.push(o);
+      }
+    } else {
+      from = parseResourceVersion(rvParam);
+    }
+    const emit = (e: ObjectWatchEvent): void => {
+      if (!stopped) onEvent(e);
+    };
+    let lastRv = from;
+    const onEvents = (events: StoreEvent[]): void => {
+      for (const ev of events) {
+        lastRv = ev.kv.modRevision;
+        const obj = codec.decode(ev.kv);
+        const prev = ev.prevKv ? codec.decode(ev.prevKv) : undefined;
+        if (ev.type === 'delete') {
+          // The tombstone carries the last value; kube reports it with the deletion's revision.
+          if (!matches || matches(obj)) emit({ type: 'DELETED', object: obj });
+          continue;
+        }
+        const now = !matches || matches(obj);
+        const before = prev !== undefined && (!matches || matches(prev));
+        if (ev.type === 'create') {
+          if (now) emit({ type: 'ADDED', object: obj });
+        } else if (now && before) emit({ type: 'MODIFIED', object: obj });
+        else if (now && !before) emit({ type: 'ADDED', object: obj });
+        else if (!now && before) emit({ type: 'DELETED', object: obj });
+      }
+    };
+    let handle: { cancel(): void };
+    try {
+      handle = await this.store.watch(prefix, {
+        fromRevision: from,
+        onEvents,
+        onError: (err) => {
+          emit({ type: 'ERROR', object: statusFromError(toApiError(err)) as unknown as KubeObject });
+          stop();
+        },
+      });
+    } catch (err) {
+      const e = toApiError(err);
+      if (e.code === 410) {
+        const gone = new ApiError(410, 'Expired', `too old resource version: ${from} (${await this.store.compactedRevision()})`);
+        onEvent({ type: 'ERROR', object: statusFromError(gone) as unknown as KubeObject });
+        return { stop: () => undefined };
+      }
+      throw e;
+    }
+    for (const o of initial) emit({ type: 'ADDED', object: o });
+    const bookmark: BookmarkWatch = {
+      send: (rv) => {
+        if (rv > lastRv) lastRv = rv;
+        emit({ type: 'BOOKMARK', object: { apiVersion: apiVersionOf(kind), kind: kind.kind, metadata: { resourceVersion: String(lastRv) } } });
+      },
+    };
+    if (query.sendInitialEvents) {
+      emit({
+        type: 'BOOKMARK',
+        object: { apiVersion: apiVersionOf(kind), kind: kind.kind, metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } } },
+      });
+    }
+    if (query.allowWatchBookmarks) this.bookmarkWatches.add(bookmark);
+    const stop = (): void => {
+      if (stopped) return;
+      stopped = true;
+      this.bookmarkWatches.delete(bookmark);
+      handle?.cancel();
+    };
+    return { stop };
+  }
+
+  private async sendBookmarks(): Promise<void> {
+    if (this.bookmarkWatches.size === 0) return;
+    const rv = await this.store.currentRevision();
+    for (const w of this.bookmarkWatches) w.send(rv);
+  }
+}
