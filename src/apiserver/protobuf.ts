@@ -4,136 +4,30 @@
 // server that only spoke JSON would fail them with 415.
 //
 // The envelope is the 4-byte magic `k8s\0` followed by a runtime.Unknown message {typeMeta, raw, ...}, `raw`
-// being the typed object. Only the messages of the built-in kinds metalplane serves are described here, with
-// the field numbers of k8s.io/api and k8s.io/apimachinery generated.proto. Go's generated marshallers write
+// being the typed object. Each built-in kind's declaration carries its message (src/kinds/protobuf-wire.ts),
+// with the field numbers of k8s.io/api and k8s.io/apimachinery generated.proto. Go's generated marshallers write
 // every non-pointer field, zero values included, where JSON would omit them (omitempty): such zero values are
 // dropped, while pointer fields (`presence`) keep theirs, e.g. `immutable: false`.
 import { ApiError } from '../lib/errors.js';
+import type { KindDeclaration } from '../kinds/types.js';
+import { apiVersionOf } from '../kinds/types.js';
+import { allKinds } from '../kinds/index.js';
+import type { ProtobufMessage } from '../kinds/protobuf-wire.js';
 
 export const PROTOBUF_MEDIA_TYPE = 'application/vnd.kubernetes.protobuf';
 
 const MAGIC = [0x6b, 0x38, 0x73, 0x00]; // "k8s\0"
 
-type Scalar = 'string' | 'bytes' | 'int' | 'bool' | 'time' | 'microtime' | 'fieldsv1';
-interface Field {
-  name: string;
-  type: Scalar | MessageDef | { map: 'string' | 'bytes' };
-  repeated?: boolean;
-  /** A Go pointer field: its zero value is meaningful and kept. */
-  presence?: boolean;
+type MessageDef = ProtobufMessage;
+
+/** The typed messages of the served built-in kinds, by `apiVersion/kind` as the envelope's TypeMeta names them. */
+export function protobufMessages(kinds: readonly KindDeclaration[]): Map<string, MessageDef> {
+  const out = new Map<string, MessageDef>();
+  for (const k of kinds) if (k.protobuf) out.set(`${apiVersionOf(k)}/${k.kind}`, k.protobuf);
+  out.set('meta.k8s.io/v1/DeleteOptions', DeleteOptions);
+  out.set('v1/DeleteOptions', DeleteOptions);
+  return out;
 }
-type MessageDef = { [fieldNumber: number]: Field };
-
-const OwnerReference: MessageDef = {
-  5: { name: 'apiVersion', type: 'string' },
-  1: { name: 'kind', type: 'string' },
-  3: { name: 'name', type: 'string' },
-  4: { name: 'uid', type: 'string' },
-  6: { name: 'controller', type: 'bool', presence: true },
-  7: { name: 'blockOwnerDeletion', type: 'bool', presence: true },
-};
-
-const ManagedFieldsEntry: MessageDef = {
-  1: { name: 'manager', type: 'string' },
-  2: { name: 'operation', type: 'string' },
-  3: { name: 'apiVersion', type: 'string' },
-  4: { name: 'time', type: 'time' },
-  6: { name: 'fieldsType', type: 'string' },
-  7: { name: 'fieldsV1', type: 'fieldsv1' },
-  8: { name: 'subresource', type: 'string' },
-};
-
-const ObjectMeta: MessageDef = {
-  1: { name: 'name', type: 'string' },
-  2: { name: 'generateName', type: 'string' },
-  3: { name: 'namespace', type: 'string' },
-  4: { name: 'selfLink', type: 'string' },
-  5: { name: 'uid', type: 'string' },
-  6: { name: 'resourceVersion', type: 'string' },
-  7: { name: 'generation', type: 'int' },
-  8: { name: 'creationTimestamp', type: 'time' },
-  9: { name: 'deletionTimestamp', type: 'time' },
-  10: { name: 'deletionGracePeriodSeconds', type: 'int', presence: true },
-  11: { name: 'labels', type: { map: 'string' } },
-  12: { name: 'annotations', type: { map: 'string' } },
-  13: { name: 'ownerReferences', type: OwnerReference, repeated: true },
-  14: { name: 'finalizers', type: 'string', repeated: true },
-  17: { name: 'managedFields', type: ManagedFieldsEntry, repeated: true },
-};
-
-const metadata: Field = { name: 'metadata', type: ObjectMeta };
-
-const ObjectReference: MessageDef = {
-  1: { name: 'kind', type: 'string' },
-  2: { name: 'namespace', type: 'string' },
-  3: { name: 'name', type: 'string' },
-  4: { name: 'uid', type: 'string' },
-  5: { name: 'apiVersion', type: 'string' },
-  6: { name: 'resourceVersion', type: 'string' },
-  7: { name: 'fieldPath', type: 'string' },
-};
-
-const NamespaceCondition: MessageDef = {
-  1: { name: 'type', type: 'string' },
-  2: { name: 'status', type: 'string' },
-  4: { name: 'lastTransitionTime', type: 'time' },
-  5: { name: 'reason', type: 'string' },
-  6: { name: 'message', type: 'string' },
-};
-
-/** The typed messages, by `apiVersion/kind` as the envelope's TypeMeta names them. */
-const MESSAGES: Record<string, MessageDef> = {
-  'v1/Namespace': {
-    1: metadata,
-    2: { name: 'spec', type: { 1: { name: 'finalizers', type: 'string', repeated: true } } },
-    3: { name: 'status', type: { 1: { name: 'phase', type: 'string' }, 2: { name: 'conditions', type: NamespaceCondition, repeated: true } } },
-  },
-  'v1/ConfigMap': {
-    1: metadata,
-    2: { name: 'data', type: { map: 'string' } },
-    3: { name: 'binaryData', type: { map: 'bytes' } },
-    4: { name: 'immutable', type: 'bool', presence: true },
-  },
-  'v1/Secret': {
-    1: metadata,
-    2: { name: 'data', type: { map: 'bytes' } },
-    3: { name: 'type', type: 'string' },
-    4: { name: 'stringData', type: { map: 'string' } },
-    5: { name: 'immutable', type: 'bool', presence: true },
-  },
-  'v1/Event': {
-    1: metadata,
-    2: { name: 'involvedObject', type: ObjectReference },
-    3: { name: 'reason', type: 'string' },
-    4: { name: 'message', type: 'string' },
-    5: { name: 'source', type: { 1: { name: 'component', type: 'string' }, 2: { name: 'host', type: 'string' } } },
-    6: { name: 'firstTimestamp', type: 'time' },
-    7: { name: 'lastTimestamp', type: 'time' },
-    8: { name: 'count', type: 'int' },
-    9: { name: 'type', type: 'string' },
-    10: { name: 'eventTime', type: 'microtime' },
-    11: { name: 'series', type: { 1: { name: 'count', type: 'int' }, 2: { name: 'lastObservedTime', type: 'microtime' } }, presence: true },
-    12: { name: 'action', type: 'string' },
-    13: { name: 'related', type: ObjectReference, presence: true },
-    14: { name: 'reportingComponent', type: 'string' },
-    15: { name: 'reportingInstance', type: 'string' },
-  },
-  'coordination.k8s.io/v1/Lease': {
-    1: metadata,
-    2: {
-      name: 'spec',
-      type: {
-        1: { name: 'holderIdentity', type: 'string', presence: true },
-        2: { name: 'leaseDurationSeconds', type: 'int', presence: true },
-        3: { name: 'acquireTime', type: 'microtime' },
-        4: { name: 'renewTime', type: 'microtime' },
-        5: { name: 'leaseTransitions', type: 'int', presence: true },
-        6: { name: 'strategy', type: 'string', presence: true },
-        7: { name: 'preferredHolder', type: 'string', presence: true },
-      },
-    },
-  },
-};
 
 /** Bodies of DELETE requests from typed clients. */
 const DeleteOptions: MessageDef = {
@@ -143,8 +37,8 @@ const DeleteOptions: MessageDef = {
   4: { name: 'propagationPolicy', type: 'string', presence: true },
   5: { name: 'dryRun', type: 'string', repeated: true },
 };
-MESSAGES['meta.k8s.io/v1/DeleteOptions'] = DeleteOptions;
-MESSAGES['v1/DeleteOptions'] = DeleteOptions;
+
+let defaultMessages: Map<string, MessageDef> | undefined;
 
 const EnvelopeTypeMeta: MessageDef = { 1: { name: 'apiVersion', type: 'string' }, 2: { name: 'kind', type: 'string' } };
 
@@ -282,7 +176,7 @@ function decodeMessage(buf: Uint8Array, def: MessageDef): Record<string, unknown
  * Decodes a `k8s\0`-prefixed protobuf body into the object's JSON form (apiVersion and kind from the envelope).
  * Kinds without a known message are refused with 415, as a server that cannot decode them should.
  */
-export function decodeProtobufObject(body: Uint8Array): Record<string, unknown> {
+export function decodeProtobufObject(body: Uint8Array, messages: ReadonlyMap<string, MessageDef> = (defaultMessages ??= protobufMessages(allKinds))): Record<string, unknown> {
   if (body.length < MAGIC.length || MAGIC.some((b, i) => body[i] !== b)) throw malformed('missing the "k8s\\0" prefix');
   // runtime.Unknown: typeMeta = 1, raw = 2, contentEncoding = 3, contentType = 4.
   const r = new Reader(body.subarray(MAGIC.length));
@@ -302,10 +196,10 @@ export function decodeProtobufObject(body: Uint8Array): Record<string, unknown> 
   }
   const apiVersion = typeMeta.apiVersion ?? '';
   const kind = typeMeta.kind ?? '';
-  const def = MESSAGES[`${apiVersion}/${kind}`];
+  const def = messages.get(`${apiVersion}/${kind}`);
   if (!def) {
     throw ApiError.unsupportedMediaType(
-      `protobuf bodies are supported for ${Object.keys(MESSAGES).join(', ')}; send ${apiVersion || '?'}/${kind || '?'} as application/json`,
+      `protobuf bodies are supported for ${[...messages.keys()].join(', ')}; send ${apiVersion || '?'}/${kind || '?'} as application/json`,
     );
   }
   const obj = decodeMessage(raw, def);

@@ -4,6 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import { ageSince, Conditions, MapOf, StringEnum, Timestamp } from './common.js';
 import type { KindDeclaration, KubeObject, TableCell } from './types.js';
+import { metadataField, NamespaceCondition, ObjectReference } from './protobuf-wire.js';
 import { fieldForbidden, fieldInvalid, fieldRequired, fieldTooLong, isConfigKey, type FieldError } from './validation.js';
 
 function record(v: unknown): Record<string, unknown> {
@@ -26,6 +27,11 @@ export const namespaceKind: KindDeclaration = {
   scope: 'Cluster',
   shortNames: ['ns'],
   builtin: true,
+  protobuf: {
+    1: metadataField,
+    2: { name: 'spec', type: { 1: { name: 'finalizers', type: 'string', repeated: true } } },
+    3: { name: 'status', type: { 1: { name: 'phase', type: 'string' }, 2: { name: 'conditions', type: NamespaceCondition, repeated: true } } },
+  },
   nameRule: 'label',
   statusSubresource: true,
   description:
@@ -163,6 +169,12 @@ export const configMapKind: KindDeclaration = {
   scope: 'Namespaced',
   shortNames: ['cm'],
   builtin: true,
+  protobuf: {
+    1: metadataField,
+    2: { name: 'data', type: { map: 'string' } },
+    3: { name: 'binaryData', type: { map: 'bytes' } },
+    4: { name: 'immutable', type: 'bool', presence: true },
+  },
   deleteReturnsStatus: true,
   description: 'ConfigMap holds configuration data for pods and controllers to consume.',
   schema: Type.Object({
@@ -215,6 +227,13 @@ export const secretKind: KindDeclaration = {
   singular: 'secret',
   scope: 'Namespaced',
   builtin: true,
+  protobuf: {
+    1: metadataField,
+    2: { name: 'data', type: { map: 'bytes' } },
+    3: { name: 'type', type: 'string' },
+    4: { name: 'stringData', type: { map: 'string' } },
+    5: { name: 'immutable', type: 'bool', presence: true },
+  },
   deleteReturnsStatus: true,
   description:
     'Secret holds secret data of a certain type (BMC credentials, API tokens, kubeconfigs). The total bytes of ' +
@@ -339,6 +358,23 @@ export const eventKind: KindDeclaration = {
   scope: 'Namespaced',
   shortNames: ['ev'],
   builtin: true,
+  protobuf: {
+    1: metadataField,
+    2: { name: 'involvedObject', type: ObjectReference },
+    3: { name: 'reason', type: 'string' },
+    4: { name: 'message', type: 'string' },
+    5: { name: 'source', type: { 1: { name: 'component', type: 'string' }, 2: { name: 'host', type: 'string' } } },
+    6: { name: 'firstTimestamp', type: 'time' },
+    7: { name: 'lastTimestamp', type: 'time' },
+    8: { name: 'count', type: 'int' },
+    9: { name: 'type', type: 'string' },
+    10: { name: 'eventTime', type: 'microtime' },
+    11: { name: 'series', type: { 1: { name: 'count', type: 'int' }, 2: { name: 'lastObservedTime', type: 'microtime' } }, presence: true },
+    12: { name: 'action', type: 'string' },
+    13: { name: 'related', type: ObjectReference, presence: true },
+    14: { name: 'reportingComponent', type: 'string' },
+    15: { name: 'reportingInstance', type: 'string' },
+  },
   deleteReturnsStatus: true,
   description:
     'Event is a report of an event somewhere in the cluster: a controller provisioning a device, a BMC that ' +
@@ -471,6 +507,21 @@ export const leaseKind: KindDeclaration = {
   singular: 'lease',
   scope: 'Namespaced',
   builtin: true,
+  protobuf: {
+    1: metadataField,
+    2: {
+      name: 'spec',
+      type: {
+        1: { name: 'holderIdentity', type: 'string', presence: true },
+        2: { name: 'leaseDurationSeconds', type: 'int', presence: true },
+        3: { name: 'acquireTime', type: 'microtime' },
+        4: { name: 'renewTime', type: 'microtime' },
+        5: { name: 'leaseTransitions', type: 'int', presence: true },
+        6: { name: 'strategy', type: 'string', presence: true },
+        7: { name: 'preferredHolder', type: 'string', presence: true },
+      },
+    },
+  },
   description: 'Lease defines a lease concept: metalplane replicas hold one to elect the controllers\' leader.',
   schema: Type.Object({
     spec: Type.Optional(

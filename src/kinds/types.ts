@@ -2,6 +2,7 @@
 // (so `kubectl explain` works), discovery, Table output for `kubectl get`, field selectors, storage keys
 // and (later) the Metal API mapping.
 import type { TSchema } from '@sinclair/typebox';
+import type { ProtobufMessage } from './protobuf-wire.js';
 
 export interface OwnerReference {
   apiVersion: string;
@@ -196,6 +197,8 @@ export interface KindDeclaration {
    * accepts strategic merge patch. Others are published like CRDs (reverse-domain names, JSON merge patch).
    */
   builtin?: boolean;
+  /** A built-in kind's protobuf message (k8s.io/api generated.proto), for typed clients' protobuf bodies. */
+  protobuf?: ProtobufMessage;
   /** Rule for metadata.name: DNS-1123 subdomain (default) or DNS-1123 label (Namespace). */
   nameRule?: 'subdomain' | 'label';
   /**
