@@ -13,6 +13,9 @@ import { ipPoolKind } from './ip-pool.js';
 import { ipAddressKind } from './ip-address.js';
 import { ipReservationKind } from './ip-reservation.js';
 import { sshKeyKind } from './ssh-key.js';
+import { organizationKind } from './organization.js';
+import { userKind } from './user.js';
+import { apiKeyKind } from './api-key.js';
 import { apiVersionOf, type KindDeclaration, type SelectableField } from './types.js';
 
 export const allKinds: KindDeclaration[] = [
@@ -32,6 +35,9 @@ export const allKinds: KindDeclaration[] = [
   ipAddressKind,
   ipReservationKind,
   sshKeyKind,
+  organizationKind,
+  userKind,
+  apiKeyKind,
 ];
 
 export interface GroupVersion {
