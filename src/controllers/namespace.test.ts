@@ -1,24 +1,26 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { FakeClock } from '../lib/clock.js';
 import type { Condition, KubeObject } from '../kinds/types.js';
 import { getCondition } from '../runtime/conditions.js';
 import { InformerFactory } from '../runtime/informer.js';
-import { allTestKinds, eventually, FakeObjectClient, settle, testKinds } from '../runtime/testing/fake-client.js';
+import { configMapKind as ConfigMap, namespaceKind as Namespace } from '../kinds/index.js';
+import { eventually, openRegistryHarness, settle, testKinds } from '../testing/registry-harness.js';
 import { createNamespaceController, NamespaceConditionType } from './namespace.js';
 
-const { Namespace, ConfigMap, Device } = testKinds;
+// A custom kind without rules of its own (a real Device would also carry the device controller's finalizer).
+const { Widget } = testKinds;
 
-async function setup() {
+async function setup(t: TestContext) {
   const clock = new FakeClock(Date.UTC(2026, 0, 1));
-  const client = new FakeObjectClient(allTestKinds, { clock });
+  const { client, kinds } = await openRegistryHarness({ clock, test: t });
   const informers = new InformerFactory({ client, clock });
-  const controller = createNamespaceController({ client, kinds: allTestKinds, informers, clock, recheckMs: 5_000 });
+  const controller = createNamespaceController({ client, kinds, informers, clock, recheckMs: 5_000 });
   const ns = (name: string) => client.create(Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
   const cm = (namespace: string, name: string, finalizers?: string[]) =>
     client.create(ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, ...(finalizers ? { finalizers } : {}) } });
-  const device = (namespace: string, name: string, finalizers?: string[]) =>
-    client.create(Device, { apiVersion: 'metalplane.dev/v1alpha1', kind: 'Device', metadata: { name, namespace, ...(finalizers ? { finalizers } : {}) }, spec: { plan: 'c3.small.x86' } });
+  const widget = (namespace: string, name: string, finalizers?: string[]) =>
+    client.create(Widget, { apiVersion: 'test.metalplane.dev/v1', kind: 'Widget', metadata: { name, namespace, ...(finalizers ? { finalizers } : {}) }, spec: { plan: 'c3.small.x86' } });
   const conditions = async (name: string) => (((await client.get(Namespace, undefined, name))?.status ?? {}) as { conditions?: Condition[] }).conditions;
   const start = async () => {
     informers.start();
@@ -28,17 +30,17 @@ async function setup() {
     await controller.stop();
     informers.stop();
   };
-  return { clock, client, ns, cm, device, conditions, start, stop };
+  return { clock, client, ns, cm, widget, conditions, start, stop };
 }
 
-test('a deleted namespace is emptied, waits for finalizers, reports what remains, then goes', async () => {
-  const { client, ns, cm, device, conditions, start, stop } = await setup();
+test('a deleted namespace is emptied, waits for finalizers, reports what remains, then goes', async (t) => {
+  const { client, ns, cm, widget, conditions, start, stop } = await setup(t);
   await ns('doomed');
   await ns('keep');
   await cm('doomed', 'a');
   await cm('doomed', 'b');
-  await device('doomed', 'free');
-  await device('doomed', 'held', ['example.com/hold']);
+  await widget('doomed', 'free');
+  await widget('doomed', 'held', ['example.com/hold']);
   await cm('keep', 'a');
   await start();
 
@@ -46,8 +48,8 @@ test('a deleted namespace is emptied, waits for finalizers, reports what remains
   assert.ok(deleting.metadata.deletionTimestamp, 'held by spec.finalizers ["kubernetes"]');
 
   await eventually(async () => (await conditions('doomed'))?.length === 3);
-  assert.deepEqual(client.all(ConfigMap, 'doomed'), []);
-  const left = client.all(Device, 'doomed');
+  assert.deepEqual(await client.all(ConfigMap, 'doomed'), []);
+  const left = await client.all(Widget, 'doomed');
   assert.deepEqual(left.map((d) => d.metadata.name), ['held']);
   assert.ok(left[0]!.metadata.deletionTimestamp);
   const conds = (await conditions('doomed'))!;
@@ -58,7 +60,7 @@ test('a deleted namespace is emptied, waits for finalizers, reports what remains
     }),
     [
       ['False', 'ContentDeleted', 'All content successfully deleted, may be waiting on finalization'],
-      ['True', 'SomeResourcesRemain', 'Some resources are remaining: devices.metalplane.dev has 1 resource instances'],
+      ['True', 'SomeResourcesRemain', 'Some resources are remaining: widgets.test.metalplane.dev has 1 resource instances'],
       ['True', 'SomeFinalizersRemain', 'Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances'],
     ],
   );
@@ -68,16 +70,16 @@ test('a deleted namespace is emptied, waits for finalizers, reports what remains
 
   // The holder lets go: the deletion event alone (no clock movement) brings the namespace back for a look.
   const held = left[0]!;
-  await client.update(Device, { ...held, metadata: { ...held.metadata, finalizers: [] } });
+  await client.update(Widget, { ...held, metadata: { ...held.metadata, finalizers: [] } });
   await eventually(async () => (await client.get(Namespace, undefined, 'doomed')) === undefined);
 
-  assert.equal(client.all(ConfigMap, 'keep').length, 1, 'other namespaces are untouched');
+  assert.equal((await client.all(ConfigMap, 'keep')).length, 1, 'other namespaces are untouched');
   assert.ok(await client.get(Namespace, undefined, 'keep'));
   await stop();
 });
 
-test('waiting is level-based: rechecks without rewriting an unchanged status', async () => {
-  const { clock, client, ns, cm, start, stop } = await setup();
+test('waiting is level-based: rechecks without rewriting an unchanged status', async (t) => {
+  const { clock, client, ns, cm, start, stop } = await setup(t);
   await ns('doomed');
   await cm('doomed', 'held', ['example.com/hold']);
   await start();
@@ -93,8 +95,8 @@ test('waiting is level-based: rechecks without rewriting an unchanged status', a
   await stop();
 });
 
-test('an empty namespace goes at once; a live one and one without the kubernetes finalizer are left alone', async () => {
-  const { client, ns, cm, start, stop } = await setup();
+test('an empty namespace goes at once; a live one and one without the kubernetes finalizer are left alone', async (t) => {
+  const { client, ns, cm, start, stop } = await setup(t);
   await ns('empty');
   await ns('live');
   await cm('live', 'a');
@@ -106,8 +108,8 @@ test('an empty namespace goes at once; a live one and one without the kubernetes
   await client.delete(Namespace, undefined, 'foreign');
   await eventually(async () => (await client.get(Namespace, undefined, 'empty')) === undefined);
   await settle(5);
-  assert.equal(client.all(ConfigMap, 'live').length, 1);
-  assert.equal(client.all(ConfigMap, 'foreign').length, 1, 'not ours to empty: no kubernetes finalizer');
+  assert.equal((await client.all(ConfigMap, 'live')).length, 1);
+  assert.equal((await client.all(ConfigMap, 'foreign')).length, 1, 'not ours to empty: no kubernetes finalizer');
   assert.ok(await client.get(Namespace, undefined, 'foreign'));
   await stop();
 });

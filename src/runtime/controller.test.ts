@@ -1,28 +1,30 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { FakeClock } from '../lib/clock.js';
 import { ApiError } from '../lib/errors.js';
 import { Controller, enqueueOwners, TerminalError, type ReconcileOutcome, type Result } from './controller.js';
 import { Informer } from './informer.js';
 import { memoryLogger, type Logger } from './logger.js';
-import { eventually, FakeObjectClient, settle, testKinds } from './testing/fake-client.js';
+import { configMapKind as ConfigMap, namespaceKind as Namespace } from '../kinds/index.js';
+import { eventually, openRegistryHarness, settle, testKinds } from '../testing/registry-harness.js';
 
-const { ConfigMap, Namespace, Device } = testKinds;
+// A custom kind without rules of its own stands in for any owner kind.
+const { Widget } = testKinds;
 
 // The runtime's Logger must accept the server's pino logger as is.
 const _pinoFits: Logger = pino({ level: 'silent' });
 void _pinoFits;
 
-async function setup() {
+async function setup(t: TestContext) {
   const clock = new FakeClock();
-  const client = new FakeObjectClient(undefined, { clock });
+  const { client } = await openRegistryHarness({ clock, test: t });
   await client.create(Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ns' } });
   return { clock, client };
 }
 
-test('results decide what happens next: done, after, error with backoff, terminal, thrown', async () => {
-  const { clock, client } = await setup();
+test('results decide what happens next: done, after, error with backoff, terminal, thrown', async (t) => {
+  const { clock, client } = await setup(t);
   const cms = new Informer({ client, kind: ConfigMap, clock });
   const calls = new Map<string, number[]>();
   const outcomes: ReconcileOutcome[] = [];
@@ -84,15 +86,15 @@ test('results decide what happens next: done, after, error with backoff, termina
   cms.stop();
 });
 
-test('watched kinds map to owner keys; stop waits for the reconcile in flight and takes no more keys', async () => {
-  const { clock, client } = await setup();
-  const devices = new Informer({ client, kind: Device, clock });
+test('watched kinds map to owner keys; stop waits for the reconcile in flight and takes no more keys', async (t) => {
+  const { clock, client } = await setup(t);
+  const devices = new Informer({ client, kind: Widget, clock });
   const cms = new Informer({ client, kind: ConfigMap, clock });
   const seen: string[] = [];
   const c = new Controller({
     name: 'devices',
     clock,
-    watches: [{ informer: devices }, { informer: cms, map: enqueueOwners(Device) }],
+    watches: [{ informer: devices }, { informer: cms, map: enqueueOwners(Widget) }],
     reconciler: {
       async reconcile(key) {
         seen.push(key);
@@ -101,27 +103,27 @@ test('watched kinds map to owner keys; stop waits for the reconcile in flight an
     },
   });
   await c.start();
-  const d = await client.create(Device, { apiVersion: 'metalplane.dev/v1alpha1', kind: 'Device', metadata: { name: 'd1', namespace: 'ns' }, spec: {} });
+  const d = await client.create(Widget, { apiVersion: 'test.metalplane.dev/v1', kind: 'Widget', metadata: { name: 'd1', namespace: 'ns' }, spec: {} });
   await eventually(() => seen.length === 1);
   await client.create(ConfigMap, {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: 'userdata', namespace: 'ns', ownerReferences: [{ apiVersion: 'metalplane.dev/v1alpha1', kind: 'Device', name: 'd1', uid: d.metadata.uid }] },
+    metadata: { name: 'userdata', namespace: 'ns', ownerReferences: [{ apiVersion: 'test.metalplane.dev/v1', kind: 'Widget', name: 'd1', uid: d.metadata.uid }] },
   });
   await client.create(ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'unowned', namespace: 'ns' } });
   await eventually(() => seen.length === 2);
   await settle();
-  assert.deepEqual(seen, ['ns/d1', 'ns/d1'], 'the owned ConfigMap enqueued its Device; the unowned one nothing');
+  assert.deepEqual(seen, ['ns/d1', 'ns/d1'], 'the owned ConfigMap enqueued its Widget; the unowned one nothing');
   await c.stop();
-  await client.create(Device, { apiVersion: 'metalplane.dev/v1alpha1', kind: 'Device', metadata: { name: 'd2', namespace: 'ns' }, spec: {} });
+  await client.create(Widget, { apiVersion: 'test.metalplane.dev/v1', kind: 'Widget', metadata: { name: 'd2', namespace: 'ns' }, spec: {} });
   await settle(5);
   assert.equal(seen.length, 2, 'nothing reconciled after stop');
   devices.stop();
   cms.stop();
 });
 
-test('conflicts are retried quietly (debug), other errors are logged as errors', async () => {
-  const { clock, client } = await setup();
+test('conflicts are retried quietly (debug), other errors are logged as errors', async (t) => {
+  const { clock, client } = await setup(t);
   const cms = new Informer({ client, kind: ConfigMap, clock });
   const log = memoryLogger();
   let n = 0;

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { FakeClock } from '../lib/clock.js';
 import { ApiError } from '../lib/errors.js';
 import type { StoredObject } from '../kinds/types.js';
 import { Informer } from './informer.js';
-import { eventually, FakeObjectClient, settle, testKinds } from './testing/fake-client.js';
-
-const { ConfigMap, Namespace } = testKinds;
+import { configMapKind as ConfigMap, namespaceKind as Namespace } from '../kinds/index.js';
+import { eventually, openRegistryHarness, settle } from '../testing/registry-harness.js';
 
 function recorder() {
   const events: string[] = [];
@@ -20,9 +19,9 @@ function recorder() {
   };
 }
 
-async function setup(n: number) {
+async function setup(t: TestContext, n: number) {
   const clock = new FakeClock();
-  const client = new FakeObjectClient(undefined, { clock });
+  const { client } = await openRegistryHarness({ clock, test: t });
   await client.create(Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ns' } });
   for (let i = 1; i <= n; i++) {
     await client.create(ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cm-${i}`, namespace: 'ns' }, data: { v: '0' } });
@@ -32,8 +31,8 @@ async function setup(n: number) {
 
 const cm = (name: string, v: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'ns' }, data: { v } });
 
-test('lists in pages, syncs, then follows the watch', async () => {
-  const { clock, client } = await setup(7);
+test('lists in pages, syncs, then follows the watch', async (t) => {
+  const { clock, client } = await setup(t, 7);
   const inf = new Informer({ client, kind: ConfigMap, clock, pageSize: 3 });
   const r = recorder();
   inf.addHandler(r.handler);
@@ -52,13 +51,13 @@ test('lists in pages, syncs, then follows the watch', async () => {
   await eventually(() => r.events.length === 3);
   assert.deepEqual(r.events, ['add cm-8', 'update cm-1', 'delete cm-2']);
   assert.deepEqual(inf.get('ns', 'cm-1')!.data, { v: '1' });
-  assert.equal(inf.lastSyncResourceVersion(), String(client.revision()));
+  assert.equal(inf.lastSyncResourceVersion(), String(await client.revision()));
   inf.stop();
   assert.equal(client.openWatches(), 0);
 });
 
-test('after a 410 Expired it relists and emits what it missed: deletes, updates, adds — nothing else', async () => {
-  const { clock, client } = await setup(4);
+test('after a 410 Expired it relists and emits what it missed: deletes, updates, adds — nothing else', async (t) => {
+  const { clock, client } = await setup(t, 4);
   const inf = new Informer({ client, kind: ConfigMap, clock });
   const r = recorder();
   inf.addHandler(r.handler);
@@ -78,7 +77,7 @@ test('after a 410 Expired it relists and emits what it missed: deletes, updates,
   await settle();
   assert.deepEqual(r.events, [], 'the informer saw nothing yet');
   client.dropWatchEvents = false;
-  client.compact();
+  await client.compact();
   const listsBefore = client.calls.list;
   client.expireWatches();
 
@@ -97,8 +96,8 @@ test('after a 410 Expired it relists and emits what it missed: deletes, updates,
   inf.stop();
 });
 
-test('a watch that is refused with 410 (revision compacted between list and watch) relists at once', async () => {
-  const { clock, client } = await setup(2);
+test('a watch that is refused with 410 (revision compacted between list and watch) relists at once', async (t) => {
+  const { clock, client } = await setup(t, 2);
   client.failNext('watch', ApiError.gone('too old resource version'));
   const inf = new Informer({ client, kind: ConfigMap, clock });
   inf.start();
@@ -110,8 +109,8 @@ test('a watch that is refused with 410 (revision compacted between list and watc
   inf.stop();
 });
 
-test('failed lists are retried with backoff on the clock', async () => {
-  const { clock, client } = await setup(1);
+test('failed lists are retried with backoff on the clock', async (t) => {
+  const { clock, client } = await setup(t, 1);
   client.failNext('list', new ApiError(503, 'ServiceUnavailable', 'down'), 3);
   const inf = new Informer({ client, kind: ConfigMap, clock, retryBaseDelayMs: 100 });
   inf.start();
@@ -136,8 +135,8 @@ test('failed lists are retried with backoff on the clock', async () => {
   inf.stop();
 });
 
-test('periodic resync re-notifies every cached object; late handlers get the cache replayed', async () => {
-  const { clock, client } = await setup(2);
+test('periodic resync re-notifies every cached object; late handlers get the cache replayed', async (t) => {
+  const { clock, client } = await setup(t, 2);
   const inf = new Informer({ client, kind: ConfigMap, clock, resyncIntervalMs: 1000 });
   const r = recorder();
   inf.addHandler(r.handler);
@@ -152,8 +151,8 @@ test('periodic resync re-notifies every cached object; late handlers get the cac
   inf.stop();
 });
 
-test('objects in the cache are frozen copies: the client may keep mutating its own', async () => {
-  const { clock, client } = await setup(1);
+test('objects in the cache are frozen copies: the client may keep mutating its own', async (t) => {
+  const { clock, client } = await setup(t, 1);
   const inf = new Informer({ client, kind: ConfigMap, clock });
   inf.start();
   await inf.waitForSync();

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { FakeClock } from '../lib/clock.js';
 import type { ObjectClient } from './client.js';
 import { formatMicroTime, LeaderElector, type LeaseSpec } from './leader.js';
-import { FakeObjectClient, settle, testKinds } from './testing/fake-client.js';
+import { leaseKind } from '../kinds/index.js';
+import { openRegistryHarness, settle } from '../testing/registry-harness.js';
 
-async function setup() {
+async function setup(t: TestContext) {
   const clock = new FakeClock(Date.UTC(2026, 0, 1));
   // No metalplane-system namespace: the first elector creates it along with the lease.
-  const fake = new FakeObjectClient(undefined, { clock });
+  const { client: fake } = await openRegistryHarness({ clock, test: t });
   const log: string[] = [];
   const make = (identity: string, client: ObjectClient) =>
     new LeaderElector({
@@ -19,7 +20,7 @@ async function setup() {
       onStartedLeading: () => void log.push(`${identity} started`),
       onStoppedLeading: () => void log.push(`${identity} stopped`),
     });
-  const lease = async () => ((await fake.get(testKinds.Lease, 'metalplane-system', 'controllers'))?.spec ?? {}) as LeaseSpec;
+  const lease = async () => ((await fake.get(leaseKind, 'metalplane-system', 'controllers'))?.spec ?? {}) as LeaseSpec;
   /** Moves time in small steps, letting the electors' async calls finish, and checks safety all along. */
   const run = async (ms: number, electors: LeaderElector[], step = 250) => {
     for (let t = 0; t < ms; t += step) {
@@ -35,8 +36,8 @@ test('MicroTime has microsecond precision', () => {
   assert.equal(formatMicroTime(Date.UTC(2026, 0, 1, 0, 0, 0, 123)), '2026-01-01T00:00:00.123000Z');
 });
 
-test('of two electors exactly one leads, and keeps leading while it renews', async () => {
-  const { fake, log, make, lease, run } = await setup();
+test('of two electors exactly one leads, and keeps leading while it renews', async (t) => {
+  const { fake, log, make, lease, run } = await setup(t);
   const a = make('a', fake);
   const b = make('b', fake);
   a.start();
@@ -57,8 +58,8 @@ test('of two electors exactly one leads, and keeps leading while it renews', asy
   await a.stop();
 });
 
-test('a partitioned leader steps down, and the other takes over only after the lease expired', async () => {
-  const { clock, fake, log, make, lease, run } = await setup();
+test('a partitioned leader steps down, and the other takes over only after the lease expired', async (t) => {
+  const { clock, fake, log, make, lease, run } = await setup(t);
   let aDown = false;
   const a = make('a', fake.view(() => aDown));
   const b = make('b', fake);
@@ -93,8 +94,8 @@ test('a partitioned leader steps down, and the other takes over only after the l
   await b.stop();
 });
 
-test('stop releases the lease so the next replica takes over without waiting for expiry', async () => {
-  const { fake, log, make, lease, run } = await setup();
+test('stop releases the lease so the next replica takes over without waiting for expiry', async (t) => {
+  const { fake, log, make, lease, run } = await setup(t);
   const a = make('a', fake);
   const b = make('b', fake);
   a.start();

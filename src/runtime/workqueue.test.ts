@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeClock } from '../lib/clock.js';
 import { WorkQueue } from './workqueue.js';
-import { settle } from './testing/fake-client.js';
+import { settle } from '../testing/wait.js';
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
