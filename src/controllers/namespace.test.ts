@@ -100,8 +100,10 @@ test('an empty namespace goes at once; a live one and one without the kubernetes
   await ns('empty');
   await ns('live');
   await cm('live', 'a');
-  const other: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'foreign', finalizers: ['example.com/x'] }, spec: { finalizers: [] } };
-  await client.create(Namespace, other);
+  const other: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'foreign', finalizers: ['example.com/x'] } };
+  const created = await client.create(Namespace, other);
+  // A create always gets the kubernetes finalizer (as in kube); only /finalize can take it away.
+  await client.update(Namespace, { ...structuredClone(created), spec: { finalizers: [] } }, { subresource: 'finalize' });
   await cm('foreign', 'a');
   await start();
   await client.delete(Namespace, undefined, 'empty');

@@ -73,8 +73,9 @@ export const namespaceKind: KindDeclaration = {
   isNamespace: true,
   strategy: {
     prepareForCreate: (obj) => {
+      // As kube: a namespace always starts with the `kubernetes` finalizer, so its content is deleted first.
       const spec = record(obj.spec) as { finalizers?: string[] };
-      if (!spec.finalizers) spec.finalizers = [NAMESPACE_FINALIZER];
+      if (!spec.finalizers?.includes(NAMESPACE_FINALIZER)) spec.finalizers = [...(spec.finalizers ?? []), NAMESPACE_FINALIZER];
       obj.spec = spec;
       obj.status = { phase: 'Active' };
       obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name! };

@@ -232,7 +232,7 @@ export class HarnessClient implements ObjectClient {
     namespace: string | undefined,
     name: string,
     patch: unknown,
-    opts?: WriteOptions & { subresource?: 'status' },
+    opts?: WriteOptions,
   ): Promise<StoredObject> {
     this.enter('mergePatch');
     return this.registry.mergePatch(kind, namespace, name, patch, opts);

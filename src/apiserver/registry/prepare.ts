@@ -64,11 +64,10 @@ export async function prepareCreate(
   meta.creationTimestamp = nowIso(deps.clock);
   delete meta.deletionTimestamp;
   delete meta.deletionGracePeriodSeconds;
-  if (kind.statusSubresource) {
-    // Status is the controllers' to write, through the subresource; a create starts without one.
-    meta.generation = 1;
-    delete validated.status;
-  } else delete meta.generation;
+  // Status is the controllers' to write, through the subresource; a create starts without one.
+  if (kind.statusSubresource) delete validated.status;
+  if (tracksGeneration(kind)) meta.generation = 1;
+  else delete meta.generation;
   kind.default?.(validated);
   kind.strategy?.prepareForCreate?.(validated);
   let stored: KubeObject;
@@ -127,9 +126,9 @@ export function prepareUpdate(
     delete m.deletionTimestamp;
     delete m.deletionGracePeriodSeconds;
   }
-  if (kind.statusSubresource) {
+  if (tracksGeneration(kind)) {
     const gen = cur.metadata.generation ?? 1;
-    m.generation = deepEqual(specPart(cur), specPart(validated)) ? gen : gen + 1;
+    m.generation = deepEqual(intentOf(kind, cur), intentOf(kind, validated)) ? gen : gen + 1;
   } else delete m.generation;
   let out: KubeObject = validated;
   if (managed !== 'apply-done') {
@@ -142,6 +141,21 @@ export function prepareUpdate(
   // A no-op write keeps the resourceVersion, as kube does.
   if (deepEqual(stripVolatile(out), stripVolatile(cur))) return { write: 'none', key, out: cur };
   return { write: 'update', key, out };
+}
+
+/**
+ * Kinds with a status subresource and every kind that is not a Kubernetes built-in (as custom resources are)
+ * carry metadata.generation; built-ins without status (ConfigMap, Secret, Event, Lease) do not, as in kube.
+ */
+export function tracksGeneration(kind: KindDeclaration): boolean {
+  return kind.statusSubresource === true || !kind.builtin;
+}
+
+/** What a change of bumps generation: the spec side, or — without a status subresource — all but metadata. */
+function intentOf(kind: KindDeclaration, obj: KubeObject): Record<string, unknown> {
+  if (kind.statusSubresource) return specPart(obj);
+  const { metadata: _m, apiVersion: _a, kind: _k, ...rest } = obj;
+  return rest;
 }
 
 /**
