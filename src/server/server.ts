@@ -37,6 +37,8 @@ import { registerMetadataService } from '../provisioning/metadata.js';
 import { TokenSigner } from '../provisioning/tokens.js';
 import { SimDatacenter } from '../sim/datacenter.js';
 import { registerSimRoutes } from '../sim/http.js';
+import { collapseMetalPath, registerMetalApi } from '../metal-api/index.js';
+import { metalRouteGroups } from '../metal-api/routes.js';
 import type { SimSpeed } from '../sim/clock.js';
 
 export interface ServerOptions {
@@ -121,6 +123,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     bodyLimit: MAX_BODY_BYTES,
     // Machine tokens travel in paths (/metadata/nocloud/<token>/): longer than Fastify's 100-character default.
     routerOptions: { maxParamLength: 2048 },
+    // Older Terraform providers send `/metal/v1//projects`.
+    rewriteUrl: (req) => collapseMetalPath(req.url ?? '/'),
     return503OnClosing: true,
     forceCloseConnections: true,
     serverFactory: fastifyServerFactory({ cert: tls.cert, key: tls.key }),
@@ -205,6 +209,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       registerSimRoutes(scope, sim);
     });
   }
+  // The Metal API: a translation over the same kinds, sharing the provisioning informers' caches.
+  await registerMetalApi(app, { registry, informers: provInformers, tokens: auth, clock: systemClock, ...metalRouteGroups() });
   await registerKubeApi(app, {
     registry,
     authenticate,
