@@ -31,6 +31,8 @@ export const DeviceActionAnnotation = 'metalplane.dev/action';
 
 /** Holds a deleted Device until its machine is wiped and its IPs are released. */
 export const DeviceFinalizerName = 'metalplane.dev/device';
+/** Held by the usage controller until the device's usage record is closed. */
+export const UsageFinalizerName = 'metalplane.dev/usage';
 
 export interface DeviceSpec {
   hostname?: string;
@@ -258,6 +260,8 @@ export const deviceKind: KindDeclaration = {
     // device deleted before the controller saw it still gets its machine wiped and its IPs released.
     const f = (obj.metadata.finalizers ??= []);
     if (!f.includes(DeviceFinalizerName)) f.push(DeviceFinalizerName);
+    // The usage ledger closes the device's record at the moment its deletion was asked for.
+    if (!f.includes(UsageFinalizerName)) f.push(UsageFinalizerName);
   },
 };
 

@@ -2,7 +2,13 @@
 // new group is one import and one line here.
 import type { KindDeclaration } from '../kinds/types.js';
 import type { MetalRoutes } from './index.js';
+import { eventKind } from '../kinds/core.js';
+import { usageRecordKind } from '../kinds/usage-record.js';
+import { registerEventRoutes } from './events.js';
 
 export function metalRouteGroups(): { routes: MetalRoutes[]; kinds: KindDeclaration[] } {
-  return { routes: [], kinds: [] };
+  return {
+    routes: [registerEventRoutes],
+    kinds: [eventKind, usageRecordKind],
+  };
 }
