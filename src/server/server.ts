@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino from 'pino';
 import type { Store } from '../store/types.js';
 import { openStore } from '../store/index.js';
-import { encryptingStore, isSecretKey, loadOrCreateKeyFile } from '../store/encryption.js';
+import { SECRET_KEY_PREFIXES, encryptPlainValues, encryptingStore, isSecretKey, loadOrCreateKeyFile } from '../store/encryption.js';
 import { KindRegistry, allKinds } from '../kinds/index.js';
 import { catalogSeed } from '../kinds/catalog-seed.js';
 import type { KubeObject } from '../kinds/types.js';
@@ -141,7 +141,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const rawStore = await openStore(join(opts.dataDir, 'state.db'));
   // Secrets (BMC passwords) and the token signing key are encrypted at rest with a key file next to the database.
   const encryptionKeys = loadOrCreateKeyFile(join(opts.dataDir, 'encryption.key'));
-  const store = instrumentStore(encryptingStore(rawStore, { keys: encryptionKeys, matches: isSecretKey }), metrics);
+  const encrypted = encryptingStore(rawStore, { keys: encryptionKeys, matches: isSecretKey });
+  const migrated = await encryptPlainValues(rawStore, encrypted, SECRET_KEY_PREFIXES);
+  if (migrated > 0) log.info({ values: migrated }, 'encrypted secrets stored in clear by an earlier version');
+  const store = instrumentStore(encrypted, metrics);
   store.startCompaction({ keepRevisions: 10_000, intervalMs: 60_000 });
 
   const kinds = new KindRegistry(allKinds);

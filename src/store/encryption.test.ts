@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { runStoreConformance } from './conformance/store-conformance.js';
-import { ENCRYPTION_PREFIX, encryptingStore, formatKeyFile, isSecretKey, loadOrCreateKeyFile, newEncryptionKey, parseKeyFile, type EncryptionKey } from './encryption.js';
+import { ENCRYPTION_PREFIX, SECRET_KEY_PREFIXES, encryptPlainValues, encryptingStore, formatKeyFile, isSecretKey, loadOrCreateKeyFile, newEncryptionKey, parseKeyFile, type EncryptionKey } from './encryption.js';
 import { openSqliteStore } from './sqlite/sqlite-store.js';
 import type { StoreEvent } from './types.js';
 import { isApiError } from '../lib/errors.js';
@@ -83,6 +83,21 @@ describe('encryptingStore', () => {
     await s.close();
     assert.ok(rawValues(path).some((v) => v.startsWith(ENCRYPTION_PREFIX)));
     assert.ok(rawValues(path).every((v) => !v.includes('"new"')));
+  });
+
+  it('encrypts values an earlier version stored in clear, once', async () => {
+    const path = freshPath();
+    const plain = openSqliteStore(path);
+    await plain.create('/metalplane/provisioning-signing-key', '{"key":"clear-signing-key"}');
+    await plain.create('/registry/core/secrets/ns/s', '{"data":"clear-secret"}');
+    await plain.create('/registry/core/configmaps/ns/c', '{"data":"clear-config"}');
+    const s = encryptingStore(plain, { keys: [key1], matches: isSecretKey });
+    assert.equal(await encryptPlainValues(plain, s, SECRET_KEY_PREFIXES), 2);
+    assert.equal(await encryptPlainValues(plain, s, SECRET_KEY_PREFIXES), 0, 'nothing left in clear');
+    assert.equal((await s.get('/registry/core/secrets/ns/s'))!.value, '{"data":"clear-secret"}');
+    assert.ok((await plain.get('/metalplane/provisioning-signing-key'))!.value.startsWith(ENCRYPTION_PREFIX));
+    assert.equal((await plain.get('/registry/core/configmaps/ns/c'))!.value, '{"data":"clear-config"}');
+    await s.close();
   });
 
   it('decrypts with every configured key (rotation) and names a missing one', async () => {

@@ -10,7 +10,7 @@
 // putting a new one first and rewriting the values.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { ApiError } from '../lib/errors.js';
+import { ApiError, isConflict, isNotFound } from '../lib/errors.js';
 import type { KeyValue, ListOptions, ListResult, Store, StoreEvent, WatchHandle, WatchOptions, WriteOp } from './types.js';
 
 export const ENCRYPTION_PREFIX = 'k8s:enc:aesgcm:v1:';
@@ -153,4 +153,25 @@ export function loadOrCreateKeyFile(path: string): EncryptionKey[] {
   }
   if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
   return parseKeyFile(readFileSync(path, 'utf8'), path);
+}
+
+/**
+ * Rewrites the matching values that are still stored in clear (written before encryption was enabled), so they
+ * are encrypted from now on; returns how many. Older revisions keep their clear text until compaction removes
+ * them. A value changed meanwhile is left to its writer (which encrypts it).
+ */
+export async function encryptPlainValues(raw: Store, encrypted: Store, prefixes: readonly string[]): Promise<number> {
+  let rewritten = 0;
+  for (const prefix of prefixes) {
+    for (const kv of (await raw.list(prefix)).items) {
+      if (kv.value.startsWith(ENCRYPTION_PREFIX)) continue;
+      try {
+        await encrypted.update(kv.key, kv.value, kv.modRevision);
+        rewritten++;
+      } catch (e) {
+        if (!isConflict(e) && !isNotFound(e)) throw e;
+      }
+    }
+  }
+  return rewritten;
 }
