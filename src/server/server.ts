@@ -23,7 +23,7 @@ import { fastifyServerFactory } from './tls/listener.js';
 import { isLoopbackAddress, plainHttpDecision } from './tls/peer-policy.js';
 import { prepareDataDir } from './data-dir.js';
 import { RequestDrain } from './drain.js';
-import { installRequestGuard, throttledRefusalLog, type BodyCredential } from './request-guard.js';
+import { installRequestGuard, pathOf, throttledRefusalLog, type BodyCredential } from './request-guard.js';
 import { startCoreControllers } from '../controllers/index.js';
 import { LeaderElector } from '../runtime/leader.js';
 import { EventRecorder } from '../runtime/events.js';
@@ -391,6 +391,8 @@ function machineCredentials(signer: TokenSigner): BodyCredential[] {
     },
     // The simulator's operator API authenticates in its own onRequest hook, which also runs before the body.
     { name: 'sim operator token', matches: (req) => route(req).startsWith('/sim/') },
+    // The Metal API authenticates X-Auth-Token in its own onRequest hook, before the body too.
+    { name: 'metal api key', matches: (req) => pathOf(req.url).startsWith('/metal/') },
   ];
 }
 
