@@ -1,5 +1,5 @@
 // The usage controller keeps the hourly-usage ledger: every Device has one UsageRecord (named by its uid), opened
-// with the device's creation time and its plan's price, and closed with the moment its deletion was asked for.
+// when a machine is given to the device (Scheduled), at its plan's price,, and closed with the moment its deletion was asked for.
 // The device carries the `metalplane.dev/usage` finalizer from its creation, so that moment is never lost: after
 // a kill -9 the controller finds the deleting device still there, closes the record, and lets it go. Level-based:
 // each reconcile compares the record with the device and takes the one step that is missing.
@@ -13,6 +13,12 @@ import { splitKey } from '../../runtime/cache.js';
 import type { ProvisioningDeps } from '../provisioning-context.js';
 
 const FieldManager = 'metalplane-usage-controller';
+
+/** When the device was given its machine: the Scheduled condition's transition to True. */
+function scheduledAt(dev: StoredObject): string | undefined {
+  const c = ((dev.status ?? {}) as DeviceStatus).conditions?.find((x) => x.type === 'Scheduled');
+  return c?.status === 'True' ? c.lastTransitionTime : undefined;
+}
 
 export function createUsageController(deps: ProvisioningDeps): Controller {
   const devices = deps.informers.informerFor(deps.kinds.device);
@@ -42,8 +48,11 @@ export class UsageReconciler implements Reconciler {
     try {
       if (!dev) return await this.closeOrphans(namespace!, name);
       const record = await this.deps.client.get(usageRecordKind, undefined, dev.metadata.uid);
+      const st = (dev.status ?? {}) as DeviceStatus;
       if (!record) {
-        await this.open(dev);
+        // Billing starts when a machine is given to the device; a device deleted while queued never used one.
+        if (dev.metadata.deletionTimestamp) return await this.release(dev);
+        if (st.hardware) await this.open(dev);
         return done;
       }
       if (dev.metadata.deletionTimestamp) return await this.close(dev, record);
@@ -71,7 +80,7 @@ export class UsageReconciler implements Reconciler {
       ...(spec.metro ? { metro: spec.metro } : {}),
       ...(st.facility ? { facility: st.facility } : {}),
       pricePerHour: (plan?.spec as { pricing?: { hour?: number } } | undefined)?.pricing?.hour ?? 0,
-      start: dev.metadata.creationTimestamp,
+      start: scheduledAt(dev) ?? new Date(this.deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       ...(dev.metadata.deletionTimestamp ? { end: dev.metadata.deletionTimestamp } : {}),
     };
     if (!record.projectUid) delete (record as Partial<UsageRecordSpec>).projectUid;
@@ -93,6 +102,11 @@ export class UsageReconciler implements Reconciler {
     if (!rs.end) {
       await this.deps.client.mergePatch(usageRecordKind, undefined, record.metadata.name, { spec: { end: dev.metadata.deletionTimestamp } }, { fieldManager: FieldManager });
     }
+    return this.release(dev);
+  }
+
+  /** Lets the device go: the usage finalizer is removed once its record is closed (or it never had one). */
+  private async release(dev: StoredObject): Promise<Result> {
     const finalizers = dev.metadata.finalizers ?? [];
     if (finalizers.includes(UsageFinalizerName)) {
       try {
