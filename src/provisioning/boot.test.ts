@@ -35,11 +35,11 @@ test('decideBoot', () => {
 test('tokens: a signed token verifies to its claims; a changed one or another key does not', () => {
   const a = TokenSigner.forTest();
   const b = TokenSigner.forTest();
-  const t = a.sign({ kind: 'agent', hardware: 'da11-r01-s01', bootId: 'abc' });
-  assert.deepEqual(a.verify(t), { kind: 'agent', hardware: 'da11-r01-s01', bootId: 'abc' });
+  const t = a.sign({ kind: 'agent', hardware: 'da11-r01-s01', bootId: 'abc', iat: 1, exp: 2 });
+  assert.deepEqual(a.verify(t), { kind: 'agent', hardware: 'da11-r01-s01', bootId: 'abc', iat: 1, exp: 2 });
   assert.equal(b.verify(t), undefined);
   const [body, sig] = t.split('.');
-  const forged = Buffer.from(JSON.stringify({ kind: 'agent', hardware: 'other', bootId: 'abc' })).toString('base64url');
+  const forged = Buffer.from(JSON.stringify({ kind: 'agent', hardware: 'other', bootId: 'abc', iat: 1, exp: 2 })).toString('base64url');
   assert.equal(a.verify(`${forged}.${sig}`), undefined);
   assert.equal(a.verify(`${body}.`), undefined);
   assert.equal(a.verify('garbage'), undefined);
