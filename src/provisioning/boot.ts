@@ -17,6 +17,7 @@ import { formatTime } from '../runtime/conditions.js';
 import { completeAction, currentAction } from '../controllers/workflow/state.js';
 import { updateWorkflowStatus } from '../controllers/workflow/write.js';
 import { scriptUrlProblem } from '../lib/url.js';
+import type { AgentHub } from './agent-hub.js';
 import type { BootRecords } from './boots.js';
 import { normalizePeer, type TokenSigner } from './tokens.js';
 
@@ -25,6 +26,7 @@ export const MacIndex = 'mac';
 export interface BootDeps {
   client: ObjectClient;
   hardware: Informer;
+  hardwareKind: KindDeclaration;
   workflowKind: KindDeclaration;
   deviceKind: KindDeclaration;
   signer: TokenSigner;
@@ -34,6 +36,10 @@ export interface BootDeps {
   caPem: string;
   logger?: Logger;
   now?: () => number;
+  /** Woken when a machine's workflow changes (the server wakes it on every workflow update). */
+  hub?: Pick<AgentHub, 'wait'>;
+  /** How long a fetch may wait for a power-on that is about to be sent to become `running` (default 3000 ms). */
+  powerOnWaitMs?: number;
 }
 
 /** The PXE decision as data, so it is testable without HTTP. */
@@ -106,10 +112,13 @@ export function registerBootService(app: FastifyInstance, deps: BootDeps): void 
     if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) {
       return refuse(reply, 400, `?mac= must be a MAC address like b4:96:91:0a:1b:2c, not ${JSON.stringify(mac.slice(0, 40))}`);
     }
-    const hw = deps.hardware.cache.byIndex(MacIndex, mac)[0];
+    const known = deps.hardware.cache.byIndex(MacIndex, mac)[0];
+    // The cache finds the machine; the decision reads it fresh: a machine powered into PXE a moment ago asks at
+    // once (a fast simulated one, or a real one already in firmware), maybe before the cache has its new workflow.
+    const hw = known ? await deps.client.get(deps.hardwareKind, undefined, known.metadata.name) : undefined;
     if (!hw) return reply.code(404).send(script(`echo metalplane: no Hardware has NIC ${mac}; enroll the machine first`, 'exit 1'));
     const st = (hw.status ?? {}) as HardwareStatus;
-    const wf = st.workflow ? await deps.client.get(deps.workflowKind, st.workflow.namespace, st.workflow.name) : undefined;
+    const wf = st.workflow ? await workflowOf(hw.metadata.name, st.workflow) : undefined;
     const dev = st.claim ? await deps.client.get(deps.deviceKind, st.claim.namespace, st.claim.name) : undefined;
     const d = decideBoot(hw, wf, dev);
     if (d.boot === 'disk') return reply.send(script(`echo metalplane: ${d.why}`, 'exit'));
@@ -147,6 +156,22 @@ export function registerBootService(app: FastifyInstance, deps: BootDeps): void 
       ),
     );
   });
+
+  /**
+   * The machine's workflow, once a power-on into PXE that is about to be sent is marked `running`: a machine
+   * can be quick enough (or already in firmware) to ask in the moment between the decision to power it on and
+   * that mark. Waiting is bounded and woken by the workflow's own updates.
+   */
+  async function workflowOf(hardware: string, ref: { namespace: string; name: string }): Promise<StoredObject | undefined> {
+    const deadline = now() + (deps.powerOnWaitMs ?? 3000);
+    for (;;) {
+      const wf = await deps.client.get(deps.workflowKind, ref.namespace, ref.name);
+      const cur = wf ? currentAction(wf.spec as WorkflowSpec, wf.status as WorkflowStatus | undefined) : undefined;
+      const left = deadline - now();
+      if (!deps.hub || !cur || cur.action.type !== 'power-on-pxe' || cur.state.state !== 'pending' || left <= 0) return wf;
+      await deps.hub.wait(hardware, Math.min(left, 250));
+    }
+  }
 
   /**
    * Two addresses asked for the boot of one power-on: one of them is not the machine, and we cannot tell which.

@@ -175,10 +175,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   registerBootService(app, {
     client: registry,
     hardware: hardwareInformer,
+    hardwareKind: pkinds.hardware,
     workflowKind: pkinds.workflow,
     deviceKind: pkinds.device,
     signer,
     boots,
+    hub,
     logger: log,
     urls: () => ({ plain: `http://${address}`, tls: `https://${address}` }),
     caPem: tls.ca,
