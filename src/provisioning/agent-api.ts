@@ -97,7 +97,7 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
 
   /**
    * Who calls: the agent of the boot its token names, if that boot is the machine's current one and the
-   * request comes from the address that started it. A token past half its renewal age is renewed in the answer.
+   * request comes from the address that started it. A token older than the renewal age is renewed in the answer.
    */
   const caller = async (req: FastifyRequest, reply: FastifyReply): Promise<Caller> => {
     const h = req.headers.authorization;
