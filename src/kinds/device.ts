@@ -6,6 +6,7 @@ import { Type } from '@sinclair/typebox';
 import { Conditions, StringEnum, Timestamp } from './common.js';
 import type { Condition, KindDeclaration, KubeObject, TableCell } from './types.js';
 import { fieldInvalid, fieldRequired } from './validation.js';
+import { scriptUrlProblem } from '../lib/url.js';
 
 export const DeviceStates = [
   'queued',
@@ -229,12 +230,8 @@ export const deviceKind: KindDeclaration = {
       causes.push(fieldRequired('spec.ipxeScriptUrl', 'operatingSystem custom_ipxe needs an iPXE script URL'));
     }
     if (spec.ipxeScriptUrl) {
-      try {
-        const u = new URL(spec.ipxeScriptUrl);
-        if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
-      } catch {
-        causes.push(fieldInvalid('spec.ipxeScriptUrl', spec.ipxeScriptUrl, 'must be an http:// or https:// URL'));
-      }
+      const problem = scriptUrlProblem(spec.ipxeScriptUrl);
+      if (problem) causes.push(fieldInvalid('spec.ipxeScriptUrl', spec.ipxeScriptUrl.slice(0, 200), problem));
     }
     if (spec.userData && Buffer.byteLength(spec.userData) > 64 * 1024) {
       causes.push(fieldInvalid('spec.userData', '(omitted)', 'must be at most 64 KiB'));

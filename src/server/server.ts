@@ -35,6 +35,7 @@ import { createTiming } from '../controllers/timing.js';
 import { bmcDrivers } from '../drivers/bmc/index.js';
 import { registerAgentApi } from '../provisioning/agent-api.js';
 import { registerBootService } from '../provisioning/boot.js';
+import { BootRecords } from '../provisioning/boots.js';
 import { registerMetadataService } from '../provisioning/metadata.js';
 import { TokenSigner } from '../provisioning/tokens.js';
 import { SimDatacenter } from '../sim/datacenter.js';
@@ -238,18 +239,23 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const pkinds = kindsFrom(registry);
   const provInformers = new InformerFactory({ client: registry, clock: systemClock, logger: log, resyncIntervalMs: 10 * 60_000 });
   const hub = drain.hub;
+  const boots = new BootRecords(store);
   const hardwareInformer = provInformers.informerFor(pkinds.hardware);
   const workflowInformer = provInformers.informerFor(pkinds.workflow);
   registerBootService(app, {
     client: registry,
     hardware: hardwareInformer,
+    hardwareKind: pkinds.hardware,
     workflowKind: pkinds.workflow,
     deviceKind: pkinds.device,
     signer,
+    boots,
+    hub,
+    logger: log,
     urls: () => ({ plain: `http://${address}`, tls: `https://${address}` }),
     caPem: tls.ca,
   });
-  registerAgentApi(app, { client: registry, hardwareKind: pkinds.hardware, workflowKind: pkinds.workflow, deviceKind: pkinds.device, hub, signer, logger: log, plainUrl: () => `http://${address}` });
+  registerAgentApi(app, { client: registry, hardwareKind: pkinds.hardware, workflowKind: pkinds.workflow, deviceKind: pkinds.device, hub, signer, boots, logger: log, plainUrl: () => `http://${address}` });
   registerMetadataService(app, { client: registry, deviceKind: pkinds.device, workflowKind: pkinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), signer });
   // A workflow with an agent action ready wakes that machine's waiting agent at once.
   workflowInformer.addHandler({
