@@ -211,12 +211,12 @@ describe('hardening: SIGTERM', () => {
         const items = (list.body as { items?: Array<{ status?: { state?: string } }> } | undefined)?.items ?? [];
         return items.length === 1 && items[0]!.status?.state === 'available';
       }, 30_000);
-      // A token as a netbooting machine gets it, from the iPXE script of the simulated machine's NIC.
-      const script = await waitFor('an iPXE script with a token', async () => {
-        const text = await fetch(`${s.plainUrl}/boot/v1/ipxe?mac=02:00:00:00:00:01`).then((r) => r.text());
-        return /metalplane\.token=\S+/.test(text) ? text : undefined;
+      // The running agent's token, read off the machine's console (its kernel command line): a free machine's
+      // iPXE script carries none.
+      const token = await waitFor('the warm agent\'s token', async () => {
+        const machines = ((await api(s, 'GET', '/sim/v1/machines')).body as { machines: Array<{ phase: string; agent?: { token?: string } }> }).machines;
+        return machines.find((m) => m.phase === 'agent' && m.agent?.token)?.agent?.token;
       });
-      const token = /metalplane\.token=(\S+)/.exec(script)![1]!;
       let answered = false;
       const poll = new Promise<{ status: number; retryAfter?: string }>((resolve, reject) => {
         const req = http.request({ host: '127.0.0.1', port: s.port, path: '/agent/v1/next?wait=20', method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
