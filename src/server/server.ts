@@ -382,7 +382,9 @@ function machineCredentials(signer: TokenSigner): BodyCredential[] {
       matches: (req) => route(req).startsWith('/agent/'),
       present: (req) => {
         const token = bearer(req);
-        return token !== undefined && signer.verify(token)?.kind === 'agent';
+        const claims = token !== undefined ? signer.verify(token) : undefined;
+        // An expired token is not worth a body either (the agent API refuses it anyway, with a 401).
+        return claims?.kind === 'agent' && (claims.exp === undefined || claims.exp * 1000 > Date.now());
       },
       refuse: (req, reply) =>
         reply.code(401).send({
