@@ -141,7 +141,8 @@ export class MetalContext {
 
   /** Is a namespace a project at all (not a system namespace, not being deleted)? */
   isProject(ns: StoredObject): boolean {
-    return !SYSTEM_NAMESPACES.has(ns.metadata.name);
+    // A project being deleted is gone for the Metal API at once (its namespace lingers while emptied).
+    return !SYSTEM_NAMESPACES.has(ns.metadata.name) && ns.metadata.deletionTimestamp === undefined;
   }
 
   organizationOf(ns: StoredObject): string {
