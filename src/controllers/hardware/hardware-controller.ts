@@ -65,8 +65,8 @@ export class HardwareReconciler implements Reconciler {
     }
     const spec = hw.spec as HardwareSpec;
     const st = (hw.status ?? {}) as HardwareStatus;
-    // A conflict (someone wrote the Hardware since it was read) is returned as the error it is: the retry reads
-    // the newer version, under the queue's per-key backoff.
+    // A conflict (someone wrote the Hardware since it was read) is thrown as it is: the retry reads the newer
+    // version, under the queue's per-key backoff.
     if (st.claim) return await this.pollPower(hw);
     if (spec.maintenance) {
       if (st.state !== 'maintenance') {

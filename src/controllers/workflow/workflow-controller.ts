@@ -291,7 +291,10 @@ export class WorkflowReconciler implements Reconciler {
     if (!isBmcActionType(type)) return this.finishBmc(wf, pass, hw, i, { ok: false, reason: 'UnsupportedAction', message: `no BMC action ${type}` });
     const input = { type, state: status.actions![i]!, attempt: attemptId(status, i), known: this.calls.get(key), now: this.deps.clock.now() };
     let step = nextBmcStep(input);
-    if (step.do === 'backoff') return requeueAfter(Math.min(left, step.ms));
+    if (step.do === 'backoff') {
+      pass.problem = this.retryingMessage(key, action);
+      return requeueAfter(Math.min(left, step.ms));
+    }
     let calling: string | undefined;
     try {
       const bmc = await bmcFor(this.deps, hw);
@@ -335,11 +338,16 @@ export class WorkflowReconciler implements Reconciler {
         // Backoff in simulated time, but never faster than a real BMC could recover (a BMC reboot takes seconds).
         const ms = Math.min(left, Math.max(this.deps.timing.delayMs(2 ** attempts), 125 * 2 ** attempts));
         if (calling !== undefined) this.calls.set(key, { attempt: calling, phase: 'failed', retryAt: this.deps.clock.now() + ms });
-        pass.problem = `${action.name}: ${e.message} (attempt ${attempts} of ${retries + 1}; retrying)`;
+        pass.problem = this.retryingMessage(key, action);
         return requeueAfter(ms);
       }
       return this.finishBmc(wf, pass, hw, i, { ok: false, reason: e.kind === 'unreachable' || e.kind === 'timeout' ? 'BMCUnreachable' : 'BMCError', message: e.message });
     }
+  }
+
+  private retryingMessage(key: string, action: WorkflowSpec['actions'][number]): string | undefined {
+    const last = this.bmcAttempts.get(key);
+    return last && `${action.name}: ${last.error.message} (attempt ${last.n} of ${(action.retries ?? 0) + 1}; retrying)`;
   }
 
   /** The BMC calls of one action. Only ever made after the attempt's marker is in the store. */
