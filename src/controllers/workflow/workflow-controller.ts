@@ -116,7 +116,10 @@ export class WorkflowReconciler implements Reconciler {
   private async step(key: string, pass: Pass): Promise<Result> {
     const { namespace, name } = splitKey(key);
     const wf = this.inf.workflow.get(namespace, name);
-    if (!wf) return done;
+    if (!wf) {
+      this.forgetWorkflow(key);
+      return done;
+    }
     const spec = wf.spec as WorkflowSpec;
     const status = wf.status as WorkflowStatus | undefined;
     if (isFinished(status)) {
