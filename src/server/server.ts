@@ -309,6 +309,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     client: registry,
     namespace: 'metalplane-system',
     leaseName: 'metalplane-controllers',
+    // The SQLite store has one writer, so a lease held by someone else is a previous process of ours (kill -9).
+    soleCandidate: true,
     identity,
     clock: systemClock,
     logger: log,
