@@ -2,7 +2,17 @@
 // new group is one import and one line here.
 import type { KindDeclaration } from '../kinds/types.js';
 import type { MetalRoutes } from './index.js';
+import { deviceRouteKinds, registerDeviceRoutes } from './devices.js';
+import { registerSshKeyRoutes } from './ssh-keys.js';
 
 export function metalRouteGroups(): { routes: MetalRoutes[]; kinds: KindDeclaration[] } {
-  return { routes: [], kinds: [] };
+  return {
+    routes: [
+      registerDeviceRoutes,
+      registerSshKeyRoutes,
+    ],
+    kinds: [
+      ...deviceRouteKinds,
+    ],
+  };
 }
