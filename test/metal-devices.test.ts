@@ -114,8 +114,8 @@ describe('Metal API: devices and SSH keys on the simulated datacenter', () => {
     assert.deepEqual(created.body.ssh_keys.map((k: { href: string }) => k.href).sort(), [`/metal/v1/ssh-keys/${pk.body.id}`, `/metal/v1/ssh-keys/${uk.body.id}`].sort());
 
     // Mid-way, kubectl sees the same device: the id is its uid.
+    const ns = (await api(s, 'GET', '/api/v1/namespaces')).body.items.find((n: { metadata: { uid: string } }) => n.metadata.uid === pid).metadata.name as string;
     if (!kubectlSkipReason()) {
-      const ns = (await api(s, 'GET', '/api/v1/namespaces')).body.items.find((n: { metadata: { uid: string } }) => n.metadata.uid === pid).metadata.name;
       const list = kubectlJson(s, ['get', 'devices', '-n', ns]);
       const d = list.items.find((x: { metadata: { uid: string } }) => x.metadata.uid === id);
       assert.ok(d, 'kubectl get devices shows the device');
@@ -145,6 +145,12 @@ describe('Metal API: devices and SSH keys on the simulated datacenter', () => {
     assert.deepEqual((await metal(s, 'GET', `/devices/${id}/customdata`)).body, { role: 'web' });
     const keys = await metal(s, 'GET', `/devices/${id}/ssh-keys`);
     assert.deepEqual(keys.body.ssh_keys.map((k: { key: string }) => k.key).sort(), [KEY_A, KEY_U].sort());
+    // The machine read its metadata with both keys (the project's and the admin's personal one).
+    const hwName = (await api(s, 'GET', `/apis/metalplane.dev/v1alpha1/namespaces/${ns}/devices/${active.hostname}`)).body.status.hardware as string;
+    const machine = (await api(s, 'GET', `/sim/v1/machines/${hwName}`)).body as { datasource: string };
+    const meta = await fetch(`${machine.datasource}meta-data`).then((r) => r.text());
+    for (const k of [KEY_A, KEY_U]) assert.ok(meta.includes(k), `meta-data has ${k}:\n${meta}`);
+    assert.equal(await fetch(`${machine.datasource}user-data`).then((r) => r.text()), userdata);
     const types = await eventTypes(s, id);
     assert.ok(types.includes('instance.scheduled') && types.includes('instance.provisioned'), types.join(', '));
 
@@ -159,6 +165,12 @@ describe('Metal API: devices and SSH keys on the simulated datacenter', () => {
     assert.equal((await metal(s, 'POST', `/devices/${id}/actions`, { type: 'power_off' })).status, 422, 'already off');
     assert.equal((await metal(s, 'POST', `/devices/${id}/actions`, { type: 'power_on' })).status, 202);
     await waitState(s, id, 'active');
+
+    // Reinstall with another OS: the device is reinstalled and active with it.
+    assert.equal((await metal(s, 'POST', `/devices/${id}/actions`, { type: 'reinstall', operating_system: 'ubuntu_22_04', deprovision_fast: true, preserve_data: false })).status, 202);
+    await waitFor('reinstall done', async () => ((await eventTypes(s, id)).includes('instance.reinstalled') ? true : undefined), 60_000, 150);
+    const reinstalled = await waitState(s, id, 'active');
+    assert.equal(reinstalled.operating_system.slug, 'ubuntu_22_04');
 
     // Update: replaces what is sent, keeps the rest.
     const put = await metal(s, 'PUT', `/devices/${id}`, { hostname: 'web-01', tags: ['web'], customdata: { tier: 1 } });
