@@ -3,7 +3,7 @@
 // its IPs in one transaction, and the device controller drives the provisioning Workflow until it is
 // `active`. Status uses Equinix Metal's state words.
 import { Type } from '@sinclair/typebox';
-import { Conditions, StringEnum, Timestamp } from './common.js';
+import { Conditions, FreeForm, StringEnum, Timestamp } from './common.js';
 import type { Condition, KindDeclaration, KubeObject, TableCell } from './types.js';
 import { fieldInvalid, fieldRequired } from './validation.js';
 import { scriptUrlProblem } from '../lib/url.js';
@@ -51,6 +51,11 @@ export interface DeviceSpec {
   billingCycle?: string;
   remediation?: 'none' | 'reschedule';
   ipAddresses?: Array<{ family: 4 | 6; public: boolean }>;
+  // Metal API fields (issue 15); see MetalApiSpecFields.
+  description?: string;
+  customData?: Record<string, unknown>;
+  terminationTime?: string;
+  sshKeyUsers?: string[];
 }
 
 export interface DeviceIp {
@@ -78,6 +83,25 @@ export interface DeviceStatus {
   observedGeneration?: number;
   conditions?: Condition[];
 }
+
+/**
+ * The Device fields the Metal API's device carries beyond scheduling and provisioning (issue 15), kept on the
+ * Device so that both APIs show the same object.
+ */
+const MetalApiSpecFields = {
+  description: Type.Optional(Type.String({ maxLength: 1024, description: 'A free-text description of the device or how it is used.' })),
+  customData: Type.Optional(FreeForm('Arbitrary JSON about the device (the Metal API\'s `customdata`), kept as given.')),
+  terminationTime: Type.Optional(
+    Timestamp('When the device is to be deleted (the Metal API\'s `termination_time`). Recorded and shown; nothing deletes the device at that time yet.'),
+  ),
+  sshKeyUsers: Type.Optional(
+    Type.Array(Type.String(), {
+      description:
+        'Users (User names) whose personal SSH keys — SSHKey objects with spec.owner in the metalplane-system namespace — are installed as well as the project keys.',
+      'x-kubernetes-list-type': 'set',
+    }),
+  ),
+};
 
 const IpSchema = Type.Object(
   {
@@ -120,7 +144,7 @@ export const deviceKind: KindDeclaration = {
         userData: Type.Optional(Type.String({ description: 'User data for cloud-init (a #cloud-config document or a script).' })),
         sshKeys: Type.Optional(
           Type.Array(Type.String(), {
-            description: 'Names of SSHKey objects of the project to install (default: all of the project\'s keys).',
+            description: 'Names of SSHKey objects of the project to install (absent: all of the project\'s keys; empty: none).',
             'x-kubernetes-list-type': 'set',
           }),
         ),
@@ -149,6 +173,7 @@ export const deviceKind: KindDeclaration = {
             { description: 'Which addresses to assign (default: public IPv4, private IPv4 and public IPv6).' },
           ),
         ),
+        ...MetalApiSpecFields,
       },
       { description: 'DeviceSpec is what the user asked for.' },
     ),

@@ -37,15 +37,17 @@ function eventTime(obj: StoredObject): string {
   return ev.lastTimestamp ?? ev.eventTime?.replace(/\.\d+Z$/, 'Z') ?? ev.firstTimestamp ?? obj.metadata.creationTimestamp;
 }
 
-/** A Kubernetes Event as the original's Event: `type` is the reason in its dotted style, `body` the message. */
+/** A Kubernetes Event as the original's Event: `type` is `<what>.<reason>` (`instance.provisioned`), `body` the message. */
 export function eventJson(obj: StoredObject): Record<string, unknown> {
   const ev = obj as unknown as KubeEvent;
-  const reason = ev.reason ?? 'Event';
-  const kind = (ev.involvedObject?.kind ?? 'object').toLowerCase();
+  const reason = (ev.reason ?? 'event').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+  // The original's event types name what the event is about as it calls it: `instance.…` for devices.
+  const about = ev.involvedObject?.kind;
+  const kind = about === 'Device' ? 'instance' : about === 'Namespace' ? 'project' : (about ?? 'object').toLowerCase();
   return {
     id: obj.metadata.uid,
     href: href(`/events/${obj.metadata.uid}`).href,
-    type: `${kind}.${reason.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()}`,
+    type: `${kind}.${reason}`,
     body: ev.message ?? '',
     interpolated: ev.message ?? '',
     state: ev.type === 'Warning' ? 'warning' : 'info',
