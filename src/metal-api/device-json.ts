@@ -12,7 +12,7 @@ import { isProvisionableOn } from '../kinds/operating-system.js';
 import type { SSHKeySpec } from '../kinds/ssh-key.js';
 import type { StoredObject } from '../kinds/types.js';
 import { ApiError, type ErrorCause } from '../lib/errors.js';
-import { applyExclude, href, inner, isIncluded, matchesSearch, unprocessable, type Shape } from './http.js';
+import { applyExclude, href, inner, isIncluded, matchesSearch, unprocessable, type Shape, cmp } from './http.js';
 
 /** Everything a device's JSON refers to, looked up by the caller (informer caches in the routes, arrays in tests). */
 export interface DeviceWorld {
@@ -574,7 +574,7 @@ function resolveLocation(body: DeviceCreateBody, world: DeviceWorld, problems: s
   const inScope = (hs: HardwareSpec, c: string): boolean => (c === 'any' ? metro === undefined || hs.metro === metro : hs.facility === c);
   const pick = (ok: (h: StoredObject) => boolean): StoredObject | undefined => {
     for (const c of candidates) {
-      const h = hardwareOf(world, body.plan, (hs) => inScope(hs, c)).filter(ok).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))[0];
+      const h = hardwareOf(world, body.plan, (hs) => inScope(hs, c)).filter(ok).sort((a, b) => cmp(a.metadata.name, b.metadata.name))[0];
       if (h) return h;
     }
     return undefined;

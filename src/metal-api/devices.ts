@@ -38,7 +38,7 @@ import {
   type DeviceUpdateBody,
   type DeviceWorld,
 } from './device-json.js';
-import { boolQuery, href, jsonBody, paginate, q1, shapeOf, type Query, unprocessable } from './http.js';
+import { boolQuery, href, jsonBody, paginate, q1, shapeOf, type Query, unprocessable, cmp } from './http.js';
 import { projectJson } from './projects.js';
 import { eventJson } from './events.js';
 import { describeErrors, metalSpec } from './spec.js';
@@ -75,7 +75,7 @@ export function deviceWorld(ctx: MetalContext): DeviceWorld {
     projectJson: (ns, shape) => {
       const p = ctx.registryNamespace(ns);
       if (!p) return undefined;
-      return shape ? projectJson(ctx, p, shape) : { id: p.metadata.uid, href: href(`/projects/${p.metadata.uid}`).href };
+      return shape ? projectJson(ctx, p, shape, { nested: true }) : { id: p.metadata.uid, href: href(`/projects/${p.metadata.uid}`).href };
     },
     user: byName(userKind),
     sshKeysOf: (dev) => sshKeysOf(ctx, dev),
@@ -183,7 +183,7 @@ function deviceFilter(query: Query): DeviceFilter {
 }
 
 function byAge(a: StoredObject, b: StoredObject): number {
-  return a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp) || a.metadata.name.localeCompare(b.metadata.name);
+  return cmp(a.metadata.creationTimestamp, b.metadata.creationTimestamp) || cmp(a.metadata.name, b.metadata.name);
 }
 
 /** Updates a device's spec from its current copy, again on a conflict (a controller wrote meanwhile). */
@@ -390,7 +390,7 @@ export function registerDeviceRoutes(app: FastifyInstance, ctx: MetalContext): v
     const query = req.query as Query;
     const time = (e: StoredObject): string => (eventJson(e).created_at as string) ?? '';
     // Newest first, as the original lists events.
-    const all = events.byIndex(EventObjectIndex, dev.metadata.uid).sort((a, b) => time(b).localeCompare(time(a)) || b.metadata.name.localeCompare(a.metadata.name));
+    const all = events.byIndex(EventObjectIndex, dev.metadata.uid).sort((a, b) => cmp(time(b), time(a)) || cmp(b.metadata.name, a.metadata.name));
     const page = paginate(all, query, `/devices/${dev.metadata.uid}/events`);
     return { events: page.items.map((e) => eventJson(e)), meta: page.meta };
   });

@@ -9,7 +9,7 @@ import { ApiError, isConflict } from '../lib/errors.js';
 import type { MetalContext, Principal } from './context.js';
 import { sshKeyJson } from './device-json.js';
 import { deviceWorld } from './devices.js';
-import { jsonBody, q1, type Query, unprocessable } from './http.js';
+import { jsonBody, q1, type Query, unprocessable, cmp } from './http.js';
 
 interface KeyInput {
   key?: string;
@@ -33,7 +33,7 @@ function matches(k: StoredObject, search: string | undefined): boolean {
 }
 
 function byAge(a: StoredObject, b: StoredObject): number {
-  return a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp) || a.metadata.name.localeCompare(b.metadata.name);
+  return cmp(a.metadata.creationTimestamp, b.metadata.creationTimestamp) || cmp(a.metadata.name, b.metadata.name);
 }
 
 /** A DNS-safe prefix for a key's object name from its label. */
