@@ -2,7 +2,18 @@
 // new group is one import and one line here.
 import type { KindDeclaration } from '../kinds/types.js';
 import type { MetalRoutes } from './index.js';
+import { catalogKinds, registerCatalogRoutes } from './catalog.js';
+import { ipKinds, registerIpRoutes } from './ips.js';
 
 export function metalRouteGroups(): { routes: MetalRoutes[]; kinds: KindDeclaration[] } {
-  return { routes: [], kinds: [] };
+  return {
+    routes: [
+      registerCatalogRoutes,
+      registerIpRoutes,
+    ],
+    kinds: [
+      ...catalogKinds,
+      ...ipKinds,
+    ],
+  };
 }
