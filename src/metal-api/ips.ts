@@ -466,7 +466,9 @@ async function assignOnce(ctx: MetalContext, p: Principal, dev: StoredObject, ad
   return ctx.byId(ipAddressKind, made!.metadata.uid) ?? made!;
 }
 
-async function assign(ctx: MetalContext, p: Principal, dev: StoredObject, address: string, data?: Record<string, unknown>): Promise<StoredObject> {
+/** Assigns an address (or a CIDR) of one of the device's project's reservations to the device. */
+export async function assignReservedAddress(ctx: MetalContext, p: Principal, dev: StoredObject, address: string, data?: Record<string, unknown>): Promise<StoredObject> {
+  ipIndexes(ctx);
   for (let attempt = 0; ; attempt++) {
     try {
       return await assignOnce(ctx, p, dev, address, data);
@@ -635,7 +637,7 @@ export const registerIpRoutes: MetalRoutes = (app: FastifyInstance, ctx: MetalCo
     ctx.requireWrite(p);
     const input = jsonBody<{ address: string; customdata?: Record<string, unknown> }>(req, 'IPAssignmentInput');
     if (dev.metadata.deletionTimestamp) throw unprocessable(`device ${id} is being deleted; addresses cannot be assigned to it`);
-    const ip = await assign(ctx, p, dev, input.address, input.customdata);
+    const ip = await assignReservedAddress(ctx, p, dev, input.address, input.customdata);
     return reply.code(201).send(ipAssignmentJson(ctx, ip, shapeOf(req.query as Query)));
   });
 };
