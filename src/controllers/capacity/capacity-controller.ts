@@ -41,7 +41,10 @@ export class CapacityReconciler implements Reconciler {
     if (!plan || plan.metadata.deletionTimestamp) return done;
     const st = (plan.status ?? {}) as PlanStatus;
     const machines: HardwareLike[] = this.hardware.cache.byIndex(PlanIndex, name).map((h) => ({ spec: h.spec as HardwareSpec, status: h.status as HardwareStatus | undefined }));
-    const next: PlanStatus = { ...st, ...planCapacity(name, machines), observedGeneration: plan.metadata.generation };
+    const counted = planCapacity(name, machines);
+    const next: PlanStatus = { ...st, metros: counted.metros, capacity: counted.capacity, observedGeneration: plan.metadata.generation };
+    // No machines anywhere: no capacity list at all (an empty one would make `{.status.capacity[0]…}` an error).
+    if (counted.capacity.length === 0) delete next.capacity;
     if (isDeepStrictEqual(next, st)) return done;
     try {
       await this.deps.client.updateStatus(this.deps.kinds.plan, { ...plan, status: next }, { fieldManager: FieldManager });
