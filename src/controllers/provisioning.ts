@@ -1,5 +1,5 @@
 // The provisioning controllers — devices (scheduling, lifecycle, actions, deletion), workflows (BMC steps and
-// timeouts), hardware (discovery, failure recovery, power) and IP reservations — started together over shared
+// timeouts), hardware (discovery, failure recovery, power), IP reservations and plan capacity — started together over shared
 // informers. The caller decides when they run (only while holding the leader lease).
 import type { Controller } from '../runtime/controller.js';
 import { createCapacityController } from './capacity/capacity-controller.js';
