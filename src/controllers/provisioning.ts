@@ -1,6 +1,6 @@
 // The provisioning controllers — devices (scheduling, lifecycle, actions, deletion), workflows (BMC steps and
-// timeouts), hardware (discovery, failure recovery, power), IP reservations and plan capacity — started together over shared
-// informers. The caller decides when they run (only while holding the leader lease).
+// timeouts), hardware (discovery, failure recovery, power), IP reservations and plan capacity — started together
+// over shared informers. The caller decides when they run (only while holding the leader lease).
 import type { Controller } from '../runtime/controller.js';
 import { createCapacityController } from './capacity/capacity-controller.js';
 import { createDeviceController } from './device/device-controller.js';
