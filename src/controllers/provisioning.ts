@@ -1,7 +1,8 @@
 // The provisioning controllers — devices (scheduling, lifecycle, actions, deletion), workflows (BMC steps and
-// timeouts), hardware (discovery, failure recovery, power) and IP reservations — started together over shared
-// informers. The caller decides when they run (only while holding the leader lease).
+// timeouts), hardware (discovery, failure recovery, power), IP reservations and plan capacity — started together
+// over shared informers. The caller decides when they run (only while holding the leader lease).
 import type { Controller } from '../runtime/controller.js';
+import { createCapacityController } from './capacity/capacity-controller.js';
 import { createDeviceController } from './device/device-controller.js';
 import { createHardwareController, type HardwareControllerOptions } from './hardware/hardware-controller.js';
 import { createReservationController } from './ipam/reservation-controller.js';
@@ -21,6 +22,7 @@ export function startProvisioningControllers(deps: ProvisioningDeps, opts: { har
     createHardwareController(deps, opts.hardware),
     createReservationController(deps),
     createUsageController(deps),
+    createCapacityController(deps),
   ];
   deps.informers.start();
   for (const c of controllers) {

@@ -52,7 +52,7 @@ export const ipReservationKind: KindDeclaration = {
         metro: Type.String({ minLength: 1, description: 'The metro code, e.g. `da`.' }),
         type: StringEnum(IPReservationTypes, { description: 'public_ipv4, private_ipv4 or public_ipv6.' }),
         quantity: Type.Optional(
-          Type.Integer({ minimum: 1, maximum: 256, description: 'How many addresses (a power of two; public_ipv4 only; default 4).' }),
+          Type.Integer({ minimum: 1, maximum: 256, description: 'How many addresses (a power of two; IPv4 only; default 4).' }),
         ),
         tags: Type.Optional(Type.Array(Type.String(), { description: 'Free-form tags.' })),
         details: Type.Optional(Type.String({ description: 'A note.' })),
@@ -87,7 +87,7 @@ export const ipReservationKind: KindDeclaration = {
     const spec = obj.spec as IPReservationSpec;
     const causes = [];
     if (spec.quantity !== undefined) {
-      if (spec.type !== 'public_ipv4') causes.push(fieldInvalid('spec.quantity', spec.quantity, 'is only for public_ipv4'));
+      if (reservationFamily(spec.type).family !== 4) causes.push(fieldInvalid('spec.quantity', spec.quantity, 'is only for IPv4 (public_ipv4, private_ipv4)'));
       else if ((spec.quantity & (spec.quantity - 1)) !== 0) causes.push(fieldInvalid('spec.quantity', spec.quantity, 'must be a power of two (1, 2, 4, … 256)'));
     }
     if (old) {

@@ -7,6 +7,8 @@ import { usageRecordKind } from '../kinds/usage-record.js';
 import { registerEventRoutes } from './events.js';
 import { deviceRouteKinds, registerDeviceRoutes } from './devices.js';
 import { registerSshKeyRoutes } from './ssh-keys.js';
+import { catalogKinds, registerCatalogRoutes } from './catalog.js';
+import { ipKinds, registerIpRoutes } from './ips.js';
 
 export function metalRouteGroups(): { routes: MetalRoutes[]; kinds: KindDeclaration[] } {
   return {
@@ -14,11 +16,15 @@ export function metalRouteGroups(): { routes: MetalRoutes[]; kinds: KindDeclarat
       registerDeviceRoutes,
       registerSshKeyRoutes,
       registerEventRoutes,
+      registerCatalogRoutes,
+      registerIpRoutes,
     ],
     kinds: [
       ...deviceRouteKinds,
       eventKind,
       usageRecordKind,
+      ...catalogKinds,
+      ...ipKinds,
     ],
   };
 }
