@@ -1,7 +1,7 @@
 // What the provisioning controllers (device, workflow, hardware, IP reservation) share: the client, the
 // informers of the kinds they read, BMC drivers, agent presence, timing and events. Passed in, never global.
 import type { Clock } from '../lib/clock.js';
-import type { BmcClient, BmcDriver } from '../drivers/bmc/types.js';
+import { BmcError, type BmcClient, type BmcDriver } from '../drivers/bmc/types.js';
 import type { HardwareSpec } from '../kinds/hardware.js';
 import type { KindDeclaration, StoredObject } from '../kinds/types.js';
 import type { ObjectClient } from '../runtime/client.js';
@@ -99,4 +99,10 @@ export class Mutex {
     );
     return result;
   }
+}
+
+/** The Synced reason of a provisioning error: what the workflow controller calls a BMC failure, too. */
+export function provisioningErrorReason(err: Error): string | undefined {
+  if (err instanceof BmcError) return err.kind === 'unreachable' || err.kind === 'timeout' ? 'BMCUnreachable' : 'BMCError';
+  return undefined;
 }

@@ -20,7 +20,10 @@ export type WorkflowState = (typeof WorkflowStates)[number];
 const WorkflowSpecSchema = Type.Object(
   {
     hardware: Type.String({ minLength: 1, description: 'The Hardware the actions run on.' }),
-    device: Type.Optional(Type.String({ description: 'The Device it is for (same namespace).' })),
+    device: Type.Optional(Type.String({ description: 'The Device it is for (in deviceNamespace, default the workflow\'s own).' })),
+    deviceNamespace: Type.Optional(
+      Type.String({ description: 'The namespace of that Device when it is not the workflow\'s: a wipe runs in metalplane-system.' }),
+    ),
     purpose: StringEnum(WorkflowPurposes, { description: 'discover, provision, deprovision, reinstall or rescue.' }),
     actions: Type.Array(
       Type.Object(
