@@ -1,6 +1,7 @@
 // Deleting a project (namespace) that holds an active Device, through kubectl, at the default sim speed: the
-// machine is wiped and returned to the pool, the device's addresses are freed, and the namespace goes. (It
-// used to stay Terminating for ever: the wipe could not be created in a namespace being terminated.)
+// machine is wiped and returned to the pool, the device's addresses, the project's blocks and its IP
+// reservation are freed, and the namespace goes. (It used to stay Terminating for ever: the wipe could not be
+// created in a namespace being terminated.)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, kubectl, kubectlOk, startTestServer, waitFor, type TestServer } from './helpers/server.js';
@@ -29,6 +30,16 @@ spec:
   metro: da
   plan: c3.small.x86
   operatingSystem: ubuntu_24_04
+---
+apiVersion: metalplane.dev/v1alpha1
+kind: IPReservation
+metadata:
+  name: elastic
+  namespace: proj
+spec:
+  metro: da
+  type: public_ipv4
+  quantity: 2
 `;
 
 describe('deleting a namespace with an active device', () => {
@@ -57,6 +68,12 @@ describe('deleting a namespace with an active device', () => {
     const addresses = (dev.status!.ipAddresses as Array<{ address: string }>).map((i) => i.address);
     const mine = (claims: Obj[]) => claims.filter((c) => c.spec.device?.uid === dev.metadata.uid || addresses.includes(c.spec.address));
     assert.equal(mine(await list(s, `${GROUP}/ipaddresses`)).length, addresses.length, 'the device holds one claim per address');
+    const project = (claims: Obj[]) => claims.filter((c) => c.spec.project === 'proj').map((c) => `${c.spec.use} ${c.metadata.name}`);
+    const held = await waitFor('the reservation allocated', async () => {
+      const p = project(await list(s, `${GROUP}/ipaddresses`));
+      return p.some((c) => c.startsWith('reservation')) ? p : undefined;
+    });
+    assert.ok(held.some((c) => c.startsWith('block')), `the project holds blocks: ${held.join(', ')}`);
 
     // kubectl waits until the namespace is gone (or its timeout passes).
     const del = kubectl(s, ['delete', 'namespace', 'proj', '--timeout=150s'], undefined, 160_000);
@@ -70,6 +87,8 @@ describe('deleting a namespace with an active device', () => {
     assert.equal(hw.status!.claim, undefined);
     assert.equal(hw.status!.workflow, undefined);
     assert.deepEqual(mine(await list(s, `${GROUP}/ipaddresses`)), [], 'no address claim of the device is left');
+    // The project's blocks and its reservation go too (the blocks once the namespace is gone).
+    await waitFor('the project\'s claims released', async () => (project(await list(s, `${GROUP}/ipaddresses`)).length === 0 ? true : undefined), 30_000);
     // The wipe ran as the machine's own workflow (in metalplane-system) and was removed when it was done.
     const wipes = (await list(s, `${GROUP}/namespaces/metalplane-system/workflows`)).filter((w) => w.spec.purpose === 'deprovision');
     assert.deepEqual(wipes.map((x) => x.metadata.name), []);

@@ -30,6 +30,7 @@ export interface ProvisioningKinds {
   plan: KindDeclaration;
   operatingSystem: KindDeclaration;
   facility: KindDeclaration;
+  namespace: KindDeclaration;
 }
 
 export interface ProvisioningDeps {
@@ -61,6 +62,7 @@ export function kindsFrom(client: ObjectClient): ProvisioningKinds {
     plan: m('Plan'),
     operatingSystem: m('OperatingSystem'),
     facility: m('Facility'),
+    namespace: client.kind('', 'Namespace'),
   };
 }
 
