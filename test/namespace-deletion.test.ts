@@ -65,6 +65,11 @@ describe('deleting a namespace with an active device', () => {
     const dev = JSON.parse(kubectlOk(s, ['get', '-n', 'proj', 'device', 'web', '-o', 'json'])) as Obj;
     assert.equal(dev.status!.state, 'active');
     const hwName = dev.status!.hardware as string;
+    // Ready is the machine, Synced the last reconcile (crossplane's split), on the device and its machine.
+    const cond = (o: Obj, type: string) => (o.status!.conditions as Array<{ type: string; status: string }>).find((c) => c.type === type)?.status;
+    assert.deepEqual([cond(dev, 'Ready'), cond(dev, 'Synced')], ['True', 'True']);
+    const inUse = JSON.parse(kubectlOk(s, ['get', 'hardware', hwName, '-o', 'json'])) as Obj;
+    assert.equal(cond(inUse, 'Synced'), 'True');
     const addresses = (dev.status!.ipAddresses as Array<{ address: string }>).map((i) => i.address);
     const mine = (claims: Obj[]) => claims.filter((c) => c.spec.device?.uid === dev.metadata.uid || addresses.includes(c.spec.address));
     assert.equal(mine(await list(s, `${GROUP}/ipaddresses`)).length, addresses.length, 'the device holds one claim per address');
@@ -88,7 +93,10 @@ describe('deleting a namespace with an active device', () => {
     assert.equal(hw.status!.workflow, undefined);
     assert.deepEqual(mine(await list(s, `${GROUP}/ipaddresses`)), [], 'no address claim of the device is left');
     // The project's blocks and its reservation go too (the blocks once the namespace is gone).
-    await waitFor('the project\'s claims released', async () => (project(await list(s, `${GROUP}/ipaddresses`)).length === 0 ? true : undefined), 30_000);
+    let left: string[] = [];
+    await waitFor('the project\'s claims released', async () => ((left = project(await list(s, `${GROUP}/ipaddresses`))).length === 0 ? true : undefined), 30_000).catch((e: Error) => {
+      throw new Error(`${e.message}; left: ${left.join(', ')}`);
+    });
     // The wipe ran as the machine's own workflow (in metalplane-system) and was removed when it was done.
     const wipes = (await list(s, `${GROUP}/namespaces/metalplane-system/workflows`)).filter((w) => w.spec.purpose === 'deprovision');
     assert.deepEqual(wipes.map((x) => x.metadata.name), []);

@@ -1,9 +1,11 @@
 // The provisioning controllers — devices (scheduling, lifecycle, actions, deletion), workflows (BMC steps and
-// timeouts), hardware (discovery, failure recovery, power) and IP reservations — started together over shared
+// timeouts), hardware (discovery, failure recovery, power), IP reservations and the address blocks of deleted
+// projects — started together over shared
 // informers. The caller decides when they run (only while holding the leader lease).
 import type { Controller } from '../runtime/controller.js';
 import { createDeviceController } from './device/device-controller.js';
 import { createHardwareController, type HardwareControllerOptions } from './hardware/hardware-controller.js';
+import { createProjectBlocksController } from './ipam/project-blocks.js';
 import { createReservationController } from './ipam/reservation-controller.js';
 import type { ProvisioningDeps } from './provisioning-context.js';
 import { createWorkflowController } from './workflow/workflow-controller.js';
@@ -19,6 +21,7 @@ export function startProvisioningControllers(deps: ProvisioningDeps, opts: { har
     createDeviceController(deps),
     createHardwareController(deps, opts.hardware),
     createReservationController(deps),
+    createProjectBlocksController(deps),
   ];
   deps.informers.start();
   for (const c of controllers) {
