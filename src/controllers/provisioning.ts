@@ -1,10 +1,12 @@
 // The provisioning controllers — devices (scheduling, lifecycle, actions, deletion), workflows (BMC steps and
-// timeouts), hardware (discovery, failure recovery, power), IP reservations and plan capacity — started together
-// over shared informers. The caller decides when they run (only while holding the leader lease).
+// timeouts), hardware (discovery, failure recovery, power), IP reservations, plan capacity, usage records and
+// the address blocks of deleted projects — started together over shared informers. The caller decides when
+// they run (only while holding the leader lease).
 import type { Controller } from '../runtime/controller.js';
 import { createCapacityController } from './capacity/capacity-controller.js';
 import { createDeviceController } from './device/device-controller.js';
 import { createHardwareController, type HardwareControllerOptions } from './hardware/hardware-controller.js';
+import { createProjectBlocksController } from './ipam/project-blocks.js';
 import { createReservationController } from './ipam/reservation-controller.js';
 import type { ProvisioningDeps } from './provisioning-context.js';
 import { createWorkflowController } from './workflow/workflow-controller.js';
@@ -23,6 +25,7 @@ export function startProvisioningControllers(deps: ProvisioningDeps, opts: { har
     createReservationController(deps),
     createUsageController(deps),
     createCapacityController(deps),
+    createProjectBlocksController(deps),
   ];
   deps.informers.start();
   for (const c of controllers) {
