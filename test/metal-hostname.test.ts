@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { isCI, startTestServer, type TestServer } from './helpers/server.js';
+import { isCI, requireTool, startTestServer, type TestServer } from './helpers/server.js';
 import { checkContract, type MetalResult } from './helpers/metal.js';
 
 const NAME = 'api.equinix.com';
@@ -107,6 +107,16 @@ function inNs(n: Netns, cmd: string[], env: Record<string, string> = {}): Run {
   if (r.error) throw r.error;
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
+
+// Python's default TLS context (what urllib3, and so the equinix-metal SDK, uses without `ssl_ca_cert`) reads
+// OpenSSL's default paths, which SSL_CERT_FILE overrides.
+const PYTHON = '/usr/bin/python3';
+const PYTHON_CLIENT = `
+import json, os, sys, urllib.request
+req = urllib.request.Request(sys.argv[1], headers={'X-Auth-Token': sys.argv[2]})
+with urllib.request.urlopen(req, timeout=10) as res:
+    print(json.dumps({'status': res.status, 'contentType': res.headers.get('content-type', ''), 'text': res.read().decode()}))
+`;
 
 // What an SDK user's program does: the default `https` module, the hard-coded URL, no `ca` option (the CA comes
 // from NODE_EXTRA_CA_CERTS). Prints one JSON line: the answer, or the error's code.
@@ -241,5 +251,20 @@ describe(`Metal API under its original name (${NAME} on port 443, resolved in a 
   test('the same Node program without NODE_EXTRA_CA_CERTS fails certificate verification', () => {
     const r = node('GET', '/user', s.token, { trustCa: false });
     assert.match(r.error ?? '', /SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|CERT/, `expected a certificate error, got ${JSON.stringify(r)}`);
+  });
+
+  test('Python urllib with SSL_CERT_FILE=ca.crt reaches it under the same name', (t) => {
+    if (!requireTool(t, [PYTHON, '--version'], `needs ${PYTHON}: apt-get install python3`)) return;
+    const r = inNs(n, [PYTHON, '-c', PYTHON_CLIENT, `${BASE_URL}/user`, s.token], { SSL_CERT_FILE: caFile });
+    assert.equal(r.status, 0, `python exited ${r.status}: ${r.stderr}`);
+    const line = JSON.parse(r.stdout.trim()) as { status: number; contentType: string; text: string };
+    const body = JSON.parse(line.text) as { email: string };
+    checkContract('GET', '/user', { status: line.status, body, text: line.text, headers: new Headers({ 'content-type': line.contentType }) });
+    assert.equal(line.status, 200);
+    assert.equal(body.email, 'admin@metalplane.local');
+    // Without it, the system roots do not know our CA.
+    const bare = inNs(n, [PYTHON, '-c', PYTHON_CLIENT, `${BASE_URL}/user`, s.token]);
+    assert.notEqual(bare.status, 0);
+    assert.match(bare.stderr, /CERTIFICATE_VERIFY_FAILED/);
   });
 });
