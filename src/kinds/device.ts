@@ -7,6 +7,7 @@ import { Conditions, StringEnum, Timestamp } from './common.js';
 import type { Condition, KindDeclaration, KubeObject, TableCell } from './types.js';
 import { fieldInvalid, fieldRequired } from './validation.js';
 import { scriptUrlProblem } from '../lib/url.js';
+import { DeviceNetworkSchema, DeviceNetworkStatusSchema, validateDeviceNetwork, type DeviceNetworkSpec, type DeviceNetworkStatus } from './device-network.js';
 
 export const DeviceStates = [
   'queued',
@@ -51,6 +52,8 @@ export interface DeviceSpec {
   billingCycle?: string;
   remediation?: 'none' | 'reschedule';
   ipAddresses?: Array<{ family: 4 | 6; public: boolean }>;
+  // ---- layer 2 / BGP (src/kinds/device-network.ts)
+  network?: DeviceNetworkSpec;
 }
 
 export interface DeviceIp {
@@ -77,6 +80,8 @@ export interface DeviceStatus {
   lastAction?: { request: string; type: DeviceActionType; state: 'pending' | 'running' | 'succeeded' | 'failed'; message?: string; time?: string };
   observedGeneration?: number;
   conditions?: Condition[];
+  // ---- what the network controller told the switch (src/kinds/device-network.ts)
+  network?: DeviceNetworkStatus;
 }
 
 const IpSchema = Type.Object(
@@ -149,6 +154,8 @@ export const deviceKind: KindDeclaration = {
             { description: 'Which addresses to assign (default: public IPv4, private IPv4 and public IPv6).' },
           ),
         ),
+        // ---- layer 2 / BGP (src/kinds/device-network.ts)
+        network: Type.Optional(DeviceNetworkSchema),
       },
       { description: 'DeviceSpec is what the user asked for.' },
     ),
@@ -191,6 +198,8 @@ export const deviceKind: KindDeclaration = {
           ),
           observedGeneration: Type.Optional(Type.Integer({ format: 'int64', description: 'The metadata.generation last reconciled.' })),
           conditions: Type.Optional(Conditions('Scheduled, Provisioned and Ready, with reasons.')),
+          // ---- what the network controller told the switch (src/kinds/device-network.ts)
+          network: Type.Optional(DeviceNetworkStatusSchema),
         },
         { description: 'DeviceStatus is what the controllers did.' },
       ),
@@ -236,6 +245,7 @@ export const deviceKind: KindDeclaration = {
     if (spec.userData && Buffer.byteLength(spec.userData) > 64 * 1024) {
       causes.push(fieldInvalid('spec.userData', '(omitted)', 'must be at most 64 KiB'));
     }
+    causes.push(...validateDeviceNetwork(spec.network));
     const action = obj.metadata.annotations?.[DeviceActionAnnotation];
     if (action !== undefined && !(DeviceActions as readonly string[]).includes(action.split('/')[0]!)) {
       causes.push(
