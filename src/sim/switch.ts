@@ -90,7 +90,9 @@ export class SimSwitchFabric implements SwitchDriver {
       const key = `${c.switch}:${c.port}`;
       const before = this.ports.get(key);
       const next: PortState = { mode: p.mode, ...(p.lag ? { lag: p.lag } : {}), vlans: p.vlans.map((v) => ({ vid: v.vid, network: v.network })), ...(p.native !== undefined ? { native: p.native } : {}), changes: before?.changes ?? 0 };
-      if (!before || !samePort(before, next)) next.changes++;
+      // A port never told anything is routed with no VLANs (factory default): being told that is no change.
+      const changed = before ? !samePort(before, next) : next.mode !== 'layer3' || next.vlans.length > 0 || next.native !== undefined;
+      if (changed) next.changes++;
       for (const v of next.vlans) this.vni(v.network);
       this.ports.set(key, next);
       switches.add(c.switch);
