@@ -20,6 +20,7 @@ import { usageRecordKind } from './usage-record.js';
 import { virtualNetworkKind } from './virtual-network.js';
 import { bgpConfigKind } from './bgp-config.js';
 import { bgpSessionKind } from './bgp-session.js';
+import { vlanAssignmentBatchKind } from './vlan-assignment-batch.js';
 import { apiVersionOf, type KindDeclaration, type SelectableField } from './types.js';
 
 export const allKinds: KindDeclaration[] = [
@@ -46,6 +47,7 @@ export const allKinds: KindDeclaration[] = [
   virtualNetworkKind,
   bgpConfigKind,
   bgpSessionKind,
+  vlanAssignmentBatchKind,
 ];
 
 export interface GroupVersion {
