@@ -5,10 +5,12 @@ import type { MetalRoutes } from './index.js';
 import { eventKind } from '../kinds/core.js';
 import { usageRecordKind } from '../kinds/usage-record.js';
 import { registerEventRoutes } from './events.js';
+import { networkingRouteKinds, registerNetworkingRoutes } from './networking.js';
+import { bgpRouteKinds, registerBgpRoutes } from './bgp.js';
 
 export function metalRouteGroups(): { routes: MetalRoutes[]; kinds: KindDeclaration[] } {
   return {
-    routes: [registerEventRoutes],
-    kinds: [eventKind, usageRecordKind],
+    routes: [registerEventRoutes, registerNetworkingRoutes, registerBgpRoutes],
+    kinds: [eventKind, usageRecordKind, ...networkingRouteKinds, ...bgpRouteKinds],
   };
 }
