@@ -2,6 +2,7 @@
 // informers of the kinds they read, BMC drivers, agent presence, timing and events. Passed in, never global.
 import type { Clock } from '../lib/clock.js';
 import { BmcError, type BmcClient, type BmcDriver } from '../drivers/bmc/types.js';
+import type { SwitchDriver } from '../drivers/switch/types.js';
 import type { HardwareSpec } from '../kinds/hardware.js';
 import type { KindDeclaration, StoredObject } from '../kinds/types.js';
 import type { ObjectClient } from '../runtime/client.js';
@@ -38,6 +39,8 @@ export interface ProvisioningDeps {
   kinds: ProvisioningKinds;
   informers: InformerFactory;
   bmc: Record<string, BmcDriver>;
+  /** The switch driver (the simulated fabric when the sim runs); absent: no switch is told anything. */
+  switches?: SwitchDriver;
   agents: AgentPresence;
   timing: Timing;
   clock: Clock;

@@ -11,6 +11,7 @@ import { createReservationController } from './ipam/reservation-controller.js';
 import type { ProvisioningDeps } from './provisioning-context.js';
 import { createWorkflowController } from './workflow/workflow-controller.js';
 import { createUsageController } from './usage/usage-controller.js';
+import { createNetworkController, networkKindsFrom } from './network/network-controller.js';
 
 export interface ProvisioningControllers {
   readonly controllers: Controller[];
@@ -26,6 +27,7 @@ export function startProvisioningControllers(deps: ProvisioningDeps, opts: { har
     createUsageController(deps),
     createCapacityController(deps),
     createProjectBlocksController(deps),
+    createNetworkController({ ...deps, networkKinds: networkKindsFrom(deps.client) }),
   ];
   deps.informers.start();
   for (const c of controllers) {

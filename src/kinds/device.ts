@@ -7,6 +7,7 @@ import { Conditions, FreeForm, IntegerEnum, StringEnum, Timestamp } from './comm
 import type { KindDeclaration, KubeObject, TableCell } from './types.js';
 import { fieldInvalid, fieldRequired } from './validation.js';
 import { scriptUrlProblem } from '../lib/url.js';
+import { DeviceNetworkSchema, DeviceNetworkStatusSchema, validateDeviceNetwork } from './device-network.js';
 
 export const DeviceStates = [
   'queued',
@@ -108,6 +109,8 @@ const DeviceSpecSchema = Type.Object(
       Type.Array(AddressRequestSchema, { description: 'Which addresses to assign (default: public IPv4, private IPv4 and public IPv6).' }),
     ),
     ...MetalApiSpecFields,
+    // ---- layer 2 / BGP (src/kinds/device-network.ts)
+    network: Type.Optional(DeviceNetworkSchema),
   },
   { description: 'DeviceSpec is what the user asked for.' },
 );
@@ -157,6 +160,8 @@ const DeviceStatusSchema = Type.Object(
     ),
     observedGeneration: Type.Optional(Type.Integer({ format: 'int64', description: 'The metadata.generation last reconciled.' })),
     conditions: Type.Optional(Conditions('Scheduled, Provisioned and Ready, with reasons.')),
+    // ---- what the network controller told the switch (src/kinds/device-network.ts)
+    network: Type.Optional(DeviceNetworkStatusSchema),
   },
   { description: 'DeviceStatus is what the controllers did.' },
 );
@@ -231,6 +236,7 @@ export const deviceKind: KindDeclaration = {
     if (spec.userData && Buffer.byteLength(spec.userData) > 64 * 1024) {
       causes.push(fieldInvalid('spec.userData', '(omitted)', 'must be at most 64 KiB'));
     }
+    causes.push(...validateDeviceNetwork(spec.network));
     const action = obj.metadata.annotations?.[DeviceActionAnnotation];
     if (action !== undefined && !(DeviceActions as readonly string[]).includes(action.split('/')[0]!)) {
       causes.push(

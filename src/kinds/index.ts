@@ -17,6 +17,10 @@ import { organizationKind } from './organization.js';
 import { userKind } from './user.js';
 import { apiKeyKind } from './api-key.js';
 import { usageRecordKind } from './usage-record.js';
+import { virtualNetworkKind } from './virtual-network.js';
+import { bgpConfigKind } from './bgp-config.js';
+import { bgpSessionKind } from './bgp-session.js';
+import { vlanAssignmentBatchKind } from './vlan-assignment-batch.js';
 import { apiVersionOf, type KindDeclaration, type SelectableField } from './types.js';
 
 export const allKinds: KindDeclaration[] = [
@@ -40,6 +44,10 @@ export const allKinds: KindDeclaration[] = [
   userKind,
   apiKeyKind,
   usageRecordKind,
+  virtualNetworkKind,
+  bgpConfigKind,
+  bgpSessionKind,
+  vlanAssignmentBatchKind,
 ];
 
 export interface GroupVersion {

@@ -13,11 +13,11 @@ import {
   deviceSpecFromCreate,
   inMetalFields,
   metalState,
-  portId,
   type CreateContext,
   type DeviceCreateBody,
   type DeviceWorld,
 } from './device-json.js';
+import { portId } from '../kinds/device-network.js';
 import { eventJson } from './events.js';
 import { describeErrors, metalSpec } from './spec.js';
 
@@ -69,6 +69,7 @@ const world: DeviceWorld = {
   projectJson: (ns, shape) => (shape ? { id: '00000000-0000-4000-8000-00000000abcd', href: '/metal/v1/projects/00000000-0000-4000-8000-00000000abcd', name: ns } : { id: '00000000-0000-4000-8000-00000000abcd', href: '/metal/v1/projects/00000000-0000-4000-8000-00000000abcd' }),
   user: byName([admin]),
   sshKeysOf: () => [projectKey],
+  vlans: () => [],
 };
 const cc: CreateContext = { namespace: 'p', projectKeys: [projectKey], members: [admin] };
 const base: DeviceCreateBody = { metro: 'da', plan: 'c3.small.x86', operating_system: 'ubuntu_24_04', hostname: 'web-1' };

@@ -3,7 +3,7 @@
 // JSON that the SDKs decode, and a `POST /projects/{id}/devices` or `PUT /devices/{id}` body turned into a
 // Device spec (or a 422 naming the field and what would be right). No I/O here: the routes (devices.ts) read
 // the informer caches and write through the registry.
-import { createHash } from 'node:crypto';
+import { networkPortsJson } from './networking.js';
 import { DeviceActions, type DeviceActionType, type DeviceSpec, type DeviceStatus, type DeviceState } from '../kinds/device.js';
 import type { HardwareSpec, HardwareStatus } from '../kinds/hardware.js';
 import type { IPAddressSpec } from '../kinds/ip-address.js';
@@ -37,6 +37,8 @@ export interface DeviceWorld {
   user(name: string): StoredObject | undefined;
   /** The SSH keys the device gets (project keys by its spec, and its users' personal keys). */
   sshKeysOf(device: StoredObject): StoredObject[];
+  /** The project's VirtualNetworks (VLANs), for the ports' `virtual_networks`. */
+  vlans(namespace: string): StoredObject[];
 }
 
 export const CREATED_BY_ANNOTATION = 'metalplane.dev/created-by';
@@ -252,46 +254,6 @@ export function ipAssignmentJson(ip: StoredObject, dev: StoredObject, world: Pic
   };
 }
 
-/** A stable UUID for a port of a machine (ports have no object of their own: they are the Hardware's NICs). */
-export function portId(hardwareUid: string, portName: string): string {
-  const h = createHash('sha1').update(`${hardwareUid}/${portName}`).digest('hex');
-  // Shaped as a version-5 UUID (name-based, SHA-1), as the spec's `format: uuid` wants.
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
-/** The bound machine's NICs as the spec's ports: `bond0` over every NIC, in layer 3 (the default network type). */
-export function networkPortsJson(hw: StoredObject | undefined): Record<string, unknown>[] {
-  if (!hw) return [];
-  const nics = (hw.spec as HardwareSpec).nics;
-  const bondId = portId(hw.metadata.uid, 'bond0');
-  const bond = {
-    id: bondId,
-    href: href(`/ports/${bondId}`).href,
-    name: 'bond0',
-    type: 'NetworkBondPort',
-    network_type: 'layer3',
-    data: { bonded: true },
-    disbond_operation_supported: true,
-    virtual_networks: [],
-  };
-  const ports = nics.map((n, i) => {
-    const name = n.name ?? `eth${i}`;
-    const id = portId(hw.metadata.uid, name);
-    return {
-      id,
-      href: href(`/ports/${id}`).href,
-      name,
-      type: 'NetworkPort',
-      network_type: 'layer3',
-      data: { mac: n.mac, bonded: true },
-      bond: { id: bondId, name: 'bond0' },
-      disbond_operation_supported: true,
-      virtual_networks: [],
-    };
-  });
-  return [bond, ...ports];
-}
-
 // ---------------------------------------------------------------- the device
 
 function hardwareReservationJson(hw: StoredObject, world: DeviceWorld, dev: StoredObject, shape: Shape): Record<string, unknown> {
@@ -369,7 +331,7 @@ export function deviceJson(dev: StoredObject, world: DeviceWorld, shape: Shape):
     ...(user ? { created_by: userLiteJson(user) } : {}),
     ...(reserved ? { hardware_reservation: hardwareReservationJson(reserved, world, dev, inner(shape, 'hardware_reservation')) } : {}),
     ip_addresses: ips.map((ip) => applyExclude(ipAssignmentJson(ip, dev, world), ipShape)),
-    network_ports: networkPortsJson(hw),
+    network_ports: networkPortsJson(dev, hw, world.vlans(dev.metadata.namespace!)),
     ssh_keys: sshKeyRefs(world.sshKeysOf(dev)),
     volumes: [],
     provisioning_events: [],

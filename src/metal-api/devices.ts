@@ -17,6 +17,7 @@ import { planKind } from '../kinds/plan.js';
 import { sshKeyKind, USER_SSH_KEY_NAMESPACE, type SSHKeySpec } from '../kinds/ssh-key.js';
 import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.js';
 import { userKind, type UserSpec } from '../kinds/user.js';
+import { virtualNetworkKind } from '../kinds/virtual-network.js';
 import { ApiError, isAlreadyExists, isConflict } from '../lib/errors.js';
 import type { MetalContext, Principal } from './context.js';
 import {
@@ -44,7 +45,7 @@ import { eventJson } from './events.js';
 import { describeErrors, metalSpec } from './spec.js';
 
 /** The kinds the device routes read (their informers start before the API serves). */
-export const deviceRouteKinds: KindDeclaration[] = [deviceKind, hardwareKind, planKind, metroKind, facilityKind, operatingSystemKind, ipAddressKind, ipPoolKind, sshKeyKind, eventKind, userKind];
+export const deviceRouteKinds: KindDeclaration[] = [deviceKind, hardwareKind, planKind, metroKind, facilityKind, operatingSystemKind, ipAddressKind, ipPoolKind, sshKeyKind, eventKind, userKind, virtualNetworkKind];
 
 const DeviceIpIndex = 'metal-device-uid';
 const ProjectBlockIndex = 'metal-project-block';
@@ -79,6 +80,7 @@ export function deviceWorld(ctx: MetalContext): DeviceWorld {
     },
     user: byName(userKind),
     sshKeysOf: (dev) => sshKeysOf(ctx, dev),
+    vlans: (ns) => ctx.list(virtualNetworkKind, ns),
   };
 }
 

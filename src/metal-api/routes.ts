@@ -9,6 +9,8 @@ import { deviceRouteKinds, registerDeviceRoutes } from './devices.js';
 import { registerSshKeyRoutes } from './ssh-keys.js';
 import { catalogKinds, registerCatalogRoutes } from './catalog.js';
 import { ipKinds, registerIpRoutes } from './ips.js';
+import { networkingRouteKinds, registerNetworkingRoutes } from './networking.js';
+import { bgpRouteKinds, registerBgpRoutes } from './bgp.js';
 
 export function metalRouteGroups(): { routes: MetalRoutes[]; kinds: KindDeclaration[] } {
   return {
@@ -18,6 +20,8 @@ export function metalRouteGroups(): { routes: MetalRoutes[]; kinds: KindDeclarat
       registerEventRoutes,
       registerCatalogRoutes,
       registerIpRoutes,
+      registerNetworkingRoutes,
+      registerBgpRoutes,
     ],
     kinds: [
       ...deviceRouteKinds,
@@ -25,6 +29,8 @@ export function metalRouteGroups(): { routes: MetalRoutes[]; kinds: KindDeclarat
       usageRecordKind,
       ...catalogKinds,
       ...ipKinds,
+      ...networkingRouteKinds,
+      ...bgpRouteKinds,
     ],
   };
 }

@@ -323,6 +323,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         kinds: pkinds,
         informers: provInformers,
         bmc: bmcDrivers(),
+        switches: sim?.fabric,
         agents: hub,
         timing: createTiming(timeScale, opts.timeoutFloorMs),
         clock: systemClock,

@@ -15,6 +15,7 @@ import type { SimSpeed } from './clock.js';
 import { Chaos, FaultSet, isFaultType, FAULT_TYPES, type ActiveFault, type ChaosOptions, type ChaosStatus, type FaultSpec, type FaultType } from './faults.js';
 import { SimMachine, type SimDisk, type SimMachineSpec } from './machine.js';
 import { RedfishEmulator } from './redfish-emulator.js';
+import { SimSwitchFabric, type SimCable } from './switch.js';
 
 export const SIM_NAMESPACE = 'metalplane-system';
 export const SIM_LABEL = 'metalplane.dev/sim';
@@ -202,6 +203,8 @@ export class SimDatacenter {
   private readonly emulator: RedfishEmulator;
   private readonly chaos: Chaos;
   private url: string | undefined;
+  /** The racks' switches: the network controller's switch driver when the sim runs. */
+  readonly fabric = new SimSwitchFabric(() => this.cabling());
 
   constructor(opts: SimDatacenterOptions) {
     if (!Number.isInteger(opts.machines) || opts.machines < 0) throw new Error(`machines must be a non-negative integer, got ${opts.machines}`);
@@ -254,6 +257,17 @@ export class SimDatacenter {
 
   placement(id: string): MachinePlacement | undefined {
     return this.placements.get(id);
+  }
+
+  /** Every NIC goes to its rack's switch (`<facility>-<rack>-tor`), four ports per slot. */
+  private cabling(): SimCable[] {
+    const out: SimCable[] = [];
+    for (const m of this.byId.values()) {
+      const p = this.placements.get(m.id);
+      if (!p) continue;
+      m.spec.nics.forEach((n, j) => out.push({ machine: m.id, nic: n.name, mac: n.mac, switch: `${p.facility}-${p.rack}-tor`, port: `Ethernet${(p.slot - 1) * 4 + j + 1}` }));
+    }
+    return out;
   }
 
   injectFault(machineId: string, fault: FaultSpec): ActiveFault {

@@ -69,6 +69,21 @@ export function registerSimRoutes(app: FastifyInstance, sim: SimDatacenter): voi
 
   route('DELETE', '/sim/v1/chaos', async () => sim.stopChaos());
 
+  // What the network was told (read-only): the racks' switches, and one machine's ports and BGP peers.
+  route('GET', '/sim/v1/switches', async () => ({ switches: sim.fabric.switches() }));
+
+  route('GET', '/sim/v1/switches/:id', async (req) => {
+    const sw = sim.fabric.switch(paramId(req));
+    if (!sw) throw new SimRequestError(404, `no switch "${paramId(req)}"; switches are named <facility>-<rack>-tor (GET /sim/v1/switches lists them)`);
+    return sw;
+  });
+
+  route('GET', '/sim/v1/machines/:id/network', async (req) => {
+    const id = paramId(req);
+    if (sim.machine(id) === undefined) throw notFound(sim, id);
+    return { machine: id, ...sim.fabric.machine(id) };
+  });
+
   // Anything else under /sim/v1 answers in this API's error format, listing what exists.
   app.route({
     method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
@@ -77,7 +92,8 @@ export function registerSimRoutes(app: FastifyInstance, sim: SimDatacenter): voi
       reply.code(404).send({
         errors: [
           `no ${req.method} ${req.url.split('?')[0]} in the sim API; it has GET /sim/v1/machines, GET /sim/v1/machines/{id}, ` +
-            'POST|DELETE /sim/v1/machines/{id}/faults, GET /sim/v1/faults, GET|POST|DELETE /sim/v1/chaos',
+            'POST|DELETE /sim/v1/machines/{id}/faults, GET /sim/v1/machines/{id}/network, GET /sim/v1/switches[/{name}], ' +
+            'GET /sim/v1/faults, GET|POST|DELETE /sim/v1/chaos',
         ],
       }),
   });
