@@ -5,12 +5,12 @@
 // stack in the middle of their work (a 400 that leaks what it had built, or a process killed by V8 when the
 // overflow lands inside the RegExp compiler). Aliases are resolved by reference, so a small document can stand
 // for a huge value that everything after the parser (validation, JSON.stringify, patching) then expands. So:
-//   1. before the parser sees the text: its size, its number of documents and a conservative bound of its
-//      nesting, from the `yaml` lexer's tokens (a linear pass that recurses nowhere);
+//   1. before the composer sees the text: its size, and while the (iterative) parser reads it, its nesting
+//      and number of documents;
 //   2. after composing, before `toJS`: the size of the value with every alias expanded, counted over the
 //      document's nodes with one size per anchor (linear in the document, not in the expansion);
 //   3. after `toJS`: the real depth of the value (aliases can nest an anchor below another one).
-import YAML, { CST, Lexer, isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
+import YAML, { Composer, LineCounter, Lexer, Parser, isAlias, isMap, isPair, isScalar, isSeq, type CST } from 'yaml';
 import { ApiError } from './errors.js';
 import { measureValue, stringifyJsonDeep, tooDeep } from './bounded-json.js';
 
@@ -34,8 +34,8 @@ export interface YamlLimits {
 
 export const DEFAULT_YAML_LIMITS: Omit<YamlLimits, 'what'> = {
   maxBytes: 3 * 1024 * 1024,
-  // Stored objects are at most 100 levels deep (src/kinds/validation.ts); the composer recurses about 800 levels
-  // before overflowing, so this leaves it room even where the pre-scan's bound is loose.
+  // Stored objects are at most 100 levels deep (src/kinds/validation.ts). The composer overflows the stack
+  // about 800 levels down and nests at most twice the parser's depth, so this leaves it ample room.
   maxDepth: 128,
   maxDocuments: 100,
   expansionRatio: 16,
@@ -44,98 +44,32 @@ export const DEFAULT_YAML_LIMITS: Omit<YamlLimits, 'what'> = {
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// 1. The pre-scan.
-
-export interface YamlTextShape {
-  /** An upper bound of the nesting the parser would build (see yamlNestingBound). */
-  depth: number;
-  /** An upper bound of the number of documents (up to twice the real number). */
-  documents: number;
-}
-
-type BlockKind = 'map' | 'seq';
+// 1. Parsing to the concrete syntax tree, bounded as it goes.
 
 /**
- * Bounds the nesting of YAML text from the lexer's tokens, without composing it. Flow nesting is counted exactly
- * (`[`/`{` tokens: the lexer already tells brackets in quoted, plain and block scalars apart). Block nesting is
- * followed the way indentation defines it: a stack of open block collections with their columns; a `-`, `?` or
- * implicit key at column c closes the ones indented deeper, is a sibling of one at c of its kind, and opens a
- * new level otherwise (a sequence at its parent key's column, `key:\n- a`, is a level too). Stops at `stopAt`.
+ * Runs the `yaml` lexer and parser (both iterative: the parser keeps an explicit stack of the collections open
+ * at the current token) and stops as soon as that stack is deeper than `maxDepth` or more than `maxDocuments`
+ * documents are done. The composer, which recurses, only ever sees a syntax tree within those bounds. The
+ * stack is what the composer will nest, except that a flow sequence entry `a: b` (or an erroneous `- ` in flow)
+ * becomes a map of its own: the composer nests at most twice the stack, and the value is measured exactly after.
  */
-export function yamlTextShape(text: string, stopAt = Infinity): YamlTextShape {
-  let deepest = 0;
-  // Counted from both the lexer's document marker and `---`, so `---` opening the first document counts twice.
+export function parseYamlSyntax(text: string, limits: Pick<YamlLimits, 'maxDepth' | 'maxDocuments' | 'what'>, lineCounter?: LineCounter): CST.Token[] {
+  const parser = new Parser(lineCounter?.addNewLine);
+  const tokens: CST.Token[] = [];
   let documents = 0;
-  let flow = 0;
-  const block: { col: number; kind: BlockKind }[] = [];
-  let col = 0;
-  // The column where the current run of node tokens on this line started (an implicit key's column, counting
-  // its anchor, tag or flow collection), or -1 when none started since the last indicator or line break.
-  let runStart = -1;
-  const open = (c: number, kind: BlockKind): void => {
-    while (block.length && block[block.length - 1]!.col > c) block.pop();
-    const top = block[block.length - 1];
-    if (!top || top.col < c || top.kind !== kind) block.push({ col: c, kind });
-    if (block.length + flow > deepest) deepest = block.length + flow;
-  };
-  for (const tok of new Lexer().lex(text)) {
-    const at = col;
-    const nl = tok.lastIndexOf('\n');
-    col = nl < 0 ? col + tok.length : tok.length - nl - 1;
-    switch (CST.tokenType(tok)) {
-      case 'doc-mode':
-      case 'doc-start':
-        documents++;
-        flow = 0;
-        block.length = 0;
-        runStart = -1;
-        break;
-      case 'flow-error-end':
-        // The lexer left flow context here (an unclosed `[` or `{` followed by less indented lines).
-        flow = 0;
-        break;
-      case 'newline':
-        runStart = -1;
-        break;
-      case 'space':
-      case 'comment':
-      case 'scalar': // the zero-width marker before a scalar's source
-      case 'byte-order-mark':
-        break;
-      case 'seq-item-ind':
-        if (flow === 0) open(at, 'seq');
-        runStart = -1;
-        break;
-      case 'explicit-key-ind':
-        if (flow === 0) open(at, 'map');
-        runStart = -1;
-        break;
-      case 'map-value-ind':
-        if (flow === 0) open(runStart >= 0 ? runStart : at, 'map');
-        runStart = -1;
-        break;
-      case 'flow-map-start':
-      case 'flow-seq-start':
-        if (runStart < 0) runStart = at;
-        flow++;
-        if (block.length + flow > deepest) deepest = block.length + flow;
-        break;
-      case 'flow-map-end':
-      case 'flow-seq-end':
-        if (flow > 0) flow--;
-        break;
-      case 'comma':
-        runStart = -1;
-        break;
-      default:
-        // Scalars, anchors, tags, aliases, block scalar headers, directives. A token spanning lines (a
-        // multi-line scalar) cannot start an implicit key on the line it ends on.
-        if (nl >= 0) runStart = -1;
-        else if (runStart < 0) runStart = at;
+  const take = (t: CST.Token): void => {
+    tokens.push(t);
+    if (t.type === 'document' && ++documents > limits.maxDocuments) {
+      throw ApiError.badRequest(`${limits.what} holds more than ${limits.maxDocuments} YAML documents; at most ${limits.maxDocuments} are accepted`);
     }
-    if (deepest > stopAt) break;
+  };
+  for (const lexeme of new Lexer().lex(text)) {
+    for (const t of parser.next(lexeme)) take(t);
+    // The bottom of the stack is the document itself.
+    if (parser.stack.length - 1 > limits.maxDepth) throw tooDeep(limits.what, limits.maxDepth);
   }
-  return { depth: deepest, documents: Math.max(documents, 1) };
+  for (const t of parser.end()) take(t);
+  return tokens;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -148,7 +82,8 @@ function scalarSize(v: unknown): number {
 }
 
 class ExpansionError extends Error {}
-class DuplicateKeyError extends Error {}
+/** Errors in the document itself (a repeated key, an alias inside what it names): 400, not a limit. */
+class DocumentError extends Error {}
 
 /**
  * The `yaml` composer's own duplicate-key check compares each key with every earlier one (a 20 000-key map takes
@@ -162,16 +97,16 @@ function checkUniqueKeys(items: unknown[]): void {
     const key = isPair(item) ? item.key : undefined;
     if (!isScalar(key)) continue;
     const id = `${typeof key.value}:${String(key.value)}`;
-    if (seen.has(id)) throw new DuplicateKeyError(`Map keys must be unique; ${JSON.stringify(String(key.value))} is repeated`);
+    if (seen.has(id)) throw new DocumentError(`Map keys must be unique; ${JSON.stringify(String(key.value))} is repeated`);
     seen.add(id);
   }
 }
 
 /**
  * The estimated JSON length of the document's value with every alias replaced by what it names, computed in one
- * pass over the nodes: an anchored node's size is kept, an alias adds it. Throws ExpansionError past `budget`, or
- * for an alias inside the node it names (a value that would contain itself); DuplicateKeyError for a map that
- * repeats a key.
+ * pass over the nodes: an anchored node's size is kept, an alias adds it. Throws ExpansionError past `budget`, and
+ * DocumentError (a document error) for a map that repeats a key, or an alias inside the node it names (a
+ * value that would contain itself).
  */
 export function expandedSize(doc: YAML.Document.Parsed, budget: number): number {
   const anchors = new Map<string, object>();
@@ -195,7 +130,7 @@ export function expandedSize(doc: YAML.Document.Parsed, budget: number): number 
       const target = anchors.get(node.source);
       // An alias to no anchor is the composer's error to report (toJS throws "Unresolved alias").
       if (target !== undefined) {
-        if (inProgress.has(target)) throw new ExpansionError(`the alias *${node.source} is inside the node it names, so its value would contain itself`);
+        if (inProgress.has(target)) throw new DocumentError(`the alias *${node.source} is inside the node it names, so its value would contain itself`);
         total += sizes.get(target) ?? 0;
       }
     } else {
@@ -227,39 +162,32 @@ export function expandedSize(doc: YAML.Document.Parsed, budget: number): number 
 
 /**
  * Parses a YAML stream within `limits` and returns the value of each non-empty document. Bad or too big input is
- * an ApiError: 400 for syntax and nesting, 413 for size and alias expansion, each message naming the limit.
+ * an ApiError: 413 for text over maxBytes, 400 for syntax, nesting and alias expansion, each naming the limit.
  */
 export function parseBoundedYaml(text: string, limits: YamlLimits): unknown[] {
   const { what } = limits;
   if (text.length > limits.maxBytes) {
     throw ApiError.tooLarge(`${what} is ${text.length} characters of YAML, more than the ${limits.maxBytes} accepted`);
   }
-  const shape = yamlTextShape(text, limits.maxDepth);
-  if (shape.depth > limits.maxDepth) throw tooDeep(what, limits.maxDepth);
-  if (shape.documents > 2 * limits.maxDocuments) {
-    throw ApiError.badRequest(`${what} holds more than ${limits.maxDocuments} YAML documents; at most ${limits.maxDocuments} are accepted`);
-  }
-  let docs: YAML.Document.Parsed[];
-  try {
-    docs = YAML.parseAllDocuments(text, { uniqueKeys: false }) as YAML.Document.Parsed[];
-  } catch (e) {
-    throw ApiError.badRequest(`invalid YAML in ${what}: ${(e as Error).message}`);
-  }
-  if (!Array.isArray(docs)) return []; // an empty stream
-  if (docs.length > limits.maxDocuments) {
-    throw ApiError.badRequest(`${what} holds ${docs.length} YAML documents; at most ${limits.maxDocuments} are accepted`);
-  }
+  const lineCounter = new LineCounter();
+  const syntax = parseYamlSyntax(text, limits, lineCounter);
+  const docs = [...new Composer({ uniqueKeys: false }).compose(syntax)] as YAML.Document.Parsed[];
+  const where = (e: YAML.YAMLError): string => {
+    const at = lineCounter.linePos(e.pos[0]);
+    return `${e.message.split('\n')[0]} (line ${at.line}, column ${at.col})`;
+  };
   const budget = Math.min(limits.maxExpanded, Math.max(limits.minExpanded, limits.expansionRatio * text.length));
   const values: unknown[] = [];
   for (const doc of docs) {
-    if (doc.errors.length) throw ApiError.badRequest(`invalid YAML in ${what}: ${doc.errors[0]!.message}`);
+    if (doc.errors.length) throw ApiError.badRequest(`invalid YAML in ${what}: ${where(doc.errors[0]!)}`);
     if (doc.contents === null) continue;
     try {
       expandedSize(doc, budget);
     } catch (e) {
-      if (e instanceof DuplicateKeyError) throw ApiError.badRequest(`invalid YAML in ${what}: ${e.message}`);
+      if (e instanceof DocumentError) throw ApiError.badRequest(`invalid YAML in ${what}: ${e.message}`);
       if (!(e instanceof ExpansionError)) throw e;
-      throw ApiError.tooLarge(`${what} uses YAML aliases too much: ${e.message} (the limit is ${limits.expansionRatio} times the text, at least ${limits.minExpanded} and at most ${limits.maxExpanded}); write the repeated parts out or send JSON`);
+      // 400 like any other malformed body (an alias bomb is the client's document, not its size).
+      throw ApiError.badRequest(`${what} uses YAML aliases too much: ${e.message} (the limit is ${limits.expansionRatio} times the text, at least ${limits.minExpanded} and at most ${limits.maxExpanded}); write the repeated parts out or send JSON`);
     }
     let value: unknown;
     try {
