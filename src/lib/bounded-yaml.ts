@@ -10,7 +10,7 @@
 //   2. after composing, before `toJS`: the size of the value with every alias expanded, counted over the
 //      document's nodes with one size per anchor (linear in the document, not in the expansion);
 //   3. after `toJS`: the real depth of the value (aliases can nest an anchor below another one).
-import YAML, { Composer, LineCounter, Lexer, Parser, isAlias, isMap, isPair, isScalar, isSeq, type CST } from 'yaml';
+import YAML, { CST, Composer, LineCounter, Lexer, Parser, isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
 import { ApiError } from './errors.js';
 import { measureValue, stringifyJsonDeep, tooDeep } from './bounded-json.js';
 
@@ -23,6 +23,12 @@ export interface YamlLimits {
   maxDepth: number;
   /** Most documents in one stream (`---` separated), empty ones included. */
   maxDocuments: number;
+  /**
+   * Most nodes (scalars, aliases and collection entries), all documents together. The `yaml` package holds about
+   * 1.5 KB per node while it composes (a 2 MB map of 200 000 keys takes 300 MB), where JSON.parse holds a
+   * tenth of that: large objects belong in JSON.
+   */
+  maxNodes: number;
   /**
    * The value with aliases expanded may be at most `expansionRatio` times the text, but always `minExpanded`
    * and never more than `maxExpanded` (estimated JSON characters).
@@ -38,6 +44,7 @@ export const DEFAULT_YAML_LIMITS: Omit<YamlLimits, 'what'> = {
   // about 800 levels down and nests at most twice the parser's depth, so this leaves it ample room.
   maxDepth: 128,
   maxDocuments: 100,
+  maxNodes: 50_000,
   expansionRatio: 16,
   minExpanded: 1024 * 1024,
   maxExpanded: 6 * 1024 * 1024,
@@ -46,17 +53,21 @@ export const DEFAULT_YAML_LIMITS: Omit<YamlLimits, 'what'> = {
 // ---------------------------------------------------------------------------------------------------------
 // 1. Parsing to the concrete syntax tree, bounded as it goes.
 
+/** Lexemes that become a node of their own: a scalar, an alias, or an entry of a collection. */
+const NODE_LEXEMES = new Set<string>(['scalar', 'single-quoted-scalar', 'double-quoted-scalar', 'alias', 'flow-map-start', 'flow-seq-start', 'seq-item-ind', 'explicit-key-ind']);
+
 /**
  * Runs the `yaml` lexer and parser (both iterative: the parser keeps an explicit stack of the collections open
- * at the current token) and stops as soon as that stack is deeper than `maxDepth` or more than `maxDocuments`
- * documents are done. The composer, which recurses, only ever sees a syntax tree within those bounds. The
+ * at the current token) and stops as soon as that stack is deeper than `maxDepth`, more than `maxDocuments`
+ * documents are done or more than `maxNodes` nodes were read. The composer, which recurses, only ever sees a syntax tree within those bounds. The
  * stack is what the composer will nest, except that a flow sequence entry `a: b` (or an erroneous `- ` in flow)
  * becomes a map of its own: the composer nests at most twice the stack, and the value is measured exactly after.
  */
-export function parseYamlSyntax(text: string, limits: Pick<YamlLimits, 'maxDepth' | 'maxDocuments' | 'what'>, lineCounter?: LineCounter): CST.Token[] {
+export function parseYamlSyntax(text: string, limits: Pick<YamlLimits, 'maxDepth' | 'maxDocuments' | 'maxNodes' | 'what'>, lineCounter?: LineCounter): CST.Token[] {
   const parser = new Parser(lineCounter?.addNewLine);
   const tokens: CST.Token[] = [];
   let documents = 0;
+  let nodes = 0;
   const take = (t: CST.Token): void => {
     tokens.push(t);
     if (t.type === 'document' && ++documents > limits.maxDocuments) {
@@ -64,6 +75,9 @@ export function parseYamlSyntax(text: string, limits: Pick<YamlLimits, 'maxDepth
     }
   };
   for (const lexeme of new Lexer().lex(text)) {
+    if (NODE_LEXEMES.has(CST.tokenType(lexeme) ?? '') && ++nodes > limits.maxNodes) {
+      throw ApiError.badRequest(`${limits.what} holds more than ${limits.maxNodes} YAML nodes (scalars and collection entries); at most ${limits.maxNodes} are accepted in YAML: send large objects as JSON`);
+    }
     for (const t of parser.next(lexeme)) take(t);
     // The bottom of the stack is the document itself.
     if (parser.stack.length - 1 > limits.maxDepth) throw tooDeep(limits.what, limits.maxDepth);
