@@ -112,7 +112,7 @@ export function formatPath(path: readonly (string | number)[], maxSegments = 12)
     typeof p === 'number' ? `[${p}]` : /^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(p) ? (i === 0 ? p : `.${p}`) : `[${JSON.stringify(p)}]`;
   if (path.length <= maxSegments) return path.map(seg).join('') || '<root>';
   const head = path.slice(0, maxSegments / 2).map(seg).join('');
-  const tail = path.slice(-maxSegments / 2).map((p, i) => seg(p, i + 1)).join('');
+  const tail = path.slice(-maxSegments / 2).map((p, i) => seg(p, i)).join('');
   return `${head}…(${path.length - maxSegments} more)…${tail}`;
 }
 
