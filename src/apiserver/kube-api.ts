@@ -67,7 +67,8 @@ function decodeBody(req: FastifyRequest, allowYaml: boolean): unknown {
   const text = raw.toString('utf8');
   const yamlish = type === 'application/yaml' || type === 'application/apply-patch+yaml' || type === 'text/yaml';
   if (yamlish && allowYaml) {
-    // Bounded before the parser sees the text: nesting, documents, and the size aliases expand to.
+    // Bounded while it is parsed, before the (recursive) composer sees it: nesting, documents, nodes, and the
+    // size aliases expand to.
     const values = parseBoundedYaml(text, { ...DEFAULT_YAML_LIMITS, what: 'the request body', maxBytes: MAX_BODY_BYTES, maxExpanded: 2 * MAX_BODY_BYTES });
     if (values.length !== 1) throw ApiError.badRequest(`the request body must hold exactly one YAML document, found ${values.length}`);
     return values[0];

@@ -59,9 +59,10 @@ const NODE_LEXEMES = new Set<string>(['scalar', 'single-quoted-scalar', 'double-
 /**
  * Runs the `yaml` lexer and parser (both iterative: the parser keeps an explicit stack of the collections open
  * at the current token) and stops as soon as that stack is deeper than `maxDepth`, more than `maxDocuments`
- * documents are done or more than `maxNodes` nodes were read. The composer, which recurses, only ever sees a syntax tree within those bounds. The
- * stack is what the composer will nest, except that a flow sequence entry `a: b` (or an erroneous `- ` in flow)
- * becomes a map of its own: the composer nests at most twice the stack, and the value is measured exactly after.
+ * documents are done or more than `maxNodes` nodes were read. The composer, which recurses, only ever sees a
+ * syntax tree within those bounds. The stack is what the composer will nest, except that a flow sequence entry
+ * `a: b` (or an erroneous `- ` in flow) becomes a map of its own: the composer nests at most twice the stack
+ * (a property test holds it to that), and the value is measured exactly after.
  */
 export function parseYamlSyntax(text: string, limits: Pick<YamlLimits, 'maxDepth' | 'maxDocuments' | 'maxNodes' | 'what'>, lineCounter?: LineCounter): CST.Token[] {
   const parser = new Parser(lineCounter?.addNewLine);
