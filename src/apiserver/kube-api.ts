@@ -3,10 +3,11 @@
 // as a `Status` from one error handler.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
-import YAML from 'yaml';
 import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.js';
 import { apiVersionOf } from '../kinds/types.js';
 import { ApiError } from '../lib/errors.js';
+import { parseBoundedJson } from '../lib/bounded-json.js';
+import { DEFAULT_YAML_LIMITS, parseBoundedYaml, stringifyYamlSafely } from '../lib/bounded-yaml.js';
 import type { DeleteOptions, ObjectWatch, ObjectWatchEvent } from '../runtime/client.js';
 import { namespacePathsOf, parseRequestPath, type RequestInfo } from './request-info.js';
 import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './protobuf.js';
@@ -66,51 +67,21 @@ function decodeBody(req: FastifyRequest, allowYaml: boolean): unknown {
   const text = raw.toString('utf8');
   const yamlish = type === 'application/yaml' || type === 'application/apply-patch+yaml' || type === 'text/yaml';
   if (yamlish && allowYaml) {
-    let docs: YAML.Document.Parsed[];
-    try {
-      docs = YAML.parseAllDocuments(text) as YAML.Document.Parsed[];
-    } catch (e) {
-      throw ApiError.badRequest(`invalid YAML in request body: ${(e as Error).message}`);
-    }
-    const real = docs.filter((d) => d.contents !== null);
-    if (real.length !== 1) throw ApiError.badRequest(`the request body must hold exactly one YAML document, found ${real.length}`);
-    if (real[0].errors.length) throw ApiError.badRequest(`invalid YAML in request body: ${real[0].errors[0].message}`);
-    let value: unknown;
-    try {
-      // An alias bomb (`&a [*b, *b, …]` nested) ends here with "Excessive alias count", a client mistake.
-      value = real[0].toJS({ maxAliasCount: 100 });
-    } catch (e) {
-      throw ApiError.badRequest(`invalid YAML in request body: ${(e as Error).message}`);
-    }
-    return checkDepth(value);
+    // Bounded while it is parsed, before the (recursive) composer sees it: nesting, documents, nodes, and the
+    // size aliases expand to.
+    const values = parseBoundedYaml(text, { ...DEFAULT_YAML_LIMITS, what: 'the request body', maxBytes: MAX_BODY_BYTES, maxExpanded: 2 * MAX_BODY_BYTES });
+    if (values.length !== 1) throw ApiError.badRequest(`the request body must hold exactly one YAML document, found ${values.length}`);
+    return values[0];
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw ApiError.badRequest(`invalid JSON in request body: ${(e as Error).message}`);
-  }
-  return checkDepth(value);
+  return parseBoundedJson(text, { what: 'the request body', maxDepth: MAX_BODY_DEPTH });
 }
 
 /**
  * Validation, patching and managed fields walk objects recursively, so a body nested thousands of levels deep
- * would exhaust the stack (a 500). No real object comes close to this limit; refuse deeper ones up front.
+ * would exhaust the stack (a 500). No real object comes close to this limit; deeper JSON is refused from its
+ * text, before it is parsed (stored objects are bounded more tightly still, by the kind's validator).
  */
 export const MAX_BODY_DEPTH = 500;
-
-function checkDepth(value: unknown): unknown {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length) {
-    const [v, depth] = stack.pop()!;
-    if (v === null || typeof v !== 'object') continue;
-    if (depth > MAX_BODY_DEPTH) {
-      throw ApiError.badRequest(`the request body is nested more than ${MAX_BODY_DEPTH} levels deep; objects that deep are not accepted`);
-    }
-    for (const child of Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
-  }
-  return value;
-}
 
 function asObject(v: unknown, what: string): KubeObject {
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw ApiError.badRequest(`${what} must be a JSON object`);
@@ -207,7 +178,8 @@ function send(reply: FastifyReply, code: number, body: unknown, neg?: Negotiated
   if (warnings?.length) {
     reply.header('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`));
   }
-  if (neg?.yaml) return reply.code(code).type('application/yaml').send(YAML.stringify(body));
+  // Any stored object renders: too deep for block style, it is written as JSON (which is YAML too).
+  if (neg?.yaml) return reply.code(code).type('application/yaml').send(stringifyYamlSafely(body));
   return reply.code(code).type('application/json').send(JSON.stringify(body));
 }
 

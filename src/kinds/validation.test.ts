@@ -2,10 +2,25 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { configMapKind, eventKind, namespaceKind, operatingSystemKind, planKind, secretKind } from './index.js';
 import type { KindDeclaration, KubeObject } from './types.js';
-import { compileValidator, isQualifiedName, strictDecodingMessage, type FieldValidation } from './validation.js';
+import { compileValidator, FREE_FORM_LIMITS, isQualifiedName, MAX_OBJECT_BYTES, MAX_OBJECT_DEPTH, strictDecodingMessage, type FieldValidation } from './validation.js';
+import { workflowKind } from './workflow.js';
 
 function plan(spec: Record<string, unknown>, metadata: Record<string, unknown> = { name: 'c3.small.x86' }): KubeObject {
   return { apiVersion: 'metalplane.dev/v1alpha1', kind: 'Plan', metadata, spec: { specs: {}, ...spec } };
+}
+/** `{x: {x: … 'leaf'}}`, `levels` objects deep. */
+function nested(levels: number): unknown {
+  let v: unknown = 'leaf';
+  for (let i = 0; i < levels; i++) v = { x: v };
+  return v;
+}
+function workflow(params: unknown, metadata: Record<string, unknown> = { name: 'wf', namespace: 'default' }): KubeObject {
+  return {
+    apiVersion: 'metalplane.dev/v1alpha1',
+    kind: 'Workflow',
+    metadata,
+    spec: { hardware: 'm1', purpose: 'discover', actions: [{ name: 'a', executor: 'bmc', type: 'power-on-pxe', timeoutSeconds: 60, params }] },
+  };
 }
 function cm(extra: Record<string, unknown>, metadata: Record<string, unknown> = { name: 'cfg', namespace: 'default' }): KubeObject {
   return { apiVersion: 'v1', kind: 'ConfigMap', metadata, ...extra };
@@ -127,6 +142,50 @@ const cases: Case[] = [
       spec: { slug: 'alpine_3', name: 'Alpine', distro: 'alpine', version: '3', provisionableOn: ['*'], workflow: 'alpine-install' },
     },
     causes: ['spec.image: Required value: an image is required unless customIpxe is true'],
+  },
+  // ---- bounds on what is stored (the result of every write, patches included)
+  { name: 'free-form params at the depth bound', kind: workflowKind, obj: workflow(nested(FREE_FORM_LIMITS.maxDepth)), causes: [] },
+  {
+    name: 'free-form params past the depth bound',
+    kind: workflowKind,
+    obj: workflow(nested(FREE_FORM_LIMITS.maxDepth + 1)),
+    causes: [`spec.actions[0].params: Invalid value: a free-form field is nested more than ${FREE_FORM_LIMITS.maxDepth} levels deep`],
+  },
+  {
+    name: 'free-form params with too many entries',
+    kind: workflowKind,
+    obj: workflow({ list: Array.from({ length: FREE_FORM_LIMITS.maxEntries }, (_, i) => i) }),
+    causes: [`spec.actions[0].params: Invalid value: a free-form field holds more than ${FREE_FORM_LIMITS.maxEntries} keys and items`],
+  },
+  {
+    name: 'free-form params with a huge string',
+    kind: workflowKind,
+    obj: workflow({ s: 'x'.repeat(FREE_FORM_LIMITS.maxStringLength + 1) }),
+    causes: [`spec.actions[0].params: Invalid value: a free-form field holds a string of ${FREE_FORM_LIMITS.maxStringLength + 1} characters`],
+  },
+  {
+    name: 'managedFields fieldsV1 is as deep as the object: only the whole-object bounds apply',
+    kind: workflowKind,
+    obj: workflow({}, { name: 'wf', namespace: 'default', managedFields: [{ manager: 'm', operation: 'Update', apiVersion: 'metalplane.dev/v1alpha1', fieldsType: 'FieldsV1', fieldsV1: nested(FREE_FORM_LIMITS.maxDepth + 10) }] }),
+    causes: [],
+  },
+  {
+    name: 'an object nested past the object bound, even in a field the schema prunes',
+    kind: configMapKind,
+    obj: cm({ extra: nested(MAX_OBJECT_DEPTH) }),
+    causes: [`extra.x.x.x.x.x…(${MAX_OBJECT_DEPTH - 12} more)…x.x.x.x.x.x: Invalid value: nested more than ${MAX_OBJECT_DEPTH} levels deep`],
+  },
+  {
+    name: 'an object far deeper than the stack would allow is refused, not walked',
+    kind: configMapKind,
+    obj: cm({ extra: nested(50_000) }),
+    causes: [`extra.x.x.x.x.x…`],
+  },
+  {
+    name: 'an object over the size bound',
+    kind: configMapKind,
+    obj: cm({ data: { big: 'x'.repeat(MAX_OBJECT_BYTES) } }),
+    causes: [`undefined: Too long: the object is more than ${MAX_OBJECT_BYTES} bytes as JSON`],
   },
   { name: 'not an object', kind: planKind, obj: 'hello', causes: ['<root>: Invalid value: "string"'] },
   {

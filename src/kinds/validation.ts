@@ -2,10 +2,12 @@
 // schema, status included) is pruned of unknown fields, defaulted and checked with Ajv, then metadata is checked
 // with Kubernetes' name/label/annotation rules and the kind's semantic hook runs. Errors read like kube's
 // (`metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of …`) so that
-// kubectl users see familiar messages.
+// kubectl users see familiar messages. It sees every write as it will be stored (creates, updates, and the
+// result of a patch or apply), so it is also where the size and depth of stored objects are bounded.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { ErrorCause } from '../lib/errors.js';
+import { formatPath, measureValue } from '../lib/bounded-json.js';
 import { ObjectMetaSchema } from './common.js';
 import type { FieldCauseLike, KindDeclaration, KubeObject, ObjectMeta } from './types.js';
 
@@ -284,23 +286,98 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Removes (in place) what `schema` does not declare; appends each removed field's path to `unknown`. */
-function prune(value: unknown, schema: JsonSchema, path: string, unknown: string[]): void {
-  if (schema['x-kubernetes-preserve-unknown-fields']) return;
+// ---------------------------------------------------------------------------------------------------------
+// Bounds on what is stored. Every reader of an object (the YAML encoder, patches, managed fields, controllers)
+// recurses over it, and a write that passes once is read on every GET, LIST and watch after: a bound checked
+// only on request bodies is not enough, since patches grow an object a body at a time.
+
+/** How deep a stored object may nest arrays and objects (kinds' own schemas stay under 15). */
+export const MAX_OBJECT_DEPTH = 100;
+/** How big a stored object may be as JSON: etcd's default request limit (1.5 MiB), which kube objects live within. */
+export const MAX_OBJECT_BYTES = 1536 * 1024;
+
+export interface FreeFormLimits {
+  /** Levels of arrays and objects inside the field (the field's own object is level 1). */
+  maxDepth: number;
+  /** Keys and array items inside the field, all levels together. */
+  maxEntries: number;
+  /** Longest key or string value inside the field. */
+  maxStringLength: number;
+}
+
+/** Bounds of schema-less fields (`x-kubernetes-preserve-unknown-fields`, e.g. a Workflow action's params). */
+export const FREE_FORM_LIMITS: FreeFormLimits = { maxDepth: 32, maxEntries: 10_000, maxStringLength: 64 * 1024 };
+
+// managedFields' fieldsV1 mirrors the object's own field paths (as deep and as wide as the object), and the
+// server writes it: only the whole-object bounds apply to it.
+const MANAGED_FIELDS_SET = /^metadata\.managedFields\[\d+\]\.fieldsV1$/;
+
+function wholeObjectCause(obj: unknown): ErrorCause | undefined {
+  const shape = measureValue(obj, { maxDepth: MAX_OBJECT_DEPTH, maxBytes: MAX_OBJECT_BYTES });
+  if (shape.exceeded === 'depth') {
+    return {
+      reason: 'FieldValueInvalid',
+      field: formatPath(shape.at ?? []),
+      message: `Invalid value: nested more than ${MAX_OBJECT_DEPTH} levels deep: objects may nest arrays and objects at most ${MAX_OBJECT_DEPTH} levels`,
+    };
+  }
+  if (shape.exceeded === 'bytes') {
+    return {
+      reason: 'FieldValueTooLong',
+      message: `Too long: the object is more than ${MAX_OBJECT_BYTES} bytes as JSON; an object may take at most ${MAX_OBJECT_BYTES} bytes (1.5 MiB)`,
+    };
+  }
+  return undefined;
+}
+
+/** What is wrong with a free-form value, if anything: an iterative walk that stops at the first bound passed. */
+function freeFormProblem(value: unknown, limits: FreeFormLimits): string | undefined {
+  let entries = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.length > limits.maxStringLength) return `holds a string of ${v.length} characters; at most ${limits.maxStringLength} are allowed here`;
+      continue;
+    }
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > limits.maxDepth) return `is nested more than ${limits.maxDepth} levels deep; at most ${limits.maxDepth} levels are allowed here`;
+    const keys = Array.isArray(v) ? [] : Object.keys(v);
+    const children = Array.isArray(v) ? v : keys.map((k) => (v as Record<string, unknown>)[k]);
+    entries += children.length;
+    if (entries > limits.maxEntries) return `holds more than ${limits.maxEntries} keys and items; at most ${limits.maxEntries} are allowed here`;
+    for (const k of keys) {
+      if (k.length > limits.maxStringLength) return `has a key of ${k.length} characters; at most ${limits.maxStringLength} are allowed here`;
+    }
+    for (const c of children) stack.push([c, depth + 1]);
+  }
+  return undefined;
+}
+
+/**
+ * Removes (in place) what `schema` does not declare; appends each removed field's path to `unknown`, and a cause
+ * to `causes` for each free-form field past FREE_FORM_LIMITS.
+ */
+function prune(value: unknown, schema: JsonSchema, path: string, unknown: string[], causes: ErrorCause[]): void {
+  if (schema['x-kubernetes-preserve-unknown-fields']) {
+    const problem = MANAGED_FIELDS_SET.test(path) ? undefined : freeFormProblem(value, FREE_FORM_LIMITS);
+    if (problem) causes.push({ reason: 'FieldValueInvalid', field: path || '<root>', message: `Invalid value: a free-form field ${problem}` });
+    return;
+  }
   if (isPlainObject(value) && (schema.type === 'object' || schema.properties || schema.additionalProperties)) {
     const props = schema.properties ?? {};
     const extra = schema.additionalProperties;
     for (const key of Object.keys(value)) {
       const sub = Object.prototype.hasOwnProperty.call(props, key) ? props[key] : undefined;
-      if (sub) prune(value[key], sub, path ? `${path}.${key}` : key, unknown);
-      else if (isPlainObject(extra)) prune(value[key], extra, path ? `${path}.${key}` : key, unknown);
+      if (sub) prune(value[key], sub, path ? `${path}.${key}` : key, unknown, causes);
+      else if (isPlainObject(extra)) prune(value[key], extra, path ? `${path}.${key}` : key, unknown, causes);
       else if (extra !== true) {
         unknown.push(path ? `${path}.${key}` : key);
         delete value[key];
       }
     }
   } else if (Array.isArray(value) && schema.items) {
-    value.forEach((item, i) => prune(item, schema.items!, `${path}[${i}]`, unknown));
+    value.forEach((item, i) => prune(item, schema.items!, `${path}[${i}]`, unknown, causes));
   }
 }
 
@@ -406,9 +483,15 @@ export function compileValidator(kind: KindDeclaration): Validator {
       const empty = { apiVersion: '', kind: kind.kind, metadata: {} } as KubeObject;
       return { causes: [fieldTypeInvalid('<root>', jsonType(obj), 'the object must be a JSON object')], warnings, unknownFields, pruned: empty };
     }
+    // First, before anything recurses over it (structuredClone, Ajv, the kind's hooks).
+    const tooBig = wholeObjectCause(obj);
+    if (tooBig) {
+      const empty = { apiVersion: '', kind: kind.kind, metadata: {} } as KubeObject;
+      return { causes: [tooBig], warnings, unknownFields, pruned: empty };
+    }
     const copy = structuredClone(obj) as KubeObject;
     const unknown: string[] = [];
-    prune(copy, schema, '', unknown);
+    prune(copy, schema, '', unknown, causes);
     if (mode === 'Strict') unknownFields.push(...unknown);
     else if (mode === 'Warn') for (const u of unknown) warnings.push(`unknown field ${JSON.stringify(u)}`);
 

@@ -3,6 +3,7 @@
 // cannot be applied — a missing path, a failing `test` — is answered 422 Invalid, as kube-apiserver does
 // (it wraps jsonpatch errors in a 422). The document is patched on a copy: all operations apply or none.
 import { ApiError } from '../../lib/errors.js';
+import { measureValue } from '../../lib/bounded-json.js';
 import { cloneJson, deepEqual, describeType, isJsonObject, type JsonObject, type JsonValue } from './json-value.js';
 
 export type JsonPatchOperation =
@@ -15,6 +16,15 @@ export type JsonPatchOperation =
 
 /** kube-apiserver refuses JSON patches with more operations than this (413). */
 export const MAX_JSON_PATCH_OPERATIONS = 10000;
+
+/**
+ * The most a patch's `copy` operations may copy, together (estimated JSON characters). Each copy can double the
+ * document (`copy /spec` to `/spec/again`), so thirty of them would otherwise ask for gigabytes before the result
+ * is ever validated. Twice the body limit: copies can never build more than a body could carry.
+ */
+export const MAX_JSON_PATCH_COPIED_BYTES = 6 * 1024 * 1024;
+/** Deepest value a `copy` may copy (the copy recurses). Stored objects are far shallower than this. */
+const MAX_COPIED_DEPTH = 1000;
 
 const OPS = ['add', 'remove', 'replace', 'move', 'copy', 'test'] as const;
 
@@ -95,7 +105,9 @@ function checkPointer(pointer: string, what: string): void {
 export function applyJsonPatch(doc: unknown, patch: unknown): JsonValue {
   const ops = parseJsonPatch(patch);
   let root: JsonValue = cloneJson(doc as JsonValue);
+  let copyBudget = MAX_JSON_PATCH_COPIED_BYTES;
   ops.forEach((op, i) => {
+    if (op.op === 'copy') copyBudget = chargeCopy(root, op.from, copyBudget, i);
     try {
       root = applyOperation(root, op);
     } catch (e) {
@@ -113,6 +125,25 @@ export function applyJsonPatch(doc: unknown, patch: unknown): JsonValue {
 }
 
 class OperationError extends Error {}
+
+/** What is left of the copy budget after copying `from` (a missing `from` is the operation's own error). */
+function chargeCopy(root: JsonValue, from: string, budget: number, i: number): number {
+  let value: JsonValue;
+  try {
+    value = get(root, from);
+  } catch {
+    return budget;
+  }
+  const shape = measureValue(value, { maxDepth: MAX_COPIED_DEPTH, maxBytes: budget });
+  if (shape.exceeded) {
+    throw ApiError.tooLarge(
+      shape.exceeded === 'depth'
+        ? `JSON patch operation ${i} (copy ${from}) copies a value nested more than ${MAX_COPIED_DEPTH} levels deep`
+        : `JSON patch operation ${i} (copy ${from}): the patch's copies add up to more than ${MAX_JSON_PATCH_COPIED_BYTES} bytes; copy less, or send the values`,
+    );
+  }
+  return budget - shape.bytes;
+}
 
 type Container = JsonObject | JsonValue[];
 
