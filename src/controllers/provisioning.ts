@@ -1,5 +1,5 @@
 // The provisioning controllers — devices (scheduling, lifecycle, actions, deletion), workflows (BMC steps and
-// timeouts), hardware (discovery, failure recovery, power), IP reservations, plan capacity, usage records and
+// timeouts), hardware (discovery, failure recovery, power), IP reservations, plan capacity, usage records, termination times and
 // the address blocks of deleted projects — started together over shared informers. The caller decides when
 // they run (only while holding the leader lease).
 import type { Controller } from '../runtime/controller.js';
@@ -11,6 +11,7 @@ import { createReservationController } from './ipam/reservation-controller.js';
 import type { ProvisioningDeps } from './provisioning-context.js';
 import { createWorkflowController } from './workflow/workflow-controller.js';
 import { createUsageController } from './usage/usage-controller.js';
+import { createTerminationController } from './termination/termination-controller.js';
 import { createNetworkController, networkKindsFrom } from './network/network-controller.js';
 
 export interface ProvisioningControllers {
@@ -25,6 +26,7 @@ export function startProvisioningControllers(deps: ProvisioningDeps, opts: { har
     createHardwareController(deps, opts.hardware),
     createReservationController(deps),
     createUsageController(deps),
+    createTerminationController(deps),
     createCapacityController(deps),
     createProjectBlocksController(deps),
     createNetworkController({ ...deps, networkKinds: networkKindsFrom(deps.client) }),

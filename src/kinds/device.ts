@@ -65,7 +65,7 @@ const MetalApiSpecFields = {
   description: Type.Optional(Type.String({ maxLength: 1024, description: 'A free-text description of the device or how it is used.' })),
   customData: Type.Optional(FreeForm('Arbitrary JSON about the device (the Metal API\'s `customdata`), kept as given.')),
   terminationTime: Type.Optional(
-    Timestamp('When the device is to be deleted (the Metal API\'s `termination_time`). Recorded and shown; nothing deletes the device at that time yet.'),
+    Timestamp('When the device is to be deleted (the Metal API\'s `termination_time`): the termination controller deletes it then.'),
   ),
   sshKeyUsers: Type.Optional(
     Type.Array(Type.String(), {
