@@ -2,6 +2,7 @@
 // timeouts), hardware (discovery, failure recovery, power) and IP reservations — started together over shared
 // informers. The caller decides when they run (only while holding the leader lease).
 import type { Controller } from '../runtime/controller.js';
+import { createCloudConfigController } from './cloudconfig/cloudconfig-controller.js';
 import { createDeviceController } from './device/device-controller.js';
 import { createHardwareController, type HardwareControllerOptions } from './hardware/hardware-controller.js';
 import { createReservationController } from './ipam/reservation-controller.js';
@@ -19,6 +20,7 @@ export function startProvisioningControllers(deps: ProvisioningDeps, opts: { har
     createDeviceController(deps),
     createHardwareController(deps, opts.hardware),
     createReservationController(deps),
+    createCloudConfigController(deps),
   ];
   deps.informers.start();
   for (const c of controllers) {
