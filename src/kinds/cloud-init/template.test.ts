@@ -96,9 +96,9 @@ test('cloud-init recognizes a document by its first line, longest prefix first',
 });
 
 test('bounded YAML: YAML 1.1 as cloud-init reads it, and limits before and after parsing', () => {
-  const ok = parseYamlBounded('#cloud-config\npackage_update: yes\nmode: 0644\n');
+  const ok = parseYamlBounded('#cloud-config\npackage_update: yes\nmode: 0644\ncontent: y\nn: 1e3\n');
   assert.ok(ok.ok);
-  assert.deepEqual(ok.value, { package_update: true, mode: 420 });
+  assert.deepEqual(ok.value, { package_update: true, mode: 420, content: 'y', n: '1e3' }, 'PyYAML reads y and 1e3 as strings');
   const cases: Array<[string, string, RegExp]> = [
     ['too large', 'a: ' + 'x'.repeat(200 * 1024), /bytes; at most/],
     ['deep flow nesting', '['.repeat(100) + ']'.repeat(100), /nests deeper than 64/],

@@ -4,7 +4,7 @@
 //
 // A shared bounded parser (src/lib/bounded-yaml.ts) is being written on another branch; when it lands this
 // helper should become a thin call into it with the same limits.
-import YAML, { type Document } from 'yaml';
+import YAML, { type Document, type Tags } from 'yaml';
 
 export interface YamlBounds {
   /** Bytes of text (UTF-8). */
@@ -34,7 +34,7 @@ export function parseYamlBounded(text: string, bounds: YamlBounds = DefaultYamlB
   }
   let doc: Document;
   try {
-    doc = YAML.parseDocument(text, { version: '1.1', prettyErrors: true, uniqueKeys: false });
+    doc = YAML.parseDocument(text, { version: '1.1', prettyErrors: true, uniqueKeys: false, customTags: pyyamlScalars });
   } catch (e) {
     return { ok: false, message: `is not valid YAML: ${(e as Error).message}` };
   }
@@ -47,6 +47,22 @@ export function parseYamlBounded(text: string, bounds: YamlBounds = DefaultYamlB
   }
   if (depthOf(value, bounds.maxDepth + 1) > bounds.maxDepth) return { ok: false, message: `nests deeper than ${bounds.maxDepth} levels` };
   return { ok: true, value, doc };
+}
+
+/**
+ * Where PyYAML (and so cloud-init) reads plain scalars differently from the yaml package's 1.1 schema: `y` and
+ * `n` are strings, not booleans, and an exponent needs a dot and a sign to make a float (`1e3` is a string).
+ */
+function pyyamlScalars(tags: Tags): Tags {
+  return tags.map((t) => {
+    if (typeof t !== 'object' || !('test' in t) || !t.test) return t;
+    if (t.tag === 'tag:yaml.org,2002:bool') {
+      const isTrue = t.identify?.(true) === true;
+      return { ...t, test: isTrue ? /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/ : /^(?:no|No|NO|false|False|FALSE|off|Off|OFF)$/ };
+    }
+    if (t.tag === 'tag:yaml.org,2002:float' && t.format === 'EXP') return { ...t, test: /^[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*[eE][-+][0-9]+$/ };
+    return t;
+  });
 }
 
 function firstLine(s: string): string {
