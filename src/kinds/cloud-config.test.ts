@@ -138,6 +138,11 @@ const cases: Array<{ name: string; spec: Record<string, unknown>; want: Array<st
     spec: { encoding: 'zip', parts: [{ contentType: 'text/upstart-job', content: 'x' }] },
     want: [/^spec\.parts\[0\]\.contentType: Unsupported value: "text\/upstart-job"/, /^spec\.encoding: Unsupported value: "zip": supported values: "gzip\+base64"/],
   },
+  {
+    name: 'two parts of one file name (the second is part-002 by default)',
+    spec: { parts: [{ ...shell('#!/bin/sh\n'), filename: 'part-002' }, shell('#!/bin/sh\n')] },
+    want: ['spec.parts[1].filename: Duplicate value: "part-002"'],
+  },
   { name: 'a lower-case value name', spec: { values: [{ name: 'db_ip', value: 'x' }], parts: [shell('#!/bin/sh\n')] }, want: [/^spec\.values\[0\]\.name: Invalid value: "db_ip"/] },
 ];
 

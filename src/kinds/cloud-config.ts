@@ -12,6 +12,7 @@ import { Type } from '@sinclair/typebox';
 import { Conditions, KeyedList, StringEnum, Timestamp } from './common.js';
 import {
   checkFieldWrite,
+  defaultFilename,
   isShellScript,
   parseFieldPath,
   PartContentTypes,
@@ -251,8 +252,13 @@ export function validateCloudConfig(obj: KubeObject): FieldCauseLike[] {
     }
   });
   const declaredList = [...declared].join(', ') || 'none';
+  const filenames = new Set<string>();
   spec.parts.forEach((part, i) => {
     const at = `spec.parts[${i}]`;
+    // cloud-init saves scripts under their part's file name: two of one name would overwrite each other.
+    const filename = part.filename ?? defaultFilename(i);
+    if (filenames.has(filename)) causes.push(fieldDuplicate(`${at}.filename`, filename));
+    filenames.add(filename);
     const bytes = Buffer.byteLength(part.content);
     if (bytes > MaxPartBytes) {
       causes.push(fieldTooLong(`${at}.content`, MaxPartBytes));

@@ -9,6 +9,7 @@ import type { CloudConfigPart, CloudConfigSpec, CloudConfigStatus } from '../../
 import { validateCloudConfigSchema } from '../../kinds/cloud-init/schema.js';
 import {
   checkFieldWrite,
+  defaultFilename,
   isShellScript,
   parseFieldPath,
   substitutePlaceholders,
@@ -46,10 +47,6 @@ export type RenderOutcome =
       parts: RenderedPart[];
     }
   | { ok: false; reason: 'RenderFailed' | 'TooLarge'; message: string };
-
-export function defaultFilename(index: number): string {
-  return `part-${String(index + 1).padStart(3, '0')}`;
-}
 
 /** One part with its values in: placeholders, then patches, then (cloud-config) the YAML and schema again. */
 export function renderPart(part: CloudConfigPart, index: number, values: ReadonlyMap<string, string>): PartOutcome {

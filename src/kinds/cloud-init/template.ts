@@ -210,6 +210,11 @@ export function typeFromStartsWith(content: string): PartContentType | undefined
   return startsWith.find(([prefix]) => head.startsWith(prefix))?.[1];
 }
 
+/** A part's MIME file name when it names none (cloud-init's own default is `part-NNN` too). */
+export function defaultFilename(index: number): string {
+  return `part-${String(index + 1).padStart(3, '0')}`;
+}
+
 export function isShellScript(t: PartContentType): boolean {
   return t.startsWith('text/x-shellscript');
 }
