@@ -210,9 +210,11 @@ describe('devices on the simulated datacenter', () => {
     const plain = s.plainUrl;
     const post = (path: string, body: string, headers: Record<string, string> = {}) =>
       fetch(plain + path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } }).then(async (r) => ({ status: r.status, text: await r.text() }));
-    const script = await fetch(`${plain}/boot/v1/ipxe?mac=02:00:00:00:00:01`).then((r) => r.text());
-    const token = /metalplane\.token=(\S+)/.exec(script)?.[1];
-    assert.ok(token, script);
+    // A valid token is one of a running agent (a free machine's iPXE gets none): read it off a warm machine's
+    // console, as its kernel command line.
+    const machines = ((await api(s, 'GET', '/sim/v1/machines')).body as { machines: Array<{ phase: string; agent?: { token?: string } }> }).machines;
+    const token = machines.find((m) => m.phase === 'agent' && m.agent?.token)?.agent?.token;
+    assert.ok(token, 'a machine of the warm pool runs its agent');
     const auth = { authorization: `Bearer ${token}` };
     const rows: Array<[string, Promise<{ status: number; text: string }>, number, RegExp]> = [
       ['sim API without a token', post('/sim/v1/chaos', '{}'), 401, /bearer token is required/],

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, CommanderError } from 'commander';
 import { resolve } from 'node:path';
 import pino from 'pino';
 import { startServer } from '../server/server.js';
+import { DataDirError } from '../server/data-dir.js';
 import { chaosCommand } from './chaos.js';
 import { METALPLANE_VERSION, VERSION } from '../version.js';
 
@@ -161,7 +162,8 @@ export async function main(argv: string[]): Promise<void> {
       // --help and --version exit 0; usage mistakes exit 2 like kubectl's flag errors.
       process.exit(e.exitCode === 0 ? 0 : 2);
     }
-    if (e instanceof UsageError || e instanceof InvalidArgumentError) {
+    // A --data-dir that is not safe to keep keys in is a mistake in how metalplane was called.
+    if (e instanceof UsageError || e instanceof InvalidArgumentError || e instanceof DataDirError) {
       process.stderr.write(`error: ${e.message}\n`);
       process.exit(2);
     }

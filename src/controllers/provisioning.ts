@@ -8,6 +8,7 @@ import { createHardwareController, type HardwareControllerOptions } from './hard
 import { createReservationController } from './ipam/reservation-controller.js';
 import type { ProvisioningDeps } from './provisioning-context.js';
 import { createWorkflowController } from './workflow/workflow-controller.js';
+import { createUsageController } from './usage/usage-controller.js';
 
 export interface ProvisioningControllers {
   readonly controllers: Controller[];
@@ -20,6 +21,7 @@ export function startProvisioningControllers(deps: ProvisioningDeps, opts: { har
     createDeviceController(deps),
     createHardwareController(deps, opts.hardware),
     createReservationController(deps),
+    createUsageController(deps),
     createCloudConfigController(deps),
   ];
   deps.informers.start();

@@ -6,6 +6,7 @@ import { Type } from '@sinclair/typebox';
 import { Conditions, StringEnum, Timestamp } from './common.js';
 import type { Condition, KindDeclaration, KubeObject, TableCell } from './types.js';
 import { fieldInvalid, fieldRequired } from './validation.js';
+import { scriptUrlProblem } from '../lib/url.js';
 
 export const DeviceStates = [
   'queued',
@@ -31,6 +32,8 @@ export const DeviceActionAnnotation = 'metalplane.dev/action';
 
 /** Holds a deleted Device until its machine is wiped and its IPs are released. */
 export const DeviceFinalizerName = 'metalplane.dev/device';
+/** Held by the usage controller until the device's usage record is closed. */
+export const UsageFinalizerName = 'metalplane.dev/usage';
 
 export interface DeviceSpec {
   hostname?: string;
@@ -227,12 +230,8 @@ export const deviceKind: KindDeclaration = {
       causes.push(fieldRequired('spec.ipxeScriptUrl', 'operatingSystem custom_ipxe needs an iPXE script URL'));
     }
     if (spec.ipxeScriptUrl) {
-      try {
-        const u = new URL(spec.ipxeScriptUrl);
-        if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
-      } catch {
-        causes.push(fieldInvalid('spec.ipxeScriptUrl', spec.ipxeScriptUrl, 'must be an http:// or https:// URL'));
-      }
+      const problem = scriptUrlProblem(spec.ipxeScriptUrl);
+      if (problem) causes.push(fieldInvalid('spec.ipxeScriptUrl', spec.ipxeScriptUrl.slice(0, 200), problem));
     }
     if (spec.userData && Buffer.byteLength(spec.userData) > 64 * 1024) {
       causes.push(fieldInvalid('spec.userData', '(omitted)', 'must be at most 64 KiB'));
@@ -258,6 +257,8 @@ export const deviceKind: KindDeclaration = {
     // device deleted before the controller saw it still gets its machine wiped and its IPs released.
     const f = (obj.metadata.finalizers ??= []);
     if (!f.includes(DeviceFinalizerName)) f.push(DeviceFinalizerName);
+    // The usage ledger closes the device's record at the moment its deletion was asked for.
+    if (!f.includes(UsageFinalizerName)) f.push(UsageFinalizerName);
   },
 };
 

@@ -16,6 +16,7 @@ import { sshKeyKind } from './ssh-key.js';
 import { organizationKind } from './organization.js';
 import { userKind } from './user.js';
 import { apiKeyKind } from './api-key.js';
+import { usageRecordKind } from './usage-record.js';
 import { cloudConfigKind } from './cloud-config.js';
 import { apiVersionOf, type KindDeclaration, type SelectableField } from './types.js';
 
@@ -39,6 +40,7 @@ export const allKinds: KindDeclaration[] = [
   organizationKind,
   userKind,
   apiKeyKind,
+  usageRecordKind,
   cloudConfigKind,
 ];
 

@@ -1,6 +1,8 @@
 // The agent protocol, `/agent/v1` (docs/provisioning-protocol.md): the agent on a netbooted machine registers,
 // then long-polls for its next action, reporting the outcome of the last one in the same call. Reports are
-// written to the Workflow before they are acknowledged, so a crash loses none.
+// written to the Workflow before they are acknowledged, so a crash loses none. A caller is the agent of a boot
+// only while that boot is its machine's current one (boots.ts), its token has not expired, and it calls from the
+// address that started the boot; its token is renewed in the answers as it ages (`x-metalplane-token`).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HardwareSpec, HardwareStatus } from '../kinds/hardware.js';
 import type { KindDeclaration, StoredObject } from '../kinds/types.js';
@@ -13,8 +15,9 @@ import { updateWorkflowStatus } from '../controllers/workflow/write.js';
 import { updateStatus } from '../runtime/update-status.js';
 import { isApiError } from '../lib/errors.js';
 import type { AgentHub } from './agent-hub.js';
+import type { BootRecords } from './boots.js';
 import { seedUrl } from './metadata.js';
-import type { TokenSigner } from './tokens.js';
+import { AgentTokenRenewAfterSeconds, normalizePeer, RenewedTokenHeader, type TokenSigner } from './tokens.js';
 
 export interface AgentApiDeps {
   client: ObjectClient;
@@ -23,6 +26,7 @@ export interface AgentApiDeps {
   deviceKind: KindDeclaration;
   hub: AgentHub;
   signer: TokenSigner;
+  boots: BootRecords;
   logger: Logger;
   now?: () => number;
   /** The plain-HTTP URL machines reach us at now (for the cloud-init seed URL). */
@@ -34,6 +38,8 @@ export interface AgentApiDeps {
 interface Caller {
   hardware: string;
   bootId: string;
+  /** The uid of the Hardware the boot was started on. */
+  hardwareUid: string;
 }
 
 const HeartbeatWriteMs = 60_000;
@@ -89,17 +95,40 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
   const now = deps.now ?? Date.now;
   const maxWait = deps.maxWaitSeconds ?? 20;
 
-  const caller = (req: FastifyRequest): Caller => {
+  /**
+   * Who calls: the agent of the boot its token names, if that boot is the machine's current one and the
+   * request comes from the address that started it. A token older than the renewal age is renewed in the answer.
+   */
+  const caller = async (req: FastifyRequest, reply: FastifyReply): Promise<Caller> => {
     const h = req.headers.authorization;
     const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
     if (!m) throw new AgentError(401, 'an agent token is required: Authorization: Bearer <metalplane.token from the kernel command line>');
     const claims = deps.signer.verify(m[1]!);
-    if (!claims || claims.kind !== 'agent') throw new AgentError(401, 'the agent token is not valid');
-    return { hardware: claims.hardware, bootId: claims.bootId };
+    if (!claims || claims.kind !== 'agent' || typeof claims.exp !== 'number' || typeof claims.iat !== 'number') throw new AgentError(401, 'the agent token is not valid');
+    const nowS = Math.floor(now() / 1000);
+    if (nowS >= claims.exp) {
+      throw new AgentError(401, `the agent token of boot ${claims.bootId} expired at ${formatTime(claims.exp * 1000)}: an agent renews its token by calling in (${RenewedTokenHeader}); this machine must netboot again`);
+    }
+    const boot = await deps.boots.get(claims.hardware);
+    if (!boot || boot.bootId !== claims.bootId) {
+      throw new AgentError(403, `the token is for boot ${claims.bootId}, but the current boot of ${claims.hardware} is ${boot ? boot.bootId : 'none'}: the machine was netbooted again since`);
+    }
+    if (boot.contested) {
+      throw new AgentError(403, `boot ${boot.bootId} of ${claims.hardware} was revoked: its iPXE script was fetched from ${boot.peer} and from ${boot.contested.peer}`);
+    }
+    const peer = normalizePeer(req.raw.socket.remoteAddress);
+    if (peer !== boot.peer) {
+      throw new AgentError(403, `boot ${boot.bootId} of ${claims.hardware} was started from ${boot.peer}; this request comes from ${peer}: a token is good only from the address that fetched its iPXE script`);
+    }
+    if (nowS - claims.iat >= AgentTokenRenewAfterSeconds) void reply.header(RenewedTokenHeader, deps.signer.agentToken(claims.hardware, claims.bootId, nowS));
+    return { hardware: claims.hardware, bootId: claims.bootId, hardwareUid: boot.hardwareUid };
   };
 
   const fail = (reply: FastifyReply, e: unknown): FastifyReply => {
-    if (e instanceof AgentError) return reply.code(e.status).send({ errors: [e.message] });
+    if (e instanceof AgentError) {
+      if (e.status === 401) void reply.header('www-authenticate', 'Bearer realm="metalplane-agent"');
+      return reply.code(e.status).send({ errors: [e.message] });
+    }
     if (isApiError(e) && e.code < 500) return reply.code(e.code).send({ errors: [e.message] });
     deps.logger.error({ err: e }, 'agent api failed');
     return reply.code(500).send({ errors: ['internal error'] });
@@ -107,7 +136,7 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
 
   const hardwareOf = async (c: Caller): Promise<StoredObject> => {
     const hw = await deps.client.get(deps.hardwareKind, undefined, c.hardware);
-    if (!hw) throw new AgentError(403, `hardware ${c.hardware} is not enrolled any more`);
+    if (!hw || hw.metadata.uid !== c.hardwareUid) throw new AgentError(403, `hardware ${c.hardware} is not enrolled any more (or was enrolled again since this boot)`);
     return hw;
   };
 
@@ -120,9 +149,14 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
 
   app.post('/agent/v1/register', async (req, reply) => {
     try {
-      const c = caller(req);
+      const c = await caller(req, reply);
       const body = parseBody(req);
       if (body.bootId !== undefined && body.bootId !== c.bootId) throw new AgentError(403, `the token is for boot ${c.bootId}, not ${String(body.bootId)}`);
+      // The agent of another boot that still calls in owns the machine: a registration does not take it over.
+      const registered = ((await hardwareOf(c)).status as HardwareStatus | undefined)?.agent?.bootId;
+      if (registered && registered !== c.bootId && deps.hub.isAlive(c.hardware, registered)) {
+        throw new AgentError(409, `the agent of boot ${registered} is alive on ${c.hardware}: a registration for boot ${c.bootId} cannot replace it`);
+      }
       const inv = (body.inventory ?? {}) as Record<string, unknown>;
       const at = formatTime(now());
       const inventory: NonNullable<HardwareStatus['inventory']> = {
@@ -132,7 +166,10 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
         ...(Array.isArray(inv.disks) ? { disks: (inv.disks as Array<{ device: string; sizeGB: number }>).filter((d) => typeof d?.device === 'string' && typeof d.sizeGB === 'number').map((d) => ({ device: d.device, sizeGB: d.sizeGB })) } : {}),
       };
       const agent = { bootId: c.bootId, registeredAt: at, lastHeartbeat: at, ...(typeof body.version === 'string' ? { version: body.version } : {}) };
-      const hw = await updateStatus(deps.client, deps.hardwareKind, undefined, c.hardware, 'metalplane-agent-api', (h): HardwareStatus => ({ ...((h.status ?? {}) as HardwareStatus), agent, inventory }));
+      const hw = await updateStatus(deps.client, deps.hardwareKind, undefined, c.hardware, 'metalplane-agent-api', (h): HardwareStatus => {
+        if (h.metadata.uid !== c.hardwareUid) throw new AgentError(403, `hardware ${c.hardware} was enrolled again since boot ${c.bootId}`);
+        return { ...((h.status ?? {}) as HardwareStatus), agent, inventory };
+      });
       if (!hw) throw new AgentError(403, `hardware ${c.hardware} is not enrolled any more`);
       deps.hub.touch(c.hardware, c.bootId);
       // A workflow waiting for this agent to come up moves on.
@@ -152,7 +189,7 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
 
   app.post('/agent/v1/next', async (req, reply) => {
     try {
-      const c = caller(req);
+      const c = await caller(req, reply);
       const body = parseBody(req);
       const q = req.query as Record<string, string | undefined>;
       const wait = q.wait === undefined ? maxWait : Number(q.wait);
@@ -179,7 +216,7 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
 
   app.post('/agent/v1/progress', async (req, reply) => {
     try {
-      const c = caller(req);
+      const c = await caller(req, reply);
       const body = parseBody(req);
       const { workflow, namespace, index, progress, message } = body as { workflow?: unknown; namespace?: unknown; index?: unknown; progress?: unknown; message?: unknown };
       if (typeof workflow !== 'string' || typeof namespace !== 'string' || !Number.isInteger(index) || typeof progress !== 'number') {
@@ -217,7 +254,11 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
 
   async function applyReport(c: Caller, r: Report): Promise<void> {
     const at = formatTime(now());
-    const hwSpec = (await hardwareOf(c)).spec as HardwareSpec;
+    const hw = await hardwareOf(c);
+    const hwSpec = hw.spec as HardwareSpec;
+    // Only the machine's current workflow takes reports: one it moved on from is not this agent's to change.
+    const ref = (hw.status as HardwareStatus | undefined)?.workflow;
+    if (ref?.namespace !== r.namespace || ref?.name !== r.workflow) return;
     let rebooted = false;
     await updateWorkflowStatus(deps.client, deps.workflowKind, r.namespace, r.workflow, (spec, status) => {
       if (spec.hardware !== c.hardware) throw new AgentError(403, `workflow ${r.namespace}/${r.workflow} is not for hardware ${c.hardware}`);

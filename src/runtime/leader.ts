@@ -42,6 +42,12 @@ export interface LeaderElectorOptions {
   /** Awaited before the lease is released, so the next leader starts only after we stopped. */
   onStoppedLeading?: () => void | Promise<void>;
   onNewLeader?: (identity: string) => void;
+  /**
+   * No other replica can share the store (the embedded SQLite store has one writer): a lease held by anyone
+   * else is a previous process of this one, gone — after a kill -9 it is taken at once instead of after
+   * leaseDurationSeconds.
+   */
+  soleCandidate?: boolean;
 }
 
 /** A Lease MicroTime: RFC 3339 with microseconds, `2026-01-01T00:00:00.000000Z`. */
@@ -59,6 +65,7 @@ export class LeaderElector {
   private readonly name: string;
   private readonly namespace: string;
   private readonly durationS: number;
+  private readonly soleCandidate: boolean;
   private readonly renewMs: number;
   private readonly retryMs: number;
   private readonly deadlineMs: number;
@@ -83,6 +90,7 @@ export class LeaderElector {
     this.name = opts.leaseName ?? 'metalplane-controllers';
     this.namespace = opts.namespace ?? LeaseNamespace;
     this.durationS = opts.leaseDurationSeconds ?? 15;
+    this.soleCandidate = opts.soleCandidate ?? false;
     this.renewMs = opts.renewIntervalMs ?? 2_000;
     this.retryMs = opts.retryIntervalMs ?? 2_000;
     this.deadlineMs = opts.renewDeadlineMs ?? 10_000;
@@ -206,7 +214,7 @@ export class LeaderElector {
       this.observe(old);
       const holder = old.holderIdentity ?? '';
       const durationMs = (old.leaseDurationSeconds ?? this.durationS) * 1000;
-      if (holder && holder !== this.identity && this.observedAt + durationMs > now) return 'held';
+      if (holder && holder !== this.identity && !this.soleCandidate && this.observedAt + durationMs > now) return 'held';
       const mine = holder === this.identity && this.leading;
       const spec: LeaseSpec = {
         holderIdentity: this.identity,

@@ -1,12 +1,12 @@
 // Assembles the one process: store, kinds, registry, the kube API, probes, metrics, TLS on the one port,
 // and the core controllers behind a leader lease. `metalplane up` calls startServer().
-import { mkdirSync, chmodSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino from 'pino';
 import type { Store } from '../store/types.js';
 import { openStore } from '../store/index.js';
+import { SECRET_KEY_PREFIXES, encryptPlainValues, encryptingStore, isSecretKey, loadOrCreateKeyFile } from '../store/encryption.js';
 import { KindRegistry, allKinds } from '../kinds/index.js';
 import { catalogSeed } from '../kinds/catalog-seed.js';
 import type { KubeObject } from '../kinds/types.js';
@@ -20,7 +20,10 @@ import { controllerMetrics, createMetrics, instrumentStore, type Metrics } from 
 import { writeKubeconfig } from './kubeconfig.js';
 import { ensureCertificates } from './tls/certs.js';
 import { fastifyServerFactory } from './tls/listener.js';
-import { plainHttpDecision } from './tls/peer-policy.js';
+import { isLoopbackAddress, plainHttpDecision } from './tls/peer-policy.js';
+import { prepareDataDir } from './data-dir.js';
+import { RequestDrain } from './drain.js';
+import { installRequestGuard, pathOf, throttledRefusalLog, type BodyCredential } from './request-guard.js';
 import { startCoreControllers } from '../controllers/index.js';
 import { LeaderElector } from '../runtime/leader.js';
 import { EventRecorder } from '../runtime/events.js';
@@ -30,13 +33,15 @@ import { startProvisioningControllers } from '../controllers/provisioning.js';
 import { kindsFrom } from '../controllers/provisioning-context.js';
 import { createTiming } from '../controllers/timing.js';
 import { bmcDrivers } from '../drivers/bmc/index.js';
-import { AgentHub } from '../provisioning/agent-hub.js';
 import { registerAgentApi } from '../provisioning/agent-api.js';
 import { registerBootService } from '../provisioning/boot.js';
+import { BootRecords } from '../provisioning/boots.js';
 import { registerMetadataService } from '../provisioning/metadata.js';
 import { TokenSigner } from '../provisioning/tokens.js';
 import { SimDatacenter } from '../sim/datacenter.js';
 import { registerSimRoutes } from '../sim/http.js';
+import { collapseMetalPath, registerMetalApi } from '../metal-api/index.js';
+import { metalRouteGroups } from '../metal-api/routes.js';
 import type { SimSpeed } from '../sim/clock.js';
 
 export interface ServerOptions {
@@ -64,7 +69,38 @@ export interface ServerOptions {
   timeScale?: number;
   /** Floor of every provisioning timeout, ms (default 15 000: timing.ts DefaultTimeoutFloorMs). */
   timeoutFloorMs?: number;
+  /** What one peer may hold of the server (defaults: ServerLimitDefaults). */
+  limits?: Partial<ServerLimits>;
 }
+
+/**
+ * What one client can hold of the server. Loopback peers (this host: the embedded simulator, the operator's
+ * kubectl) are exempt by default, since they could as well signal the process; the caps are for the network,
+ * where one machine or one client must not exhaust the server for the others.
+ */
+export interface ServerLimits {
+  /** Open connections per peer address; more are closed as they arrive. */
+  maxConnectionsPerPeer: number;
+  /** Request body bytes one peer may have in flight; more get a 429. */
+  maxBodyBytesPerPeer: number;
+  /** Time to receive a whole request, head and body; a slower one gets a 408. Watches and long polls are responses. */
+  requestTimeoutMs: number;
+  /** Time for a request's head (and a new connection's first byte). */
+  headersTimeoutMs: number;
+  /** Whether loopback peers are exempt from the per-peer caps. */
+  exemptLoopback: boolean;
+}
+
+export const ServerLimitDefaults: ServerLimits = {
+  // A provisioning network peer is one machine (a few connections); an operator's NAT may carry many watches.
+  maxConnectionsPerPeer: 512,
+  // About twenty bodies of the largest size (3 MiB) at once.
+  maxBodyBytesPerPeer: 64 * 1024 * 1024,
+  // A 3 MiB body still arrives at about 256 kbit/s.
+  requestTimeoutMs: 120_000,
+  headersTimeoutMs: 60_000,
+  exemptLoopback: true,
+};
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -94,14 +130,24 @@ function urlHost(host: string): string {
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const started = Date.now();
-  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const log = pino({ level: opts.logLevel ?? 'info', base: { component: 'metalplane' } }, (opts.logDestination as pino.DestinationStream) ?? pino.destination(1));
+  // Refuses (throws DataDirError) a directory others can write or someone else owns.
+  const dataDirCheck = prepareDataDir(opts.dataDir);
+  if (dataDirCheck.warning) log.warn(dataDirCheck.warning);
+  const limits: ServerLimits = { ...ServerLimitDefaults, ...opts.limits };
+  const isExemptPeer = (address: string): boolean => limits.exemptLoopback && isLoopbackAddress(address);
+  const logRefusal = throttledRefusalLog((fields, msg) => log.warn(fields, msg));
   // Certificates first: a bad --tls-cert-file must fail start-up before anything is written.
   const sans = ['localhost', '127.0.0.1', '::1', hostname(), ...(opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? [opts.host] : []), ...(opts.tlsSans ?? [])];
   const tls = await ensureCertificates({ dataDir: opts.dataDir, sans, certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile, caFile: opts.tlsCaFile });
   const metrics = createMetrics();
   const rawStore = await openStore(join(opts.dataDir, 'state.db'));
-  const store = instrumentStore(rawStore, metrics);
+  // Secrets (BMC passwords) and the token signing key are encrypted at rest with a key file next to the database.
+  const encryptionKeys = loadOrCreateKeyFile(join(opts.dataDir, 'encryption.key'));
+  const encrypted = encryptingStore(rawStore, { keys: encryptionKeys, matches: isSecretKey });
+  const migrated = await encryptPlainValues(rawStore, encrypted, SECRET_KEY_PREFIXES);
+  if (migrated > 0) log.info({ values: migrated }, 'encrypted secrets stored in clear by an earlier version');
+  const store = instrumentStore(encrypted, metrics);
   store.startCompaction({ keepRevisions: 10_000, intervalMs: 60_000 });
 
   const kinds = new KindRegistry(allKinds);
@@ -121,12 +167,26 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     bodyLimit: MAX_BODY_BYTES,
     // Machine tokens travel in paths (/metadata/nocloud/<token>/): longer than Fastify's 100-character default.
     routerOptions: { maxParamLength: 2048 },
+    // Older Terraform providers send `/metal/v1//projects`.
+    rewriteUrl: (req) => collapseMetalPath(req.url ?? '/'),
     return503OnClosing: true,
     forceCloseConnections: true,
-    serverFactory: fastifyServerFactory({ cert: tls.cert, key: tls.key }),
+    serverFactory: fastifyServerFactory(
+      { cert: tls.cert, key: tls.key },
+      {
+        requestTimeoutMs: limits.requestTimeoutMs,
+        headersTimeoutMs: limits.headersTimeoutMs,
+        maxConnectionsPerPeer: limits.maxConnectionsPerPeer,
+        isExemptPeer,
+        onConnectionRefused: (peer, open, limit) => logRefusal(peer, `already holds ${open} connections (at most ${limit})`),
+      },
+    ),
     // Bad percent-encoding in the URL is refused before routing; answer it as a Status like every other error.
     frameworkErrors: (err, _req, reply) => void sendStatusError(reply, err),
   });
+  // Every handler runs as an in-flight request, so shutdown can answer long polls and wait for the rest.
+  const drain = new RequestDrain();
+  app.addHook('onRoute', drain.onRoute);
   // Bodies are decoded by each surface (JSON, YAML, patch types); the kube API needs the raw bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -151,10 +211,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     metrics.requestDuration.observe({ verb: info.verb, resource: info.resource, code: String(reply.statusCode) }, Number(process.hrtime.bigint() - t0) / 1e9);
   });
 
-  const authenticate = (req: FastifyRequest) => auth.fromHeader(req.headers.authorization);
+  // The guard authenticates API requests before their bodies are read; handlers reuse the user it found.
+  const authenticate = async (req: FastifyRequest) => req.user ?? auth.fromHeader(req.headers.authorization);
+  const signer = await TokenSigner.load(store);
+  installRequestGuard(app, {
+    authenticate,
+    isApiPath: (path) => API_SEGMENTS.has(path.split('/')[1] ?? ''),
+    credentials: machineCredentials(signer),
+    maxBodyBytesPerPeer: limits.maxBodyBytesPerPeer,
+    bodyLimit: MAX_BODY_BYTES,
+    isExemptPeer,
+    onRefused: logRefusal,
+  });
   app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok'));
   app.get('/livez', async (_req, reply) => reply.type('text/plain').send('ok'));
   app.get('/readyz', async (_req, reply) => (ready ? reply.type('text/plain').send('ok') : reply.code(503).type('text/plain').send('not ready')));
+  // Authenticated by the guard (a 401 Status with WWW-Authenticate without a valid token).
   app.get('/metrics', async (req, reply) => {
     await authenticate(req);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -166,20 +238,24 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // informers that run on every replica (the controllers run only on the leader).
   const pkinds = kindsFrom(registry);
   const provInformers = new InformerFactory({ client: registry, clock: systemClock, logger: log, resyncIntervalMs: 10 * 60_000 });
-  const signer = await TokenSigner.load(store);
-  const hub = new AgentHub();
+  const hub = drain.hub;
+  const boots = new BootRecords(store);
   const hardwareInformer = provInformers.informerFor(pkinds.hardware);
   const workflowInformer = provInformers.informerFor(pkinds.workflow);
   registerBootService(app, {
     client: registry,
     hardware: hardwareInformer,
+    hardwareKind: pkinds.hardware,
     workflowKind: pkinds.workflow,
     deviceKind: pkinds.device,
     signer,
+    boots,
+    hub,
+    logger: log,
     urls: () => ({ plain: `http://${address}`, tls: `https://${address}` }),
     caPem: tls.ca,
   });
-  registerAgentApi(app, { client: registry, hardwareKind: pkinds.hardware, workflowKind: pkinds.workflow, deviceKind: pkinds.device, hub, signer, logger: log, plainUrl: () => `http://${address}` });
+  registerAgentApi(app, { client: registry, hardwareKind: pkinds.hardware, workflowKind: pkinds.workflow, deviceKind: pkinds.device, hub, signer, boots, logger: log, plainUrl: () => `http://${address}` });
   registerMetadataService(app, { client: registry, deviceKind: pkinds.device, workflowKind: pkinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), signer });
   // A workflow with an agent action ready wakes that machine's waiting agent at once.
   workflowInformer.addHandler({
@@ -205,6 +281,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       registerSimRoutes(scope, sim);
     });
   }
+  // The Metal API: a translation over the same kinds, sharing the provisioning informers' caches.
+  await registerMetalApi(app, { registry, informers: provInformers, tokens: auth, clock: systemClock, ...metalRouteGroups() });
   await registerKubeApi(app, {
     registry,
     authenticate,
@@ -223,7 +301,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const kubeconfigPath = join(opts.dataDir, 'kubeconfig');
   writeKubeconfig(kubeconfigPath, { server: url, caPem: tls.ca, token: adminToken });
-  chmodSync(opts.dataDir, 0o700);
 
   // Controllers run only while this replica holds the lease, so several replicas can share one store.
   let controllers: { stop(): Promise<void> | void } | undefined;
@@ -232,6 +309,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     client: registry,
     namespace: 'metalplane-system',
     leaseName: 'metalplane-controllers',
+    // The SQLite store has one writer, so a lease held by someone else is a previous process of ours (kill -9).
+    soleCandidate: true,
     identity,
     clock: systemClock,
     logger: log,
@@ -270,16 +349,61 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       ready = false;
+      // Long polls are answered now (204, Retry-After) instead of waking later against a closed store.
+      drain.start();
       await sim?.stop();
       await controllers?.stop();
+      controllers = undefined;
       provInformers.stop();
       await elector.stop();
       registry.close();
       await app.close();
+      // Handlers still working (their connections may be gone) finish before the store goes away.
+      const unfinished = await drain.settled(5_000);
+      if (unfinished > 0) log.warn({ requests: unfinished }, 'closing the store with requests still running');
       await store.close();
     })());
 
   return { app, registry, store, metrics, url, plainUrl, port, kubeconfigPath, adminTokenPath, caPath: tls.caPath, adminToken, sim, close };
+}
+
+/** Paths of the kube API (and metrics): every request is authenticated before anything else is done. */
+const API_SEGMENTS = new Set(['api', 'apis', 'openapi', 'metrics']);
+
+/**
+ * The credentials of the machine-facing surfaces that take bodies, checked before a body is read. The surfaces
+ * check them fully again (the boot, expiry, the device); this only keeps a caller without one from making the
+ * server buffer anything. The messages are those of the surfaces themselves.
+ */
+function machineCredentials(signer: TokenSigner): BodyCredential[] {
+  const bearer = (req: FastifyRequest): string | undefined => /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const route = (req: FastifyRequest): string => req.routeOptions.url ?? '';
+  return [
+    {
+      name: 'agent token',
+      matches: (req) => route(req).startsWith('/agent/'),
+      present: (req) => {
+        const token = bearer(req);
+        const claims = token !== undefined ? signer.verify(token) : undefined;
+        // An expired token is not worth a body either (the agent API refuses it anyway, with a 401).
+        return claims?.kind === 'agent' && (claims.exp === undefined || claims.exp * 1000 > Date.now());
+      },
+      refuse: (req, reply) =>
+        reply.code(401).send({
+          errors: [bearer(req) === undefined ? 'an agent token is required: Authorization: Bearer <metalplane.token from the kernel command line>' : 'the agent token is not valid'],
+        }),
+    },
+    {
+      name: 'instance token in the path',
+      matches: (req) => route(req).startsWith('/metadata/nocloud/:token/'),
+      present: (req) => signer.verify((req.params as { token?: string }).token ?? '')?.kind === 'instance',
+      refuse: (_req, reply) => reply.code(403).type('text/plain').send('this metadata token is not valid\n'),
+    },
+    // The simulator's operator API authenticates in its own onRequest hook, which also runs before the body.
+    { name: 'sim operator token', matches: (req) => route(req).startsWith('/sim/') },
+    // The Metal API authenticates X-Auth-Token in its own onRequest hook, before the body too.
+    { name: 'metal api key', matches: (req) => pathOf(req.url).startsWith('/metal/') },
+  ];
 }
 
 /** First start: system namespaces and the catalog. Later starts leave what users changed alone. */

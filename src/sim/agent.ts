@@ -5,7 +5,8 @@
 //
 // Delivery: a report stays with the agent until a `next` call that carries it gets an HTTP answer (200 or
 // 204); network failures and unexpected answers are retried with backoff, so a report is sent at least once.
-// 401/403 mean this boot is stale (the server minted a newer one): the agent stops for good.
+// 401/403 mean this boot is stale (the server minted a newer one): the agent stops for good. The server renews
+// the token as it ages (`x-metalplane-token` on any answer): the agent uses the newest one it was given.
 import type { Logger } from '../runtime/logger.js';
 import { MIN_RETRY_MS, SIM_DURATIONS, simDelay, SimAbortError, type SimSpeed } from './clock.js';
 import type { FaultSet } from './faults.js';
@@ -80,6 +81,8 @@ const BACKOFF_MAX_SECONDS = 5;
 /** stream-image progress: at most one post per this many real ms. */
 const PROGRESS_MIN_INTERVAL_MS = 500;
 const DEFAULT_IMAGE_MB = 1536;
+/** Where the server hands out a renewed agent token (docs/provisioning-protocol.md §3). */
+const RENEWED_TOKEN_HEADER = 'x-metalplane-token';
 /** Request timeout beyond the long poll's own wait. */
 const REQUEST_SLACK_MS = 15_000;
 
@@ -109,6 +112,7 @@ export async function runAgent(host: AgentHost, params: AgentParams, signal: Abo
 class Agent {
   private readonly base: string;
   private pollSeconds = 20;
+  private token: string;
 
   constructor(
     private readonly host: AgentHost,
@@ -116,6 +120,7 @@ class Agent {
     private readonly signal: AbortSignal,
   ) {
     this.base = params.url.replace(/\/+$/, '');
+    this.token = params.token;
   }
 
   async run(): Promise<AgentExit> {
@@ -309,7 +314,7 @@ class Agent {
     const res = await this.host.request(`${this.base}${path}`, {
       method: 'POST',
       headers: {
-        authorization: `Bearer ${this.params.token}`,
+        authorization: `Bearer ${this.token}`,
         'content-type': 'application/json',
         accept: 'application/json',
         'user-agent': AGENT_VERSION,
@@ -320,6 +325,8 @@ class Agent {
     });
     const text = await res.text();
     this.signal.throwIfAborted();
+    const renewed = res.headers.get(RENEWED_TOKEN_HEADER);
+    if (renewed && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(renewed)) this.token = renewed;
     let parsed: unknown = undefined;
     if (text.trim() !== '') {
       try {

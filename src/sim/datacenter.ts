@@ -3,10 +3,11 @@
 // Hardware object per machine, through the API client. After that the controllers find them like any other
 // hardware: the sim never tells metalplane anything except through the BMC, PXE, agent and metadata protocols.
 //
-// The layout is a pure function of the machine index (a fixed, interleaved cycle of 48 placements), so names,
-// MACs and credentials are the same for every N and across restarts, and enrolling again is a no-op except for
-// the BMC address (the emulator's port is picked anew on each start).
-import { createHash } from 'node:crypto';
+// The layout is a pure function of the machine index (a fixed, interleaved cycle of 48 placements), so names
+// and MACs are the same for every N and across restarts. BMC passwords are random (nobody can compute them from
+// a machine's name); the Secrets hold them, and a restart on the same store reads them back, so enrolling again
+// is a no-op except for the BMC address (the emulator's port is picked anew on each start).
+import { createHash, randomBytes } from 'node:crypto';
 import type { ObjectClient } from '../runtime/client.js';
 import { childLogger, silentLogger, type Logger } from '../runtime/logger.js';
 import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.js';
@@ -161,8 +162,13 @@ export function simLayout(n: number): MachinePlacement[] {
   return out;
 }
 
-/** The machine at a placement: MACs `02:00:<nic>:<index>`, serial, UUID and BMC password derived from it. */
-export function simMachineSpec(p: MachinePlacement): SimMachineSpec {
+/** A new BMC password: 120 random bits, 20 URL-safe characters. */
+export function newBmcPassword(): string {
+  return randomBytes(15).toString('base64url');
+}
+
+/** The machine at a placement: MACs `02:00:<nic>:<index>`, serial and UUID derived from it; the BMC password given (or new). */
+export function simMachineSpec(p: MachinePlacement, password: string = newBmcPassword()): SimMachineSpec {
   const hw = PLAN_HARDWARE[p.plan];
   if (hw === undefined) throw new Error(`no simulated hardware for plan ${p.plan}; known: ${Object.keys(PLAN_HARDWARE).join(', ')}`);
   const n = p.index + 1;
@@ -173,7 +179,7 @@ export function simMachineSpec(p: MachinePlacement): SimMachineSpec {
   return {
     id: p.name,
     username: 'admin',
-    password: createHash('sha256').update(`metalplane-sim-bmc/${p.name}`).digest('base64url').slice(0, 20),
+    password,
     manufacturer: hw.manufacturer,
     model: hw.model,
     serialNumber: `SIM${String(n).padStart(7, '0')}`,
@@ -219,9 +225,12 @@ export class SimDatacenter {
   async start(): Promise<EnrollmentSummary> {
     const { url } = await this.emulator.listen(this.opts.bmcPort ?? 0, this.opts.host ?? '127.0.0.1');
     this.url = url;
+    // The BMCs keep the passwords their Secrets hold (a restart on the same store); a machine without a usable
+    // Secret gets a new password, and enrollment writes it into the Secret: both sides always agree.
+    const stored = await storedPasswords(this.opts.client);
     for (const p of simLayout(this.opts.machines)) {
       const machine = new SimMachine({
-        spec: simMachineSpec(p),
+        spec: simMachineSpec(p, stored.get(secretName(p.name))),
         serverUrl: typeof this.opts.serverUrl === 'function' ? this.opts.serverUrl() : this.opts.serverUrl,
         speed: this.opts.speed,
         logger: this.logger,
@@ -367,7 +376,7 @@ export class SimDatacenter {
     return {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: `bmc-${m.id}`, namespace: SIM_NAMESPACE, labels: { [SIM_LABEL]: 'true' } },
+      metadata: { name: secretName(m.id), namespace: SIM_NAMESPACE, labels: { [SIM_LABEL]: 'true' } },
       type: 'Opaque',
       data: { username: b64(m.username), password: b64(m.password) },
     };
@@ -389,13 +398,33 @@ export class SimDatacenter {
           driver: 'redfish',
           address: this.bmcUrl,
           systemId: `/redfish/v1/Systems/${m.id}`,
-          credentialsSecret: { name: `bmc-${m.id}`, namespace: SIM_NAMESPACE },
+          credentialsSecret: { name: secretName(m.id), namespace: SIM_NAMESPACE },
         },
         nics: m.spec.nics.map((n, i) => (i === 0 ? { name: n.name, mac: n.mac, pxe: true } : { name: n.name, mac: n.mac })),
         disks: m.spec.disks.map((d) => ({ device: d.device, sizeGB: d.sizeGB, type: d.type })),
       },
     };
   }
+}
+
+function secretName(machine: string): string {
+  return `bmc-${machine}`;
+}
+
+/** The passwords in the sim's BMC Secrets (user `admin`), by Secret name; unusable ones are left out. */
+async function storedPasswords(client: ObjectClient): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if ((await client.get(client.kind('', 'Namespace'), undefined, SIM_NAMESPACE)) === undefined) return out;
+  for (const [name, secret] of await listAll(client, client.kind('', 'Secret'), SIM_NAMESPACE)) {
+    const data = (secret['data'] ?? {}) as Record<string, unknown>;
+    if (typeof data['password'] !== 'string' || typeof data['username'] !== 'string') continue;
+    const username = Buffer.from(data['username'], 'base64').toString('utf8');
+    const password = Buffer.from(data['password'], 'base64').toString('utf8');
+    // Before passwords were random they were derived from the machine name: such a one is re-issued.
+    const legacy = createHash('sha256').update(`metalplane-sim-bmc/${name.slice('bmc-'.length)}`).digest('base64url').slice(0, 20);
+    if (username === 'admin' && password.length >= 16 && password !== legacy) out.set(name, password);
+  }
+  return out;
 }
 
 async function listAll(client: ObjectClient, kind: KindDeclaration, namespace: string | undefined): Promise<Map<string, StoredObject>> {

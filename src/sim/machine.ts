@@ -72,8 +72,11 @@ export interface MachineSnapshot {
   datasource?: string;
   /** custom iPXE: the URL the script chained to. */
   chainUrl?: string;
-  /** The agent of the current boot, when it runs. */
-  agent?: { hardware: string; bootId: string; state: AgentState; action?: string };
+  /**
+   * The agent of the current boot, when it runs, with the token from its kernel command line: the sim API is
+   * the machine's console, and on a real machine whoever sits at the console can read `/proc/cmdline` too.
+   */
+  agent?: { hardware: string; bootId: string; token: string; state: AgentState; action?: string };
   /** The installed OS phoned home in this boot (cloud-init finished). */
   phonedHomeAt?: string;
 }
@@ -383,7 +386,7 @@ export class SimMachine implements EmulatedSystem {
   }
 
   private async agentBoot(params: AgentParams, signal: AbortSignal): Promise<void> {
-    this.agent = { hardware: params.hardware, bootId: params.bootId, state: 'booting' };
+    this.agent = { hardware: params.hardware, bootId: params.bootId, token: params.token, state: 'booting' };
     this.setPhase('agent');
     // Kernel + initramfs download and agent start-up are in this delay (the sim does not fetch the assets).
     await this.bootDelay(SIM_DURATIONS.agentBootSeconds, signal);

@@ -2,6 +2,7 @@
 // metadata endpoints (this tests the machine side of the protocol, not the server); the BMC side goes through
 // the real RedfishEmulator and the real RedfishDriver. Speeds are 'max' or high, so nothing waits long.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
@@ -641,4 +642,58 @@ test('the sim API injects, lists and clears faults and answers errors as { error
   assert.equal(cleared.statusCode, 200);
   assert.equal((cleared.json() as { cleared: number }).cleared, 1);
   assert.equal(dc.machine(id)!.faults.size, 0);
+});
+
+test('BMC passwords are random per datacenter, kept in the Secrets, and reused by a restart on the same store', async (t) => {
+  const open = async () => {
+    const store = openSqliteStore(':memory:');
+    const registry = new Registry({ store, kinds: new KindRegistry(allKinds) });
+    await registry.start();
+    t.after(async () => {
+      registry.close();
+      await store.close();
+    });
+    return registry;
+  };
+  const passwordIn = async (registry: Registry, machine: string): Promise<string> => {
+    const secret = await registry.get(registry.kind('', 'Secret'), SIM_NAMESPACE, `bmc-${machine}`);
+    return Buffer.from((secret!['data'] as { password: string }).password, 'base64').toString();
+  };
+  const name = simLayout(1)[0]!.name;
+  const legacy = createHash('sha256').update(`metalplane-sim-bmc/${name}`).digest('base64url').slice(0, 20);
+  const a = await open();
+  const b = await open();
+  const dcA = new SimDatacenter({ machines: 2, speed: 'max', serverUrl: 'http://127.0.0.1:1', client: a });
+  const dcB = new SimDatacenter({ machines: 2, speed: 'max', serverUrl: 'http://127.0.0.1:1', client: b });
+  await dcA.start();
+  await dcB.start();
+  const pwA = await passwordIn(a, name);
+  assert.equal(dcA.machine(name)!.password, pwA, 'the BMC and its Secret agree');
+  assert.notEqual(pwA, await passwordIn(b, name), 'two datacenters do not share passwords');
+  assert.notEqual(pwA, legacy, 'not derived from the name');
+  assert.ok(pwA.length >= 20);
+  await dcA.stop();
+  await dcB.stop();
+
+  // A restart on the same store: the BMCs take the stored passwords, nothing is rewritten, the driver logs in.
+  const again = new SimDatacenter({ machines: 2, speed: 'max', serverUrl: 'http://127.0.0.1:1', client: a });
+  const summary = await again.start();
+  t.after(() => again.stop());
+  assert.equal(summary.secretsUpdated, 0);
+  assert.equal(again.machine(name)!.password, pwA);
+  const bmc = new RedfishDriver({ timeoutMs: 1000 }).connect({ driver: 'redfish', address: again.bmcUrl, systemId: `/redfish/v1/Systems/${name}` }, { username: 'admin', password: pwA });
+  assert.equal((await bmc.system()).powerState, 'off');
+  const wrong = new RedfishDriver({ timeoutMs: 1000 }).connect({ driver: 'redfish', address: again.bmcUrl, systemId: `/redfish/v1/Systems/${name}` }, { username: 'admin', password: legacy });
+  await assert.rejects(wrong.system());
+
+  // A Secret still holding a name-derived password (from before) is re-issued, BMC and Secret together.
+  await again.stop();
+  await a.mergePatch(a.kind('', 'Secret'), SIM_NAMESPACE, `bmc-${name}`, { data: { password: Buffer.from(legacy).toString('base64') } });
+  const upgraded = new SimDatacenter({ machines: 2, speed: 'max', serverUrl: 'http://127.0.0.1:1', client: a });
+  const s3 = await upgraded.start();
+  t.after(() => upgraded.stop());
+  assert.equal(s3.secretsUpdated, 1);
+  const fresh = await passwordIn(a, name);
+  assert.notEqual(fresh, legacy);
+  assert.equal(upgraded.machine(name)!.password, fresh);
 });

@@ -7,7 +7,6 @@ import { BmcError } from '../../drivers/bmc/types.js';
 import type { HardwareSpec, HardwareStatus } from '../../kinds/hardware.js';
 import type { KubeObject, StoredObject } from '../../kinds/types.js';
 import type { WorkflowStatus } from '../../kinds/workflow.js';
-import { isApiError } from '../../lib/errors.js';
 import { formatTime, setConditions } from '../../runtime/conditions.js';
 import { Controller, done, requeueAfter, type Reconciler, type Result } from '../../runtime/controller.js';
 import { splitKey } from '../../runtime/cache.js';
@@ -66,39 +65,36 @@ export class HardwareReconciler implements Reconciler {
     }
     const spec = hw.spec as HardwareSpec;
     const st = (hw.status ?? {}) as HardwareStatus;
-    try {
-      if (st.claim) return await this.pollPower(hw);
-      if (spec.maintenance) {
-        if (st.state !== 'maintenance') {
-          await this.writeStatus(hw, { ...st, state: 'maintenance' }, 'Maintenance', 'taken out of service (spec.maintenance)');
-        }
+    // A conflict (someone wrote the Hardware since it was read) is thrown as it is: the retry reads the newer
+    // version, under the queue's per-key backoff.
+    if (st.claim) return await this.pollPower(hw);
+    if (spec.maintenance) {
+      if (st.state !== 'maintenance') {
+        await this.writeStatus(hw, { ...st, state: 'maintenance' }, 'Maintenance', 'taken out of service (spec.maintenance)');
+      }
+      return done;
+    }
+    if (!st.state || st.state === 'maintenance') return await this.discover(hw);
+    if (st.state === 'discovering') {
+      const wf = st.workflow ? this.inf.workflow.get(st.workflow.namespace, st.workflow.name) : undefined;
+      if (!wf) return st.workflow ? requeueAfter(500) : await this.discover(hw);
+      const wst = wf.status as WorkflowStatus | undefined;
+      if (!isFinished(wst)) return done;
+      if (wst!.state === 'succeeded') {
+        await this.writeStatus(hw, { ...withoutWorkflow(st), state: 'available', power: 'on' }, 'Available', 'discovered: the agent is up and the inventory matches');
         return done;
       }
-      if (!st.state || st.state === 'maintenance') return await this.discover(hw);
-      if (st.state === 'discovering') {
-        const wf = st.workflow ? this.inf.workflow.get(st.workflow.namespace, st.workflow.name) : undefined;
-        if (!wf) return st.workflow ? requeueAfter(500) : await this.discover(hw);
-        const wst = wf.status as WorkflowStatus | undefined;
-        if (!isFinished(wst)) return done;
-        if (wst!.state === 'succeeded') {
-          await this.writeStatus(hw, { ...withoutWorkflow(st), state: 'available', power: 'on' }, 'Available', 'discovered: the agent is up and the inventory matches');
-          return done;
-        }
-        const f = wst!.failure ?? { action: '?', reason: 'DiscoveryFailed', message: 'discovery failed' };
-        await this.writeStatus(hw, { ...withoutWorkflow(st), state: 'failed', lastFailure: { reason: f.reason, message: `${f.action}: ${f.message}`, time: this.now() } }, f.reason, `discovery failed at ${f.action}: ${f.message}`, 'Warning');
-        return requeueAfter(this.retryMs());
-      }
-      if (st.state === 'failed') {
-        const since = Date.parse(st.lastFailure?.time ?? hw.metadata.creationTimestamp);
-        const wait = since + this.retryMs() - this.deps.clock.now();
-        if (wait > 0) return requeueAfter(wait);
-        return await this.discover(hw);
-      }
-      return await this.pollPower(hw);
-    } catch (e) {
-      if (isApiError(e) && e.code === 409) return requeueAfter(5);
-      throw e;
+      const f = wst!.failure ?? { action: '?', reason: 'DiscoveryFailed', message: 'discovery failed' };
+      await this.writeStatus(hw, { ...withoutWorkflow(st), state: 'failed', lastFailure: { reason: f.reason, message: `${f.action}: ${f.message}`, time: this.now() } }, f.reason, `discovery failed at ${f.action}: ${f.message}`, 'Warning');
+      return requeueAfter(this.retryMs());
     }
+    if (st.state === 'failed') {
+      const since = Date.parse(st.lastFailure?.time ?? hw.metadata.creationTimestamp);
+      const wait = since + this.retryMs() - this.deps.clock.now();
+      if (wait > 0) return requeueAfter(wait);
+      return await this.discover(hw);
+    }
+    return await this.pollPower(hw);
   }
 
   private retryMs(): number {

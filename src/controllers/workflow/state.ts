@@ -31,6 +31,7 @@ export function restartWorkflow(spec: WorkflowSpec, status: WorkflowStatus, now:
   s.startedAt = status.startedAt ?? now;
   s.restarts = (status.restarts ?? 0) + 1;
   s.actions![0] = { ...s.actions![0]!, message: `restarted: ${why}` };
+  if (status.conditions) s.conditions = status.conditions;
   return s;
 }
 
@@ -65,6 +66,17 @@ export function markRunning(status: WorkflowStatus, i: number, now: string): Wor
   const s = copy(status);
   const a = s.actions![i]!;
   s.actions![i] = { ...a, state: 'running', attempts: (a.attempts ?? 0) + 1, startedAt: a.startedAt ?? now };
+  return s;
+}
+
+/**
+ * The marker written before a BMC call of action `i`: running, one more attempt, saying what is being done.
+ * `fresh` starts the attempt's clock again (its timeout, and the time after which an agent registration
+ * counts as this boot's): the earlier attempt left no trace on the machine.
+ */
+export function markAttempt(status: WorkflowStatus, i: number, now: string, message: string, fresh: boolean): WorkflowStatus {
+  const s = markRunning(status, i, now);
+  s.actions![i] = { ...s.actions![i]!, message, ...(fresh ? { startedAt: now } : {}) };
   return s;
 }
 

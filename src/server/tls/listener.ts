@@ -30,14 +30,37 @@ export interface PolyglotOptions {
   headersTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open. Default 65 s. */
   keepAliveTimeoutMs?: number;
+  /**
+   * Time to receive a whole request, head and body (0: no limit, the default). Only the request: a watch or a
+   * long poll is a long *response* to a request received long before, and is not cut.
+   */
+  requestTimeoutMs?: number;
+  /** Connections one peer address may hold open at once; more are closed as they arrive (default: no limit). */
+  maxConnectionsPerPeer?: number;
+  /** Peers the per-peer cap does not apply to (default: none). */
+  isExemptPeer?: (address: string) => boolean;
+  /** Told about every connection closed for the per-peer cap. */
+  onConnectionRefused?: (peer: string, open: number, limit: number) => void;
+}
+
+/** The address a peer is counted under: `::ffff:10.0.0.1` (IPv4 on a dual-stack socket) is `10.0.0.1`. */
+export function peerKey(address: string | undefined): string {
+  if (!address) return '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 const TLS_HANDSHAKE_RECORD = 0x16;
 
-/** Timeouts chosen for long-lived streams: no request or socket idle timeout, only a headers deadline. */
-function applyTimeouts(server: http.Server | https.Server, opts: Required<Omit<PolyglotOptions, 'closeGraceMs'>>): void {
-  // requestTimeout bounds receiving the whole request, which would cut slow uploads (disk images to the agent).
-  server.requestTimeout = 0;
+interface Timeouts {
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+/** Timeouts chosen for long-lived streams: no socket idle timeout; deadlines for the head and, if set, the request. */
+function applyTimeouts(server: http.Server | https.Server, opts: Timeouts): void {
+  // requestTimeout bounds receiving the whole request (a slow body); Node stops counting once the request is in.
+  server.requestTimeout = opts.requestTimeoutMs;
   server.headersTimeout = opts.headersTimeoutMs;
   server.keepAliveTimeout = opts.keepAliveTimeoutMs;
   // No socket inactivity timeout: a watch may be silent for minutes between events.
@@ -57,16 +80,29 @@ export class PolyglotServer extends http.Server {
   /** accepted sockets that have not sent their first byte yet */
   private readonly undecided = new Set<net.Socket>();
   private readonly plainConnectionListener: (socket: net.Socket) => void;
+  /** open connections per peer (peerKey), for peers the cap applies to */
+  private readonly perPeer = new Map<string, number>();
+  private readonly maxConnectionsPerPeer: number;
+  private readonly isExemptPeer: (address: string) => boolean;
+  private readonly onConnectionRefused: PolyglotOptions['onConnectionRefused'];
   private closing = false;
   private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(handler: RequestHandler, tls: TlsMaterial, opts: PolyglotOptions = {}) {
-    // TCP keep-alive probes notice peers that vanished under a long watch.
-    super({ keepAlive: true, keepAliveInitialDelay: 60_000, noDelay: true });
-    const timeouts = {
+    const timeouts: Timeouts = {
       headersTimeoutMs: opts.headersTimeoutMs ?? 60_000,
       keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 65_000,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 0,
     };
+    // Node checks the head and request deadlines on this interval (default 30 s): check often enough that a
+    // deadline means about what it says.
+    const deadlines = [timeouts.headersTimeoutMs, timeouts.requestTimeoutMs].filter((t) => t > 0);
+    const connectionsCheckingInterval = Math.max(100, Math.min(30_000, Math.floor(Math.min(...deadlines) / 4)));
+    // TCP keep-alive probes notice peers that vanished under a long watch.
+    super({ keepAlive: true, keepAliveInitialDelay: 60_000, noDelay: true, connectionsCheckingInterval });
+    this.maxConnectionsPerPeer = opts.maxConnectionsPerPeer ?? Infinity;
+    this.isExemptPeer = opts.isExemptPeer ?? (() => false);
+    this.onConnectionRefused = opts.onConnectionRefused;
     this.closeGraceMs = opts.closeGraceMs ?? 1000;
     this.headersTimeoutMs = timeouts.headersTimeoutMs;
 
@@ -77,7 +113,7 @@ export class PolyglotServer extends http.Server {
     };
     this.on('request', wrapped);
     // Deliberately only cert and key: a bundle's `ca` would make OpenSSL send the root along with the chain.
-    this.httpsServer = https.createServer({ cert: tls.cert, key: tls.key }, wrapped);
+    this.httpsServer = https.createServer({ cert: tls.cert, key: tls.key, connectionsCheckingInterval }, wrapped);
     applyTimeouts(this, timeouts);
     applyTimeouts(this.httpsServer, timeouts);
 
@@ -106,6 +142,7 @@ export class PolyglotServer extends http.Server {
   }
 
   private classify(socket: net.Socket): void {
+    if (!this.admit(socket)) return;
     this.sockets.add(socket);
     this.undecided.add(socket);
     socket.once('close', () => {
@@ -146,6 +183,31 @@ export class PolyglotServer extends http.Server {
         socket.emit('data', chunk);
       }
     });
+  }
+
+  /** Counts the socket against its peer's cap; closes it (false) when the peer already holds as many as allowed. */
+  private admit(socket: net.Socket): boolean {
+    if (this.maxConnectionsPerPeer === Infinity) return true;
+    const peer = peerKey(socket.remoteAddress);
+    if (this.isExemptPeer(peer)) return true;
+    const open = this.perPeer.get(peer) ?? 0;
+    if (open >= this.maxConnectionsPerPeer) {
+      socket.destroy();
+      this.onConnectionRefused?.(peer, open, this.maxConnectionsPerPeer);
+      return false;
+    }
+    this.perPeer.set(peer, open + 1);
+    socket.once('close', () => {
+      const n = (this.perPeer.get(peer) ?? 1) - 1;
+      if (n <= 0) this.perPeer.delete(peer);
+      else this.perPeer.set(peer, n);
+    });
+    return true;
+  }
+
+  /** Open connections of one peer address (counted only for peers the cap applies to). */
+  connectionsOf(address: string): number {
+    return this.perPeer.get(peerKey(address)) ?? 0;
   }
 
   override closeIdleConnections(): void {

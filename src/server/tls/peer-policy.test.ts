@@ -59,6 +59,7 @@ test('plainHttpDecision', () => {
     { name: 'OpenStack', path: '/openstack/latest/meta_data.json', allow: true },
     { name: 'phone-home', path: '/phone-home/abc', allow: true },
     { name: 'healthz', path: '/healthz', allow: true },
+    { name: 'livez', path: '/livez', allow: true },
     { name: 'readyz with query', path: '/readyz?verbose', allow: true },
     { name: 'absolute-form', path: 'http://10.0.0.1:7080/boot/x', allow: true },
     { name: 'dot segment staying inside', path: '/boot/a/../b', allow: true },

@@ -35,6 +35,7 @@ export const PLAIN_HTTP_SEGMENTS: readonly string[] = [
   // cloud-init phone_home, and the probes load balancers and kubelets hit
   'phone-home',
   'healthz',
+  'livez',
   'readyz',
   // NoCloud over HTTP: `ds=nocloud;s=http://host:port/nocloud/` fetches meta-data, user-data, vendor-data and
   // network-config under the seed URL; the bare file names cover a seed URL pointing at the root.

@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -240,6 +240,27 @@ describe('SqliteStore on disk', () => {
       assert.ok((await s.count('/crash/')) >= acknowledged.length);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('SqliteStore file modes', () => {
+  it('creates the database and its -wal and -shm files 0600, and narrows those of an older start', async () => {
+    const path = freshPath();
+    const mode = (f: string): number => statSync(f).mode & 0o777;
+    const old = process.umask(0o022);
+    try {
+      const s = openSqliteStore(path);
+      await s.create('/m/a', 'v');
+      for (const f of [path, `${path}-wal`, `${path}-shm`]) assert.equal(mode(f), 0o600, f);
+      await s.close();
+      for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o644);
+      const again = openSqliteStore(path);
+      await again.create('/m/b', 'v');
+      for (const f of [path, `${path}-wal`, `${path}-shm`]) assert.equal(mode(f), 0o600, `${f} after reopening`);
+      await again.close();
+    } finally {
+      process.umask(old);
     }
   });
 });

@@ -7,7 +7,7 @@
 //   (no polling, no gap filling), and only then are the writers' promises resolved.
 // better-sqlite3 is synchronous, so a flush, a read or a compaction chunk can never interleave with another.
 
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
@@ -112,7 +112,10 @@ export class SqliteStore implements Store {
   private closed = false;
 
   constructor(path: string, opts: SqliteStoreOptions = {}) {
-    if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:' && path !== '') {
+      mkdirSync(dirname(path), { recursive: true });
+      restrictFileModes(path);
+    }
     this.clock = opts.clock ?? systemClock;
     this.onCompactionError = opts.onCompactionError ?? ((err) => process.emitWarning(`store compaction failed: ${err.message}`));
     this.db = new Database(path);
@@ -520,6 +523,18 @@ function toReplayEvent(row: ReplayRow): StoreEvent {
 
 function freezeKv(kv: KeyValue): KeyValue {
   return Object.freeze(kv);
+}
+
+/**
+ * The database holds secrets (token records, encrypted Secrets, workflow parameters): only its owner may read
+ * it. The file is created 0600 before SQLite opens it, since SQLite gives the -wal and -shm files the mode of
+ * the database file; files of an older start (0644) are narrowed.
+ */
+function restrictFileModes(path: string): void {
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(file)) chmodSync(file, 0o600);
+  }
 }
 
 function closedError(): StoreError {

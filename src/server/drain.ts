@@ -1,0 +1,134 @@
+// Shutdown without requests running against a closed store. Every route handler runs inside an in-flight
+// record (an onRoute wrapper), so shutdown can wait for the handlers that are working, and answer the ones
+// that only wait: an agent long poll parked in the hub is answered 204 with a Retry-After hint and never
+// resumes, so it neither hands out an action nobody receives nor reads the store after it is closed.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { FastifyReply, RouteOptions } from 'fastify';
+import { AgentHub } from '../provisioning/agent-hub.js';
+
+interface InFlight {
+  reply: FastifyReply;
+  /** set while the handler waits in the hub: the machine it waits for */
+  waitingFor?: string;
+  /** answered by the drain: the handler must not go on */
+  answered: boolean;
+  done: () => void;
+}
+
+/** Seconds a drained long poll is told to wait before it polls again (another replica, or this one restarted). */
+export const DRAIN_RETRY_AFTER_SECONDS = 1;
+
+export class RequestDrain {
+  private readonly current = new AsyncLocalStorage<InFlight>();
+  private readonly inFlight = new Map<InFlight, Promise<void>>();
+  private draining = false;
+
+  /** The AgentHub long polls wait in, aware of the drain. */
+  readonly hub: AgentHub;
+
+  constructor(hubOptions: ConstructorParameters<typeof AgentHub>[0] = {}) {
+    this.hub = new DrainingAgentHub(this, hubOptions);
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** An onRoute hook: runs the route's handler inside an in-flight record. */
+  readonly onRoute = (route: RouteOptions): void => {
+    const handler = route.handler;
+    const current = this.current;
+    const inFlight = this.inFlight;
+    route.handler = function (this: unknown, req, reply) {
+      let done!: () => void;
+      const settled = new Promise<void>((resolve) => (done = resolve));
+      const rec: InFlight = { reply, answered: false, done };
+      inFlight.set(rec, settled);
+      const end = (): void => {
+        inFlight.delete(rec);
+        rec.done();
+      };
+      let result: unknown;
+      try {
+        result = current.run(rec, () => handler.call(this as never, req, reply));
+      } catch (e) {
+        end();
+        throw e;
+      }
+      if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+        return (result as Promise<unknown>).finally(end);
+      }
+      end();
+      return result;
+    } as RouteOptions['handler'];
+  };
+
+  /**
+   * Starts draining: long polls waiting now are answered, later ones as soon as they would wait. Idempotent.
+   */
+  start(): void {
+    if (this.draining) return;
+    this.draining = true;
+    for (const rec of [...this.inFlight.keys()]) {
+      if (rec.waitingFor !== undefined) {
+        this.answer(rec);
+        // Resolve the hub's wait at once (its timer would hold the process); the handler stays parked.
+        this.hub.wake(rec.waitingFor);
+      }
+    }
+  }
+
+  /** Resolves when every handler still working has finished, or after `ms`. */
+  async settled(ms: number): Promise<number> {
+    const pending = [...this.inFlight.values()];
+    if (pending.length === 0) return 0;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(pending), new Promise((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+    return this.inFlight.size;
+  }
+
+  /** The handlers running now (for tests and logs). */
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  /** @internal the record of the handler calling */
+  currentRecord(): InFlight | undefined {
+    return this.current.getStore();
+  }
+
+  /** @internal answers a parked long poll and stops waiting for its handler */
+  answer(rec: InFlight): void {
+    if (rec.answered) return;
+    rec.answered = true;
+    if (!rec.reply.sent) {
+      void rec.reply.code(204).header('Retry-After', String(DRAIN_RETRY_AFTER_SECONDS)).header('Connection', 'close').send();
+    }
+    this.inFlight.delete(rec);
+    rec.done();
+  }
+}
+
+/** Never settles: a drained long poll's handler stops here, its answer already sent. */
+const parked = (): Promise<void> => new Promise<void>(() => {});
+
+class DrainingAgentHub extends AgentHub {
+  constructor(private readonly drain: RequestDrain, opts: ConstructorParameters<typeof AgentHub>[0]) {
+    super(opts);
+  }
+
+  override wait(hardware: string, ms: number, signal?: AbortSignal): Promise<void> {
+    const rec = this.drain.currentRecord();
+    if (!rec) return super.wait(hardware, ms, signal);
+    if (this.drain.isDraining) {
+      this.drain.answer(rec);
+      return parked();
+    }
+    rec.waitingFor = hardware;
+    return super.wait(hardware, ms, signal).then(() => {
+      rec.waitingFor = undefined;
+      return rec.answered ? parked() : undefined;
+    });
+  }
+}
