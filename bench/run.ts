@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { benchStore } from './store.js';
 import { benchApi } from './api.js';
 import { benchProvision } from './provision.js';
+import { benchMetal } from './metal.js';
 import type { BenchResult } from './types.js';
 
 const quick = process.argv.includes('--quick');
@@ -16,6 +17,7 @@ const suites: Array<[string, () => Promise<BenchResult[]>]> = [
   ['store', () => benchStore({ quick })],
   ['api', () => benchApi({ quick })],
   ['provision', () => benchProvision({ quick })],
+  ['metal', () => benchMetal({ quick })],
 ];
 
 const results: BenchResult[] = [];

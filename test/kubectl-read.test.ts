@@ -24,7 +24,12 @@ function row(out: string, name: string): string[] | undefined {
 describe('kubectl: discovery, reads, output formats, explain, events', { skip }, () => {
   let s: TestServer;
   before(async () => {
-    s = await startTestServer();
+    // Two simulated machines, so that plans have machines somewhere: METROS shows where they are, and a plan
+    // without any has an empty METROS cell, which the two-space cell splitting below cannot parse.
+    s = await startTestServer({ args: ['--sim', '--sim-machines', '2', '--sim-speed', 'max'] });
+    for (let i = 0; i < 300 && !kubectlOk(s, ['get', 'plan', 'c3.small.x86', '-o', 'jsonpath={.status.metros}']).includes('da'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
   });
   after(async () => {
     await s?.stop();

@@ -1,7 +1,7 @@
 // What the provisioning controllers (device, workflow, hardware, IP reservation) share: the client, the
 // informers of the kinds they read, BMC drivers, agent presence, timing and events. Passed in, never global.
 import type { Clock } from '../lib/clock.js';
-import type { BmcClient, BmcDriver } from '../drivers/bmc/types.js';
+import { BmcError, type BmcClient, type BmcDriver } from '../drivers/bmc/types.js';
 import type { HardwareSpec } from '../kinds/hardware.js';
 import type { KindDeclaration, StoredObject } from '../kinds/types.js';
 import type { ObjectClient } from '../runtime/client.js';
@@ -30,6 +30,7 @@ export interface ProvisioningKinds {
   plan: KindDeclaration;
   operatingSystem: KindDeclaration;
   facility: KindDeclaration;
+  namespace: KindDeclaration;
 }
 
 export interface ProvisioningDeps {
@@ -61,6 +62,7 @@ export function kindsFrom(client: ObjectClient): ProvisioningKinds {
     plan: m('Plan'),
     operatingSystem: m('OperatingSystem'),
     facility: m('Facility'),
+    namespace: client.kind('', 'Namespace'),
   };
 }
 
@@ -99,4 +101,10 @@ export class Mutex {
     );
     return result;
   }
+}
+
+/** The Synced reason of a provisioning error: what the workflow controller calls a BMC failure, too. */
+export function provisioningErrorReason(err: Error): string | undefined {
+  if (err instanceof BmcError) return err.kind === 'unreachable' || err.kind === 'timeout' ? 'BMCUnreachable' : 'BMCError';
+  return undefined;
 }

@@ -1,10 +1,13 @@
 // The provisioning controllers — devices (scheduling, lifecycle, actions, deletion), workflows (BMC steps and
-// timeouts), hardware (discovery, failure recovery, power) and IP reservations — started together over shared
-// informers. The caller decides when they run (only while holding the leader lease).
+// timeouts), hardware (discovery, failure recovery, power), IP reservations, plan capacity, usage records and
+// the address blocks of deleted projects, and CloudConfigs — started together over shared informers. The caller decides when
+// they run (only while holding the leader lease).
 import type { Controller } from '../runtime/controller.js';
+import { createCapacityController } from './capacity/capacity-controller.js';
 import { createCloudConfigController } from './cloudconfig/cloudconfig-controller.js';
 import { createDeviceController } from './device/device-controller.js';
 import { createHardwareController, type HardwareControllerOptions } from './hardware/hardware-controller.js';
+import { createProjectBlocksController } from './ipam/project-blocks.js';
 import { createReservationController } from './ipam/reservation-controller.js';
 import type { ProvisioningDeps } from './provisioning-context.js';
 import { createWorkflowController } from './workflow/workflow-controller.js';
@@ -22,6 +25,8 @@ export function startProvisioningControllers(deps: ProvisioningDeps, opts: { har
     createHardwareController(deps, opts.hardware),
     createReservationController(deps),
     createUsageController(deps),
+    createCapacityController(deps),
+    createProjectBlocksController(deps),
     createCloudConfigController(deps),
   ];
   deps.informers.start();

@@ -2,6 +2,7 @@
 // `additionalProperties`, enums as `enum`, no `const`/`anyOf` that kubectl explain renders badly), and the
 // meta/v1 schemas (ObjectMeta, ListMeta, Condition) that validation and OpenAPI both derive from.
 import { Type, type Static, type TSchema, type TUnsafe, type SchemaOptions } from '@sinclair/typebox';
+import type { Condition } from './types.js';
 
 /** A map with string keys (`map[string]T` in Go): emitted as `additionalProperties`, as kube does. */
 export function MapOf<T extends TSchema>(value: T, options: SchemaOptions = {}): TUnsafe<Record<string, Static<T>>> {
@@ -11,6 +12,11 @@ export function MapOf<T extends TSchema>(value: T, options: SchemaOptions = {}):
 /** A string restricted to the given values (emitted as `enum`, which OpenAPI v2 and v3 both understand). */
 export function StringEnum<const T extends readonly string[]>(values: T, options: SchemaOptions = {}): TUnsafe<T[number]> {
   return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] });
+}
+
+/** An integer restricted to the given values (emitted as `enum`), typed as their union, e.g. an address family `4 | 6`. */
+export function IntegerEnum<const T extends readonly number[]>(values: T, options: SchemaOptions = {}): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ ...options, type: 'integer', enum: [...values] });
 }
 
 /** An RFC 3339 timestamp (meta/v1 Time or MicroTime). */
@@ -211,8 +217,12 @@ export const ConditionSchema = Type.Object(
   { description: 'Condition contains details for one aspect of the current state of this object.' },
 );
 
-export function Conditions(description = 'Conditions of the object (Ready, Synced, and kind-specific ones).') {
-  return KeyedList(ConditionSchema, 'type', description);
+/**
+ * A kind's `status.conditions`. Typed as the `Condition` the controllers write (reason, message and
+ * lastTransitionTime always set), which is stricter than what the schema accepts from a client.
+ */
+export function Conditions(description = 'Conditions of the object (Ready, Synced, and kind-specific ones).'): TUnsafe<Condition[]> {
+  return Type.Unsafe<Condition[]>(KeyedList(ConditionSchema, 'type', description));
 }
 
 /** kube's duration.HumanDuration: `45s`, `5m12s`, `3h20m`, `3d4h`, `2y10d`. */

@@ -2,9 +2,9 @@
 // facility), a plan and an operating system; the scheduler binds it to one available Hardware and allocates
 // its IPs in one transaction, and the device controller drives the provisioning Workflow until it is
 // `active`. Status uses Equinix Metal's state words.
-import { Type } from '@sinclair/typebox';
-import { Conditions, StringEnum, Timestamp } from './common.js';
-import type { Condition, KindDeclaration, KubeObject, TableCell } from './types.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { Conditions, FreeForm, IntegerEnum, StringEnum, Timestamp } from './common.js';
+import type { KindDeclaration, KubeObject, TableCell } from './types.js';
 import { fieldInvalid, fieldRequired } from './validation.js';
 import { scriptUrlProblem } from '../lib/url.js';
 
@@ -35,62 +35,145 @@ export const DeviceFinalizerName = 'metalplane.dev/device';
 /** Held by the usage controller until the device's usage record is closed. */
 export const UsageFinalizerName = 'metalplane.dev/usage';
 
-export interface DeviceSpec {
-  hostname?: string;
-  metro?: string;
-  facility?: string;
-  plan: string;
-  operatingSystem: string;
-  userData?: string;
-  sshKeys?: string[];
-  tags?: string[];
-  hardwareReservation?: string;
-  ipxeScriptUrl?: string;
-  alwaysPxe?: boolean;
-  locked?: boolean;
-  billingCycle?: string;
-  remediation?: 'none' | 'reschedule';
-  ipAddresses?: Array<{ family: 4 | 6; public: boolean }>;
-}
-
-export interface DeviceIp {
-  address: string;
-  cidr: number;
-  gateway: string;
-  netmask?: string;
-  network: string;
-  family: 4 | 6;
-  public: boolean;
-}
-
-export interface DeviceStatus {
-  state?: DeviceState;
-  hardware?: string;
-  facility?: string;
-  metro?: string;
-  ipAddresses?: DeviceIp[];
-  provisioningPercentage?: number;
-  workflow?: string;
-  provisionedAt?: string;
-  failure?: { reason: string; message: string; time: string; hardware?: string };
-  rescheduled?: number;
-  lastAction?: { request: string; type: DeviceActionType; state: 'pending' | 'running' | 'succeeded' | 'failed'; message?: string; time?: string };
-  observedGeneration?: number;
-  conditions?: Condition[];
-}
-
-const IpSchema = Type.Object(
+const DeviceIpSchema = Type.Object(
   {
     address: Type.String({ description: 'The address, e.g. `147.75.80.17`.' }),
     network: Type.String({ description: 'The network address of the assignment, e.g. `147.75.80.16`.' }),
     cidr: Type.Integer({ description: 'Prefix length, e.g. 31.' }),
     gateway: Type.String({ description: 'The gateway, e.g. `147.75.80.16`.' }),
     netmask: Type.Optional(Type.String({ description: 'The IPv4 netmask, e.g. `255.255.255.254`.' })),
-    family: Type.Integer({ enum: [4, 6], description: 'Address family: 4 or 6.' }),
+    family: IntegerEnum([4, 6], { description: 'Address family: 4 or 6.' }),
     public: Type.Boolean({ description: 'Reachable from the internet (public) or only inside the project (private).' }),
   },
   { description: 'An IP address assigned to the device.' },
 );
+
+const AddressRequestSchema = Type.Object(
+  {
+    family: IntegerEnum([4, 6], { description: 'Address family: 4 or 6.' }),
+    public: Type.Boolean({ description: 'Public (true) or private (false).' }),
+  },
+  { description: 'One address to assign.' },
+);
+
+/**
+ * The Device fields the Metal API's device carries beyond scheduling and provisioning (issue 15), kept on the
+ * Device so that both APIs show the same object.
+ */
+const MetalApiSpecFields = {
+  description: Type.Optional(Type.String({ maxLength: 1024, description: 'A free-text description of the device or how it is used.' })),
+  customData: Type.Optional(FreeForm('Arbitrary JSON about the device (the Metal API\'s `customdata`), kept as given.')),
+  terminationTime: Type.Optional(
+    Timestamp('When the device is to be deleted (the Metal API\'s `termination_time`). Recorded and shown; nothing deletes the device at that time yet.'),
+  ),
+  sshKeyUsers: Type.Optional(
+    Type.Array(Type.String(), {
+      description:
+        'Users (User names) whose personal SSH keys — SSHKey objects with spec.owner in the metalplane-system namespace — are installed as well as the project keys.',
+      'x-kubernetes-list-type': 'set',
+    }),
+  ),
+};
+
+const DeviceSpecSchema = Type.Object(
+  {
+    hostname: Type.Optional(
+      Type.String({ maxLength: 63, description: 'The hostname (default: the object name).' }),
+    ),
+    metro: Type.Optional(Type.String({ description: 'The metro code to deploy in, e.g. `da`. Either metro or facility is required.' })),
+    facility: Type.Optional(Type.String({ description: 'The facility code to deploy in, e.g. `da11`.' })),
+    plan: Type.String({ minLength: 1, description: 'The plan slug, e.g. `c3.small.x86`.' }),
+    operatingSystem: Type.String({ minLength: 1, description: 'The operating system slug, e.g. `ubuntu_24_04` or `custom_ipxe`.' }),
+    userData: Type.Optional(Type.String({ description: 'User data for cloud-init (a #cloud-config document or a script).' })),
+    sshKeys: Type.Optional(
+      Type.Array(Type.String(), {
+        description: 'Names of SSHKey objects of the project to install (absent: all of the project\'s keys; empty: none).',
+        'x-kubernetes-list-type': 'set',
+      }),
+    ),
+    tags: Type.Optional(Type.Array(Type.String(), { description: 'Free-form tags.', 'x-kubernetes-list-type': 'set' })),
+    hardwareReservation: Type.Optional(
+      Type.String({ description: 'Deploy on this Hardware (a reserved machine), by name. `next-available` is accepted and means any.' }),
+    ),
+    ipxeScriptUrl: Type.Optional(Type.String({ description: 'The iPXE script URL for operatingSystem `custom_ipxe`.' })),
+    alwaysPxe: Type.Optional(Type.Boolean({ description: 'Netboot at every boot, not only the first (custom_ipxe).' })),
+    locked: Type.Optional(Type.Boolean({ description: 'A locked device cannot be deleted or reinstalled until unlocked.' })),
+    billingCycle: Type.Optional(StringEnum(['hourly', 'daily', 'monthly', 'yearly'], { description: 'Billing cycle (default hourly).' })),
+    remediation: Type.Optional(
+      StringEnum(['none', 'reschedule'], {
+        description: 'What to do when the machine fails while provisioning: none (end failed) or reschedule onto another machine.',
+      }),
+    ),
+    ipAddresses: Type.Optional(
+      Type.Array(AddressRequestSchema, { description: 'Which addresses to assign (default: public IPv4, private IPv4 and public IPv6).' }),
+    ),
+    ...MetalApiSpecFields,
+  },
+  { description: 'DeviceSpec is what the user asked for.' },
+);
+
+const DeviceStatusSchema = Type.Object(
+  {
+    state: Type.Optional(StringEnum(DeviceStates, { description: 'The device state, in Equinix Metal\'s words.' })),
+    hardware: Type.Optional(Type.String({ description: 'The Hardware the device is bound to.' })),
+    facility: Type.Optional(Type.String({ description: 'The facility of that Hardware.' })),
+    metro: Type.Optional(Type.String({ description: 'The metro of that Hardware.' })),
+    ipAddresses: Type.Optional(Type.Array(DeviceIpSchema, { description: 'Assigned IP addresses.' })),
+    provisioningPercentage: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 100, description: 'How far provisioning is, 0–100.' }),
+    ),
+    workflow: Type.Optional(Type.String({ description: 'The current Workflow.' })),
+    workflowNamespace: Type.Optional(
+      Type.String({
+        description:
+          'The namespace of the current Workflow when it is not the device\'s own: the wipe at deletion belongs to the ' +
+          'machine and runs in `metalplane-system`, so it can finish while the project is being deleted.',
+      }),
+    ),
+    provisionedAt: Type.Optional(Timestamp('When the device last became active after provisioning.')),
+    failure: Type.Optional(
+      Type.Object(
+        {
+          reason: Type.String({ description: 'CamelCase reason.' }),
+          message: Type.String({ description: 'What broke.' }),
+          time: Timestamp('When.'),
+          hardware: Type.Optional(Type.String({ description: 'The machine it broke on.' })),
+        },
+        { description: 'The last failure.' },
+      ),
+    ),
+    rescheduled: Type.Optional(Type.Integer({ minimum: 0, description: 'How often the device was moved to another machine.' })),
+    lastAction: Type.Optional(
+      Type.Object(
+        {
+          request: Type.String({ description: 'The annotation value that asked for it.' }),
+          type: StringEnum(DeviceActions, { description: 'The action.' }),
+          state: StringEnum(['pending', 'running', 'succeeded', 'failed'], { description: 'Where it is.' }),
+          message: Type.Optional(Type.String({ description: 'Detail.' })),
+          time: Type.Optional(Timestamp('When it last changed.')),
+        },
+        { description: 'The last action asked for with the annotation.' },
+      ),
+    ),
+    observedGeneration: Type.Optional(Type.Integer({ format: 'int64', description: 'The metadata.generation last reconciled.' })),
+    conditions: Type.Optional(Conditions('Scheduled, Provisioned and Ready, with reasons.')),
+  },
+  { description: 'DeviceStatus is what the controllers did.' },
+);
+
+export type DeviceSpec = Static<typeof DeviceSpecSchema>;
+export type DeviceStatus = Static<typeof DeviceStatusSchema>;
+export type DeviceIp = Static<typeof DeviceIpSchema>;
+export type AddressRequest = Static<typeof AddressRequestSchema>;
+export type DeviceAction = NonNullable<DeviceStatus['lastAction']>;
+export type DeviceFailure = NonNullable<DeviceStatus['failure']>;
+
+/** What `spec.ipAddresses` is when the user leaves it out (Equinix Metal's default). */
+export const DefaultDeviceAddresses: readonly AddressRequest[] = Object.freeze([
+  { family: 4, public: true },
+  { family: 4, public: false },
+  { family: 6, public: true },
+]);
 
 export const deviceKind: KindDeclaration = {
   group: 'metalplane.dev',
@@ -107,95 +190,7 @@ export const deviceKind: KindDeclaration = {
     'SSH keys. It is bound to one Hardware, gets public and private IPs, and is provisioned by a Workflow until ' +
     'it is `active`. Actions (power_on, power_off, reboot, reinstall, rescue) are asked for with the ' +
     '`metalplane.dev/action` annotation.',
-  schema: Type.Object({
-    spec: Type.Object(
-      {
-        hostname: Type.Optional(
-          Type.String({ maxLength: 63, description: 'The hostname (default: the object name).' }),
-        ),
-        metro: Type.Optional(Type.String({ description: 'The metro code to deploy in, e.g. `da`. Either metro or facility is required.' })),
-        facility: Type.Optional(Type.String({ description: 'The facility code to deploy in, e.g. `da11`.' })),
-        plan: Type.String({ minLength: 1, description: 'The plan slug, e.g. `c3.small.x86`.' }),
-        operatingSystem: Type.String({ minLength: 1, description: 'The operating system slug, e.g. `ubuntu_24_04` or `custom_ipxe`.' }),
-        userData: Type.Optional(Type.String({ description: 'User data for cloud-init (a #cloud-config document or a script).' })),
-        sshKeys: Type.Optional(
-          Type.Array(Type.String(), {
-            description: 'Names of SSHKey objects of the project to install (default: all of the project\'s keys).',
-            'x-kubernetes-list-type': 'set',
-          }),
-        ),
-        tags: Type.Optional(Type.Array(Type.String(), { description: 'Free-form tags.', 'x-kubernetes-list-type': 'set' })),
-        hardwareReservation: Type.Optional(
-          Type.String({ description: 'Deploy on this Hardware (a reserved machine), by name. `next-available` is accepted and means any.' }),
-        ),
-        ipxeScriptUrl: Type.Optional(Type.String({ description: 'The iPXE script URL for operatingSystem `custom_ipxe`.' })),
-        alwaysPxe: Type.Optional(Type.Boolean({ description: 'Netboot at every boot, not only the first (custom_ipxe).' })),
-        locked: Type.Optional(Type.Boolean({ description: 'A locked device cannot be deleted or reinstalled until unlocked.' })),
-        billingCycle: Type.Optional(StringEnum(['hourly', 'daily', 'monthly', 'yearly'], { description: 'Billing cycle (default hourly).' })),
-        remediation: Type.Optional(
-          StringEnum(['none', 'reschedule'], {
-            description: 'What to do when the machine fails while provisioning: none (end failed) or reschedule onto another machine.',
-          }),
-        ),
-        ipAddresses: Type.Optional(
-          Type.Array(
-            Type.Object(
-              {
-                family: Type.Integer({ enum: [4, 6], description: 'Address family: 4 or 6.' }),
-                public: Type.Boolean({ description: 'Public (true) or private (false).' }),
-              },
-              { description: 'One address to assign.' },
-            ),
-            { description: 'Which addresses to assign (default: public IPv4, private IPv4 and public IPv6).' },
-          ),
-        ),
-      },
-      { description: 'DeviceSpec is what the user asked for.' },
-    ),
-    status: Type.Optional(
-      Type.Object(
-        {
-          state: Type.Optional(StringEnum(DeviceStates, { description: 'The device state, in Equinix Metal\'s words.' })),
-          hardware: Type.Optional(Type.String({ description: 'The Hardware the device is bound to.' })),
-          facility: Type.Optional(Type.String({ description: 'The facility of that Hardware.' })),
-          metro: Type.Optional(Type.String({ description: 'The metro of that Hardware.' })),
-          ipAddresses: Type.Optional(Type.Array(IpSchema, { description: 'Assigned IP addresses.' })),
-          provisioningPercentage: Type.Optional(
-            Type.Number({ minimum: 0, maximum: 100, description: 'How far provisioning is, 0–100.' }),
-          ),
-          workflow: Type.Optional(Type.String({ description: 'The current Workflow.' })),
-          provisionedAt: Type.Optional(Timestamp('When the device last became active after provisioning.')),
-          failure: Type.Optional(
-            Type.Object(
-              {
-                reason: Type.String({ description: 'CamelCase reason.' }),
-                message: Type.String({ description: 'What broke.' }),
-                time: Timestamp('When.'),
-                hardware: Type.Optional(Type.String({ description: 'The machine it broke on.' })),
-              },
-              { description: 'The last failure.' },
-            ),
-          ),
-          rescheduled: Type.Optional(Type.Integer({ minimum: 0, description: 'How often the device was moved to another machine.' })),
-          lastAction: Type.Optional(
-            Type.Object(
-              {
-                request: Type.String({ description: 'The annotation value that asked for it.' }),
-                type: StringEnum(DeviceActions, { description: 'The action.' }),
-                state: StringEnum(['pending', 'running', 'succeeded', 'failed'], { description: 'Where it is.' }),
-                message: Type.Optional(Type.String({ description: 'Detail.' })),
-                time: Type.Optional(Timestamp('When it last changed.')),
-              },
-              { description: 'The last action asked for with the annotation.' },
-            ),
-          ),
-          observedGeneration: Type.Optional(Type.Integer({ format: 'int64', description: 'The metadata.generation last reconciled.' })),
-          conditions: Type.Optional(Conditions('Scheduled, Provisioned and Ready, with reasons.')),
-        },
-        { description: 'DeviceStatus is what the controllers did.' },
-      ),
-    ),
-  }),
+  schema: Type.Object({ spec: DeviceSpecSchema, status: Type.Optional(DeviceStatusSchema) }),
   printerColumns: [
     { name: 'Hostname', type: 'string', jsonPath: '.spec.hostname', description: 'The hostname.' },
     {
@@ -253,6 +248,7 @@ export const deviceKind: KindDeclaration = {
   default: (obj) => {
     const spec = obj.spec as DeviceSpec;
     spec.hostname ??= obj.metadata.name;
+    spec.ipAddresses ??= DefaultDeviceAddresses.map((a) => ({ ...a }));
     // The device controller's finalizer is there from the start (as an admission plugin would add it), so a
     // device deleted before the controller saw it still gets its machine wiped and its IPs released.
     const f = (obj.metadata.finalizers ??= []);

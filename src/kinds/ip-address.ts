@@ -2,23 +2,35 @@
 // reservation. Its name is derived from the range (`ipv4-147.75.80.16-31`), so the store's unique keys make a
 // double allocation impossible: of two transactions claiming the same range, the second fails and retries.
 // (Kubernetes allocates Service IPs the same way, with networking.k8s.io IPAddress objects.) Cluster-scoped.
-import { Type } from '@sinclair/typebox';
-import { StringEnum } from './common.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { IntegerEnum, StringEnum } from './common.js';
 import type { KindDeclaration } from './types.js';
 
-export interface IPAddressSpec {
-  pool: string;
-  family: 4 | 6;
-  public: boolean;
-  network: string;
-  prefix: number;
-  address?: string;
-  gateway?: string;
-  use: 'assignment' | 'block' | 'reservation';
-  project?: string;
-  device?: { namespace: string; name: string; uid: string };
-  reservation?: { namespace: string; name: string };
-}
+const IPAddressSpecSchema = Type.Object(
+  {
+    pool: Type.String({ description: 'The IPPool it comes from.' }),
+    family: IntegerEnum([4, 6], { description: 'Address family.' }),
+    public: Type.Boolean({ description: 'Public or private.' }),
+    network: Type.String({ description: 'The network address of the range.' }),
+    prefix: Type.Integer({ minimum: 0, maximum: 128, description: 'The prefix length of the range.' }),
+    address: Type.Optional(Type.String({ description: 'For an assignment: the device\'s address.' })),
+    gateway: Type.Optional(Type.String({ description: 'For an assignment: the gateway.' })),
+    use: StringEnum(['assignment', 'block', 'reservation'], { description: 'What the range is used for.' }),
+    project: Type.Optional(Type.String({ description: 'The project (namespace) that holds it.' })),
+    device: Type.Optional(
+      Type.Object(
+        { namespace: Type.String(), name: Type.String(), uid: Type.String() },
+        { description: 'The Device it is assigned to.' },
+      ),
+    ),
+    reservation: Type.Optional(
+      Type.Object({ namespace: Type.String(), name: Type.String() }, { description: 'The IPReservation it belongs to.' }),
+    ),
+  },
+  { description: 'IPAddressSpec describes the claim.' },
+);
+
+export type IPAddressSpec = Static<typeof IPAddressSpecSchema>;
 
 export const ipAddressKind: KindDeclaration = {
   group: 'metalplane.dev',
@@ -32,31 +44,7 @@ export const ipAddressKind: KindDeclaration = {
   description:
     'IPAddress is the claim on one range of an IPPool: a device assignment, a project block or part of an IP ' +
     'reservation. Its name is derived from the range, so one range is never given twice.',
-  schema: Type.Object({
-    spec: Type.Object(
-      {
-        pool: Type.String({ description: 'The IPPool it comes from.' }),
-        family: Type.Integer({ enum: [4, 6], description: 'Address family.' }),
-        public: Type.Boolean({ description: 'Public or private.' }),
-        network: Type.String({ description: 'The network address of the range.' }),
-        prefix: Type.Integer({ minimum: 0, maximum: 128, description: 'The prefix length of the range.' }),
-        address: Type.Optional(Type.String({ description: 'For an assignment: the device\'s address.' })),
-        gateway: Type.Optional(Type.String({ description: 'For an assignment: the gateway.' })),
-        use: StringEnum(['assignment', 'block', 'reservation'], { description: 'What the range is used for.' }),
-        project: Type.Optional(Type.String({ description: 'The project (namespace) that holds it.' })),
-        device: Type.Optional(
-          Type.Object(
-            { namespace: Type.String(), name: Type.String(), uid: Type.String() },
-            { description: 'The Device it is assigned to.' },
-          ),
-        ),
-        reservation: Type.Optional(
-          Type.Object({ namespace: Type.String(), name: Type.String() }, { description: 'The IPReservation it belongs to.' }),
-        ),
-      },
-      { description: 'IPAddressSpec describes the claim.' },
-    ),
-  }),
+  schema: Type.Object({ spec: IPAddressSpecSchema }),
   printerColumns: [
     { name: 'Pool', type: 'string', jsonPath: '.spec.pool', description: 'The pool.' },
     { name: 'Use', type: 'string', jsonPath: '.spec.use', description: 'assignment, block or reservation.' },

@@ -6,7 +6,41 @@ import { Conditions, MapOf, StringEnum } from './common.js';
 import type { KindDeclaration, KubeObject, TableCell } from './types.js';
 import { fieldInvalid } from './validation.js';
 
+/** How much of a plan can be had in a place, as Equinix Metal's capacity endpoints name it. */
+export const CapacityLevels = ['normal', 'limited', 'unavailable'] as const;
+export type CapacityLevel = (typeof CapacityLevels)[number];
+
+/** Counts of a plan's machines in one place. */
+export interface CapacityCounts {
+  total: number;
+  available: number;
+  inUse: number;
+  failed: number;
+  level: CapacityLevel;
+}
+
+export interface PlanCapacity extends CapacityCounts {
+  metro: string;
+  facilities: Array<CapacityCounts & { facility: string }>;
+}
+
+export interface PlanStatus {
+  observedGeneration?: number;
+  metros?: string[];
+  capacity?: PlanCapacity[];
+  conditions?: import('./types.js').Condition[];
+}
+
 const Count = (description: string) => Type.Integer({ minimum: 0, format: 'int32', description });
+
+// `available` is required (the one count every reader needs); the controller always writes the others.
+const CountFields = {
+  available: Type.Integer({ minimum: 0, format: 'int32', description: 'Machines ready to be provisioned (available, unclaimed, not in maintenance).' }),
+  total: Type.Optional(Count('Machines of the plan racked there, in any state.')),
+  inUse: Type.Optional(Count('Machines claimed by a device (provisioning, in use or being deprovisioned).')),
+  failed: Type.Optional(Count('Machines marked failed.')),
+  level: Type.Optional(StringEnum(CapacityLevels, { description: 'Capacity level from the available machines: normal, limited or unavailable.' })),
+};
 
 const PlanSpecsSchema = Type.Object(
   {
@@ -136,20 +170,32 @@ export const planKind: KindDeclaration = {
       Type.Object(
         {
           observedGeneration: Type.Optional(Type.Integer({ format: 'int64', description: 'The metadata.generation last reconciled.' })),
+          metros: Type.Optional(
+            Type.Array(Type.String(), {
+              description: 'Codes of the metros where machines of this plan exist (any state), from the Hardware; what `kubectl get plans` shows as METROS.',
+              'x-kubernetes-list-type': 'set',
+            }),
+          ),
           capacity: Type.Optional(
             Type.Array(
               Type.Object(
                 {
                   metro: Type.String({ description: 'The metro code.' }),
-                  available: Type.Integer({ minimum: 0, description: 'Machines of this plan ready to be provisioned there.' }),
-                  level: Type.Optional(
-                    StringEnum(['normal', 'limited', 'unavailable'], { description: 'Capacity level: normal, limited or unavailable.' }),
+                  ...CountFields,
+                  facilities: Type.Optional(
+                    Type.Array(
+                      Type.Object(
+                        { facility: Type.String({ description: 'The facility code.' }), ...CountFields },
+                        { description: 'Machines of the plan in one facility of the metro.' },
+                      ),
+                      { description: 'The same counts per facility.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['facility'] },
+                    ),
                   ),
                 },
-                { description: 'Capacity of the plan in one metro.' },
+                { description: 'Machines of the plan in one metro, counted from the Hardware.' },
               ),
               {
-                description: 'Available capacity per metro.',
+                description: 'Machines of the plan per metro (and facility): where it can be had, and how much.',
                 'x-kubernetes-list-type': 'map',
                 'x-kubernetes-list-map-keys': ['metro'],
               },
@@ -178,7 +224,17 @@ export const planKind: KindDeclaration = {
       value: (obj): TableCell => groups(obj, 'drives', (g) => `${g.count}x ${g.size} ${g.type}`),
     },
     { name: 'Price/Hr', type: 'number', jsonPath: '.spec.pricing.hour', description: 'USD per hour.' },
-    { name: 'Metros', type: 'string', jsonPath: '.spec.availableIn', description: 'Metros where the plan is offered.' },
+    {
+      name: 'Metros',
+      type: 'string',
+      jsonPath: '.status.metros',
+      description: 'Metros where machines of the plan exist (the catalog\'s offer until the capacity controller has counted).',
+      value: (obj): TableCell => {
+        const st = obj.status as PlanStatus | undefined;
+        const metros = st?.metros ?? (obj.spec as { availableIn?: string[] } | undefined)?.availableIn;
+        return metros && metros.length > 0 ? metros.join(',') : null;
+      },
+    },
     { name: 'Class', type: 'string', jsonPath: '.spec.class', priority: 1, description: 'The plan class.' },
     {
       name: 'NICs',

@@ -12,7 +12,11 @@ export interface SSHKeySpec {
   label?: string;
   key: string;
   owner?: string;
+  tags?: string[];
 }
+
+/** Where users' personal keys (spec.owner set) live: they belong to a user, not to any project. */
+export const USER_SSH_KEY_NAMESPACE = 'metalplane-system';
 
 /** Parses an OpenSSH public key line; returns the SHA256 fingerprint (as `ssh-keygen -l` prints it) or an error. */
 export function sshFingerprint(line: string): { fingerprint: string; type: string } | { error: string } {
@@ -46,7 +50,8 @@ export const sshKeyKind: KindDeclaration = {
       {
         label: Type.Optional(Type.String({ description: 'A display name, e.g. `alice@laptop`.' })),
         key: Type.String({ minLength: 1, description: 'The OpenSSH public key line, e.g. `ssh-ed25519 AAAA… alice`.' }),
-        owner: Type.Optional(Type.String({ description: 'The user the key belongs to (a personal key); absent for a project key.' })),
+        owner: Type.Optional(Type.String({ description: 'The user the key belongs to (a personal key, kept in metalplane-system); absent for a project key.' })),
+        tags: Type.Optional(Type.Array(Type.String(), { description: 'Free-form tags.', 'x-kubernetes-list-type': 'set' })),
       },
       { description: 'SSHKeySpec is the key.' },
     ),

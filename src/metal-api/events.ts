@@ -8,7 +8,7 @@ import { deviceKind } from '../kinds/device.js';
 import { billedHours, usageRecordKind, type UsageRecordSpec } from '../kinds/usage-record.js';
 import { ApiError } from '../lib/errors.js';
 import type { MetalContext } from './context.js';
-import { href, paginate, q1, unprocessable, type Query } from './http.js';
+import { href, paginate, q1, unprocessable, type Query, cmp } from './http.js';
 
 interface KubeEvent {
   involvedObject?: { kind?: string; name?: string; namespace?: string; uid?: string };
@@ -37,15 +37,17 @@ function eventTime(obj: StoredObject): string {
   return ev.lastTimestamp ?? ev.eventTime?.replace(/\.\d+Z$/, 'Z') ?? ev.firstTimestamp ?? obj.metadata.creationTimestamp;
 }
 
-/** A Kubernetes Event as the original's Event: `type` is the reason in its dotted style, `body` the message. */
+/** A Kubernetes Event as the original's Event: `type` is `<what>.<reason>` (`instance.provisioned`), `body` the message. */
 export function eventJson(obj: StoredObject): Record<string, unknown> {
   const ev = obj as unknown as KubeEvent;
-  const reason = ev.reason ?? 'Event';
-  const kind = (ev.involvedObject?.kind ?? 'object').toLowerCase();
+  const reason = (ev.reason ?? 'event').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+  // The original's event types name what the event is about as it calls it: `instance.…` for devices.
+  const about = ev.involvedObject?.kind;
+  const kind = about === 'Device' ? 'instance' : about === 'Namespace' ? 'project' : (about ?? 'object').toLowerCase();
   return {
     id: obj.metadata.uid,
     href: href(`/events/${obj.metadata.uid}`).href,
-    type: `${kind}.${reason.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()}`,
+    type: `${kind}.${reason}`,
     body: ev.message ?? '',
     interpolated: ev.message ?? '',
     state: ev.type === 'Warning' ? 'warning' : 'info',
@@ -57,7 +59,7 @@ export function eventJson(obj: StoredObject): Record<string, unknown> {
 
 /** Newest first, as the original lists events. */
 function newestFirst(a: StoredObject, b: StoredObject): number {
-  return eventTime(b).localeCompare(eventTime(a)) || b.metadata.name.localeCompare(a.metadata.name);
+  return cmp(eventTime(b), eventTime(a)) || cmp(b.metadata.name, a.metadata.name);
 }
 
 /** The events of the caller's projects, optionally only those about one object (by uid). */
@@ -139,7 +141,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: MetalContext): vo
       .list(usageRecordKind)
       .filter((r) => (r.spec as UsageRecordSpec).projectUid === ns.metadata.uid || (r.spec as UsageRecordSpec).project === ns.metadata.name)
       .filter((r) => inWindow(r, f))
-      .sort((a, b) => (a.spec as UsageRecordSpec).start.localeCompare((b.spec as UsageRecordSpec).start));
+      .sort((a, b) => cmp((a.spec as UsageRecordSpec).start, (b.spec as UsageRecordSpec).start));
     return { usages: records.map((r) => usageJson(r, now)) };
   });
 

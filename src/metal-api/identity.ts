@@ -45,7 +45,7 @@ function keyJson(ctx: MetalContext, key: StoredObject, shape: Shape, token?: str
   };
   if (spec.project) {
     const ns = ctx.registryNamespace(spec.project);
-    if (ns) out.project = isIncluded(shape, 'project') ? projectJson(ctx, ns, inner(shape, 'project')) : { id: ns.metadata.uid, href: href(`/projects/${ns.metadata.uid}`).href };
+    if (ns) out.project = isIncluded(shape, 'project') ? projectJson(ctx, ns, inner(shape, 'project'), { nested: true }) : { id: ns.metadata.uid, href: href(`/projects/${ns.metadata.uid}`).href };
   }
   if (spec.user) {
     const u = ctx.informer(userKind).cache.getByName(undefined, spec.user);

@@ -8,7 +8,7 @@ import { deviceKind } from '../kinds/device.js';
 import { ORGANIZATION_LABEL, organizationKind, type OrganizationSpec } from '../kinds/organization.js';
 import type { ApiError } from '../lib/errors.js';
 import { DISPLAY_NAME_ANNOTATION, type MetalContext, type Principal } from './context.js';
-import { applyExclude, href, inner, isIncluded, jsonBody, matchesSearch, paginate, q1, shapeOf, type Query, type Shape, unprocessable } from './http.js';
+import { applyExclude, href, inner, isIncluded, jsonBody, matchesSearch, paginate, q1, shapeOf, type Query, type Shape, unprocessable, cmp } from './http.js';
 
 const TAGS_ANNOTATION = 'metalplane.dev/tags';
 const CUSTOMDATA_ANNOTATION = 'metalplane.dev/customdata';
@@ -45,7 +45,7 @@ export function organizationJson(ctx: MetalContext, org: StoredObject, shape: Sh
       created_at: org.metadata.creationTimestamp,
       updated_at: org.metadata.creationTimestamp,
       customdata: {},
-      projects: isIncluded(shape, 'projects') ? projects.map((p) => projectJson(ctx, p, inner(shape, 'projects'))) : projects.map(projectHref),
+      projects: isIncluded(shape, 'projects') ? projects.map((p) => projectJson(ctx, p, inner(shape, 'projects'), { nested: true })) : projects.map(projectHref),
       members: [],
       memberships: [],
     },
@@ -53,10 +53,15 @@ export function organizationJson(ctx: MetalContext, org: StoredObject, shape: Sh
   );
 }
 
-export function projectJson(ctx: MetalContext, ns: StoredObject, shape: Shape = { include: {}, exclude: {} }): Record<string, unknown> {
+/**
+ * A project as the spec's Project. `nested`: rendered inside another object (a device's `include=project`), where
+ * its device list is left out unless asked for (`include=project.devices`) — a list of 1000 devices that each
+ * carried their project's 1000 device hrefs would be a million references.
+ */
+export function projectJson(ctx: MetalContext, ns: StoredObject, shape: Shape = { include: {}, exclude: {} }, opts: { nested?: boolean } = {}): Record<string, unknown> {
   const id = ns.metadata.uid;
   const org = ctx.organizationByName(ctx.organizationOf(ns));
-  const devices = ctx.list(deviceKind, ns.metadata.name);
+  const devices = !opts.nested || isIncluded(shape, 'devices') ? ctx.list(deviceKind, ns.metadata.name) : undefined;
   return applyExclude(
     {
       id,
@@ -69,7 +74,7 @@ export function projectJson(ctx: MetalContext, ns: StoredObject, shape: Shape = 
       type: 'default',
       // The spec has a project's organization as an object (the SDKs decode it so); expanded only when asked.
       organization: org ? (isIncluded(shape, 'organization') ? organizationJson(ctx, org, inner(shape, 'organization')) : { id: org.metadata.uid, href: href(`/organizations/${org.metadata.uid}`).href }) : undefined,
-      devices: devices.map((d) => href(`/devices/${d.metadata.uid}`)),
+      ...(devices ? { devices: devices.map((d) => href(`/devices/${d.metadata.uid}`)) } : {}),
       members: [],
       memberships: [],
       invitations: [],
@@ -152,7 +157,7 @@ function listProjects(ctx: MetalContext, p: Principal, query: Query, filter: (ns
     .filter(filter)
     .filter((ns) => name === undefined || projectName(ns) === name)
     .filter((ns) => matchesSearch(search, projectName(ns), ns.metadata.name))
-    .sort((a, b) => a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp) || a.metadata.name.localeCompare(b.metadata.name));
+    .sort((a, b) => cmp(a.metadata.creationTimestamp, b.metadata.creationTimestamp) || cmp(a.metadata.name, b.metadata.name));
 }
 
 export function registerProjectRoutes(app: FastifyInstance, ctx: MetalContext): void {
@@ -218,7 +223,7 @@ export function registerProjectRoutes(app: FastifyInstance, ctx: MetalContext): 
       .list(organizationKind)
       .filter((o) => ctx.canSeeOrganization(p, o))
       .filter((o) => matchesSearch(search, (o.spec as OrganizationSpec).displayName))
-      .sort((a, b) => a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp));
+      .sort((a, b) => cmp(a.metadata.creationTimestamp, b.metadata.creationTimestamp));
     const page = paginate(orgs, query, '/organizations');
     const shape = shapeOf(query);
     return { organizations: page.items.map((o) => organizationJson(ctx, o, shape)), meta: page.meta };

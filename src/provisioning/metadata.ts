@@ -4,7 +4,7 @@
 // provisioning workflow's last action.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { DeviceSpec, DeviceStatus } from '../kinds/device.js';
-import type { SSHKeySpec } from '../kinds/ssh-key.js';
+import { USER_SSH_KEY_NAMESPACE, type SSHKeySpec } from '../kinds/ssh-key.js';
 import type { KindDeclaration, StoredObject } from '../kinds/types.js';
 import type { ObjectClient } from '../runtime/client.js';
 import { formatTime } from '../runtime/conditions.js';
@@ -47,8 +47,11 @@ export function registerMetadataService(app: FastifyInstance, deps: MetadataDeps
   const keysOf = async (dev: StoredObject): Promise<string[]> => {
     const spec = dev.spec as DeviceSpec;
     const all = (await deps.client.list(deps.sshKeyKind, { namespace: dev.metadata.namespace })).items;
-    const chosen = spec.sshKeys?.length ? all.filter((k) => spec.sshKeys!.includes(k.metadata.name)) : all;
-    return chosen.map((k) => (k.spec as SSHKeySpec).key.trim());
+    // Absent: every project key; a list (even an empty one): exactly those.
+    const chosen = spec.sshKeys ? all.filter((k) => spec.sshKeys!.includes(k.metadata.name)) : all;
+    const users = new Set(spec.sshKeyUsers ?? []);
+    const personal = users.size ? (await deps.client.list(deps.sshKeyKind, { namespace: USER_SSH_KEY_NAMESPACE })).items.filter((k) => users.has((k.spec as SSHKeySpec).owner ?? '')) : [];
+    return [...new Set([...chosen, ...personal].map((k) => (k.spec as SSHKeySpec).key.trim()))];
   };
 
   app.get('/metadata/nocloud/:token/meta-data', async (req, reply) => {

@@ -7,11 +7,12 @@ import { BmcError } from '../../drivers/bmc/types.js';
 import type { HardwareSpec, HardwareStatus } from '../../kinds/hardware.js';
 import type { KubeObject, StoredObject } from '../../kinds/types.js';
 import type { WorkflowStatus } from '../../kinds/workflow.js';
-import { formatTime, setConditions } from '../../runtime/conditions.js';
+import { formatTime, reconcileSuccess, setConditions, type ConditionInput } from '../../runtime/conditions.js';
 import { Controller, done, requeueAfter, type Reconciler, type Result } from '../../runtime/controller.js';
 import { splitKey } from '../../runtime/cache.js';
 import type { Informer } from '../../runtime/informer.js';
-import { bmcFor, informersOf, SystemNamespace, type ProvisioningDeps, type ProvisioningKinds } from '../provisioning-context.js';
+import { reportSynced } from '../../runtime/synced.js';
+import { bmcFor, informersOf, provisioningErrorReason, SystemNamespace, type ProvisioningDeps, type ProvisioningKinds } from '../provisioning-context.js';
 import { isFinished } from '../workflow/state.js';
 import { discoverActions, workflowName } from '../workflow/templates.js';
 
@@ -30,7 +31,7 @@ export function createHardwareController(deps: ProvisioningDeps, opts: HardwareC
   const inf = informersOf(deps);
   return new Controller({
     name: 'hardware',
-    reconciler: new HardwareReconciler(deps, inf, opts),
+    reconciler: reportSynced(new HardwareReconciler(deps, inf, opts), { client: deps.client, kind: deps.kinds.hardware, cache: inf.hardware, fieldManager: FieldManager, clock: deps.clock, reasonOf: provisioningErrorReason }),
     workers: opts.workers ?? 4,
     clock: deps.clock,
     logger: deps.logger,
@@ -65,16 +66,14 @@ export class HardwareReconciler implements Reconciler {
     }
     const spec = hw.spec as HardwareSpec;
     const st = (hw.status ?? {}) as HardwareStatus;
-    // A conflict (someone wrote the Hardware since it was read) is thrown as it is: the retry reads the newer
-    // version, under the queue's per-key backoff.
-    if (st.claim) return await this.pollPower(hw);
+    if (st.claim) return this.pollPower(hw);
     if (spec.maintenance) {
       if (st.state !== 'maintenance') {
         await this.writeStatus(hw, { ...st, state: 'maintenance' }, 'Maintenance', 'taken out of service (spec.maintenance)');
       }
       return done;
     }
-    if (!st.state || st.state === 'maintenance') return await this.discover(hw);
+    if (!st.state || st.state === 'maintenance') return this.discover(hw);
     if (st.state === 'discovering') {
       const wf = st.workflow ? this.inf.workflow.get(st.workflow.namespace, st.workflow.name) : undefined;
       if (!wf) return st.workflow ? requeueAfter(500) : await this.discover(hw);
@@ -92,9 +91,9 @@ export class HardwareReconciler implements Reconciler {
       const since = Date.parse(st.lastFailure?.time ?? hw.metadata.creationTimestamp);
       const wait = since + this.retryMs() - this.deps.clock.now();
       if (wait > 0) return requeueAfter(wait);
-      return await this.discover(hw);
+      return this.discover(hw);
     }
-    return await this.pollPower(hw);
+    return this.pollPower(hw);
   }
 
   private retryMs(): number {
@@ -115,7 +114,7 @@ export class HardwareReconciler implements Reconciler {
       },
       spec: { hardware: hw.metadata.name, purpose: 'discover', actions: discoverActions() },
     };
-    const conditions = setConditions(st.conditions, [{ type: 'Ready', status: 'False', reason: 'Discovering', message: 'powering on into the agent to check the machine', observedGeneration: hw.metadata.generation }], this.deps.clock.now()).conditions;
+    const conditions = this.conditions(hw, st, { type: 'Ready', status: 'False', reason: 'Discovering', message: 'powering on into the agent to check the machine', observedGeneration: hw.metadata.generation });
     await this.deps.client.transact(
       [
         { op: 'create', kind: this.deps.kinds.workflow, object: wf },
@@ -126,9 +125,15 @@ export class HardwareReconciler implements Reconciler {
     return done;
   }
 
+  /** The conditions of a status this reconcile writes: `ready` if given, and Synced=True (it got this far). */
+  private conditions(hw: StoredObject, st: HardwareStatus, ready?: ConditionInput): HardwareStatus['conditions'] {
+    const inputs = ready ? [ready, reconcileSuccess(hw.metadata.generation)] : [reconcileSuccess(hw.metadata.generation)];
+    return setConditions(st.conditions, inputs, this.deps.clock.now()).conditions;
+  }
+
   private async writeStatus(hw: StoredObject, status: HardwareStatus, reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal'): Promise<void> {
     const ready = status.state === 'available' || status.state === 'in-use';
-    status.conditions = setConditions(status.conditions, [{ type: 'Ready', status: ready ? 'True' : 'False', reason, message, observedGeneration: hw.metadata.generation }], this.deps.clock.now()).conditions;
+    status.conditions = this.conditions(hw, status, { type: 'Ready', status: ready ? 'True' : 'False', reason, message, observedGeneration: hw.metadata.generation });
     await this.deps.client.updateStatus(this.deps.kinds.hardware, { ...hw, status }, { fieldManager: FieldManager });
     void this.deps.recorder?.record(hw, type, reason, message);
   }
@@ -150,7 +155,7 @@ export class HardwareReconciler implements Reconciler {
       power = 'unknown';
     }
     if (power !== st.power) {
-      await this.deps.client.updateStatus(this.deps.kinds.hardware, { ...hw, status: { ...st, power } }, { fieldManager: FieldManager });
+      await this.deps.client.updateStatus(this.deps.kinds.hardware, { ...hw, status: { ...st, power, conditions: this.conditions(hw, st) } }, { fieldManager: FieldManager });
     }
     // Spread the polls so a thousand machines are not read in the same second.
     return requeueAfter(every + Math.floor(Math.random() * every * 0.2));

@@ -4,15 +4,16 @@
 // reservation releases the block (a finalizer holds it until the claims are gone).
 import { ipv4Netmask, parseAddressKey, parseCidr, formatAddress } from './addresses.js';
 import { IpExhaustedError, planReservation, type Claim, type Pool } from './allocate.js';
-import { reservationFamily, type IPReservationSpec, type IPReservationStatus } from '../../kinds/ip-reservation.js';
+import { reservationFamily, reservationQuantity, type IPReservationSpec, type IPReservationStatus } from '../../kinds/ip-reservation.js';
 import type { IPAddressSpec } from '../../kinds/ip-address.js';
 import type { IPPoolSpec } from '../../kinds/ip-pool.js';
-import { ApiError, isApiError } from '../../lib/errors.js';
+import { isApiError } from '../../lib/errors.js';
 import type { TxWrite } from '../../runtime/client.js';
-import { setConditions } from '../../runtime/conditions.js';
+import { reconcileSuccess, setConditions } from '../../runtime/conditions.js';
 import { Controller, done, requeueAfter, type Reconciler, type Result } from '../../runtime/controller.js';
 import { splitKey } from '../../runtime/cache.js';
 import type { Informer } from '../../runtime/informer.js';
+import { reportSynced } from '../../runtime/synced.js';
 import { informersOf, Mutex, type ProvisioningDeps, type ProvisioningKinds } from '../provisioning-context.js';
 
 export const ReservationFinalizer = 'metalplane.dev/ip-reservation';
@@ -23,7 +24,7 @@ export function createReservationController(deps: ProvisioningDeps): Controller 
   const inf = informersOf(deps);
   return new Controller({
     name: 'ip-reservation',
-    reconciler: new ReservationReconciler(deps, inf),
+    reconciler: reportSynced(new ReservationReconciler(deps, inf), { client: deps.client, kind: deps.kinds.ipReservation, cache: inf.ipReservation, fieldManager: FieldManager, clock: deps.clock }),
     clock: deps.clock,
     logger: deps.logger,
     metrics: deps.metrics,
@@ -41,12 +42,8 @@ export class ReservationReconciler implements Reconciler {
 
   async reconcile(key: string): Promise<Result> {
     const { namespace, name } = splitKey(key);
-    try {
-      return await this.lock.run(() => this.step(namespace!, name));
-    } catch (e) {
-      if (isApiError(e) && e.code === 409) return requeueAfter(5);
-      throw e;
-    }
+    // Errors (conflicts included: another allocation took the range) go to the work queue's per-key backoff.
+    return this.lock.run(() => this.step(namespace!, name));
   }
 
   private async step(namespace: string, name: string): Promise<Result> {
@@ -77,13 +74,17 @@ export class ReservationReconciler implements Reconciler {
       const s = a.spec as IPAddressSpec;
       return { key: a.metadata.name, pool: s.pool, family: s.family, network: s.network, prefix: s.prefix, project: s.project, kind: s.use };
     });
-    const quantity = spec.quantity ?? (family === 4 ? 4 : 1);
+    const quantity = reservationQuantity(spec);
     let plan;
     try {
       plan = planReservation({ project: namespace, metro: spec.metro, family, public: isPublic, quantity, pools, claims });
     } catch (e) {
-      if (e instanceof IpExhaustedError || (e instanceof ApiError && e.code < 500)) {
-        const conditions = setConditions(st.conditions, [{ type: 'Ready', status: 'False', reason: e instanceof IpExhaustedError ? 'NoIPAddresses' : 'Invalid', message: e.message, observedGeneration: r.metadata.generation }], this.deps.clock.now());
+      if (e instanceof IpExhaustedError || (isApiError(e) && e.code < 500)) {
+        const conditions = setConditions(
+          st.conditions,
+          [{ type: 'Ready', status: 'False', reason: e instanceof IpExhaustedError ? 'NoIPAddresses' : 'Invalid', message: e.message, observedGeneration: r.metadata.generation }, reconcileSuccess(r.metadata.generation)],
+          this.deps.clock.now(),
+        );
         if (conditions.changed || st.state !== 'pending') {
           await this.deps.client.updateStatus(k.ipReservation, { ...r, status: { ...st, state: 'pending', conditions: conditions.conditions } }, { fieldManager: FieldManager });
         }
@@ -117,7 +118,11 @@ export class ReservationReconciler implements Reconciler {
       gateway,
       ...(family === 4 ? { netmask: ipv4Netmask(b.prefix) } : {}),
       pool: pool.name,
-      conditions: setConditions(st.conditions, [{ type: 'Ready', status: 'True', reason: 'Allocated', message: `${b.network}/${b.prefix} from pool ${pool.name}`, observedGeneration: r.metadata.generation }], this.deps.clock.now()).conditions,
+      conditions: setConditions(
+        st.conditions,
+        [{ type: 'Ready', status: 'True', reason: 'Allocated', message: `${b.network}/${b.prefix} from pool ${pool.name}`, observedGeneration: r.metadata.generation }, reconcileSuccess(r.metadata.generation)],
+        this.deps.clock.now(),
+      ).conditions,
     };
     writes.push({ op: 'update', kind: k.ipReservation, object: { ...r, status }, subresource: 'status' });
     await this.deps.client.transact(writes, { fieldManager: FieldManager });
