@@ -1,7 +1,7 @@
 // The provisioning controllers — devices (scheduling, lifecycle, actions, deletion), workflows (BMC steps and
-// timeouts), hardware (discovery, failure recovery, power), IP reservations, plan capacity, usage records and
-// the address blocks of deleted projects, and CloudConfigs — started together over shared informers. The caller decides when
-// they run (only while holding the leader lease).
+// timeouts), hardware (discovery, failure recovery, power), IP reservations, plan capacity, usage records, the
+// address blocks of deleted projects, and CloudConfigs — started together over shared informers. The caller
+// decides when they run (only while holding the leader lease).
 import type { Controller } from '../runtime/controller.js';
 import { createCapacityController } from './capacity/capacity-controller.js';
 import { createCloudConfigController } from './cloudconfig/cloudconfig-controller.js';
