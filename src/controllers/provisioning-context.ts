@@ -31,6 +31,7 @@ export interface ProvisioningKinds {
   operatingSystem: KindDeclaration;
   facility: KindDeclaration;
   namespace: KindDeclaration;
+  cloudConfig: KindDeclaration;
 }
 
 export interface ProvisioningDeps {
@@ -63,6 +64,7 @@ export function kindsFrom(client: ObjectClient): ProvisioningKinds {
     operatingSystem: m('OperatingSystem'),
     facility: m('Facility'),
     namespace: client.kind('', 'Namespace'),
+    cloudConfig: m('CloudConfig'),
   };
 }
 

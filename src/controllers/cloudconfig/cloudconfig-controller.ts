@@ -18,13 +18,14 @@ import { splitKey } from '../../runtime/cache.js';
 import { formatTime, getCondition, setConditions, type ConditionInput } from '../../runtime/conditions.js';
 import { Controller, done, type Reconciler, type Result } from '../../runtime/controller.js';
 import type { Informer } from '../../runtime/informer.js';
+import type { DeviceStatus } from '../../kinds/device.js';
 import type { ProvisioningDeps } from '../provisioning-context.js';
+import { CloudConfigConsumerIndex as ConsumerIndex, cloudConfigConsumerKeys } from '../device/cloud-config.js';
 import { renderCloudConfig, statusUserData } from './render.js';
 import { cloudConfigsRead, findCycle, inputOf, resolveValues, type InputKind } from './resolve.js';
 
 const FieldManager = 'metalplane-cloudconfig-controller';
 const RefIndex = 'cloudconfig-inputs';
-const ConsumerIndex = 'cloudconfig-consumers';
 
 /** A document up to this size (bytes a machine receives) is kept in status; a larger one in a Secret. */
 export const InlineUserDataBytes = 16 * 1024;
@@ -42,11 +43,6 @@ export const CloudConfigReason = {
   SecretConflict: 'SecretConflict',
 } as const;
 
-/** What a Device says about the CloudConfig it uses (Device.spec.cloudConfigRef, Device.status.cloudConfig). */
-interface CloudConfigConsumer {
-  spec?: { cloudConfigRef?: { name?: string } };
-  status?: { cloudConfig?: { name?: string; hash?: string } };
-}
 
 export type CloudConfigControllerDeps = Pick<ProvisioningDeps, 'client' | 'informers' | 'clock' | 'logger' | 'recorder' | 'metrics' | 'queueMetrics'>;
 
@@ -88,18 +84,9 @@ export function createCloudConfigController(deps: CloudConfigControllerDeps): Co
       return refs.map((r) => inputKey(ns, r.kind, r.name));
     });
   }
-  if (!inf.Device.cache.hasIndex(ConsumerIndex)) {
-    inf.Device.addIndex(ConsumerIndex, (o) => {
-      const name = (o as CloudConfigConsumer).spec?.cloudConfigRef?.name;
-      return name ? [`${o.metadata.namespace}/${name}`] : [];
-    });
-  }
+  if (!inf.Device.cache.hasIndex(ConsumerIndex)) inf.Device.addIndex(ConsumerIndex, cloudConfigConsumerKeys);
   const readers = (kind: InputKind) => (o: StoredObject) =>
     o.metadata.namespace ? ccInf.cache.indexKeys(RefIndex, inputKey(o.metadata.namespace, kind, o.metadata.name)) : [];
-  const consumed = (o: StoredObject): string[] => {
-    const name = (o as CloudConfigConsumer).spec?.cloudConfigRef?.name;
-    return name && o.metadata.namespace ? [`${o.metadata.namespace}/${name}`] : [];
-  };
   return new Controller({
     name: 'cloudconfig',
     reconciler: new CloudConfigReconciler(deps, kinds, inf),
@@ -112,7 +99,7 @@ export function createCloudConfigController(deps: CloudConfigControllerDeps): Co
       // Itself, and the CloudConfigs that read it.
       { informer: ccInf, map: (o) => [`${o.metadata.namespace}/${o.metadata.name}`, ...readers('CloudConfig')(o)] },
       // A Device is an input of some and the consumer of one.
-      { informer: inf.Device, map: (o) => [...readers('Device')(o), ...consumed(o)] },
+      { informer: inf.Device, map: (o) => [...readers('Device')(o), ...cloudConfigConsumerKeys(o)] },
       { informer: inf.IPReservation, map: readers('IPReservation') },
       { informer: inf.SSHKey, map: readers('SSHKey') },
       { informer: inf.ConfigMap, map: readers('ConfigMap') },
@@ -233,7 +220,7 @@ export class CloudConfigReconciler implements Reconciler {
     return this.inf.Device.cache
       .byIndex(ConsumerIndex, `${namespace}/${name}`)
       .filter((d) => {
-        const used = (d as CloudConfigConsumer).status?.cloudConfig;
+        const used = (d.status as DeviceStatus | undefined)?.cloudConfig;
         return used?.hash !== undefined && used.hash !== hash;
       })
       .map((d) => d.metadata.name)
