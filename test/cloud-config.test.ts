@@ -20,6 +20,10 @@ interface CloudConfigObj {
   status?: { conditions?: Condition[]; userData?: string; hash?: string; contentType?: string };
 }
 
+interface DeviceObj {
+  status?: { hardware?: string; workflow?: string; conditions?: Condition[]; ipAddresses?: Array<{ address: string }>; cloudConfig?: { name: string; hash?: string } };
+}
+
 const readyOf = (o: CloudConfigObj) => o.status?.conditions?.find((c) => c.type === 'Ready');
 
 function cloudConfig(name: string, spec: Record<string, unknown>): string {
@@ -29,43 +33,68 @@ function cloudConfig(name: string, spec: Record<string, unknown>): string {
 describe('CloudConfig through kubectl', { skip }, () => {
   let s: TestServer;
   before(async () => {
-    s = await startTestServer({ args: ['--sim', '--sim-machines', '4', '--sim-speed', 'max'] });
+    // Speed 20, not max: db-1 takes long enough to provision that app-1 is seen waiting for it.
+    s = await startTestServer({ args: ['--sim', '--sim-machines', '4', '--sim-speed', '20'] });
   });
   after(async () => {
     await s?.stop();
     s?.cleanup();
   });
 
+  const device = async (name: string): Promise<DeviceObj> => {
+    const r = await api(s, 'GET', `/apis/metalplane.dev/v1alpha1/namespaces/default/devices/${name}`);
+    assert.equal(r.status, 200, r.text);
+    return r.body as DeviceObj;
+  };
   const get = async (name: string): Promise<CloudConfigObj> => {
     const r = await api(s, 'GET', `${CC}/${name}`);
     assert.equal(r.status, 200, r.text);
     return r.body as CloudConfigObj;
   };
 
-  test('the composition example: app waits for db-1, then renders db-1\'s address into every part', async () => {
-    kubectlOk(s, ['apply', '-f', join(REPO, 'examples', 'cloud-config', 'app.yaml')]);
-    const waiting = await waitFor('app waiting', async () => {
-      const c = readyOf(await get('app'));
-      return c?.reason === 'WaitingForInputs' ? c : undefined;
+  test('the composition example in one apply: app waits for db-1, app-1 waits for app, then boots with db-1\'s address in every part', async () => {
+    kubectlOk(s, ['apply', '-f', join(REPO, 'examples', 'cloud-config')]);
+    // app-1 gets its machine and addresses at once; its provisioning waits, and its conditions say for what.
+    const waiting = await waitFor('app-1 scheduled, waiting for its CloudConfig', async () => {
+      const d = await device('app-1');
+      const p = d.status?.conditions?.find((c) => c.type === 'Provisioned');
+      return d.status?.hardware && p?.reason === 'WaitingForCloudConfig' ? p : undefined;
     });
-    assert.equal(waiting.message, 'waiting for DB_IP: Device db-1 does not exist');
-    assert.match(kubectlOk(s, ['get', 'cloudconfig', 'app']), /app\s+False\s+WaitingForInputs/);
+    assert.equal(waiting.status, 'False');
+    assert.match(waiting.message, /^provisioning waits for CloudConfig app is not Ready: waiting for DB_IP: Device db-1 is not Ready$/);
+    assert.equal(readyOf(await get('app'))?.reason, 'WaitingForInputs');
 
-    kubectlOk(s, ['apply', '-f', join(REPO, 'examples', 'cloud-config', 'db-1.yaml')]);
-    const w = kubectl(s, ['wait', 'cloudconfig/app', '--for=condition=Ready', '--timeout=60s']);
-    assert.equal(w.status, 0, w.stderr);
-    const db = JSON.parse(kubectlOk(s, ['get', 'device', 'db-1', '-o', 'json'])) as { status: { state: string; ipAddresses: Array<{ address: string }> } };
-    assert.equal(db.status.state, 'active', 'app rendered only once db-1 was Ready');
-    const ip = db.status.ipAddresses[0]!.address;
+    // Until app-1 is Ready, whenever app-1 has a provisioning workflow, db-1 is already Ready (read after it).
+    let sawWorkflow = false;
+    await waitFor('app-1 Ready', async () => {
+      const app1 = await device('app-1');
+      const db1 = await device('db-1');
+      if (app1.status?.workflow) {
+        sawWorkflow = true;
+        assert.equal(db1.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True', 'app-1 started provisioning before db-1 was Ready');
+      }
+      return app1.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? true : undefined;
+    }, 120_000, 50);
+    assert.ok(sawWorkflow);
+
+    const db = await device('db-1');
+    const ip = db.status!.ipAddresses![0]!.address;
     const app = await get('app');
+    assert.equal(readyOf(app)?.status, 'True');
     assert.equal(app.status?.contentType, 'multipart/mixed');
-    const doc = app.status!.userData!;
-    assert.ok(doc.includes(`DB_IP=${ip}`), doc);
-    assert.ok(doc.includes(`echo app starting against ${ip}`), doc);
-    assert.ok(doc.includes(`echo "${ip}" > /run/db-ip`), doc);
+    const app1 = await device('app-1');
+    assert.deepEqual(app1.status?.cloudConfig, { name: 'app', hash: app.status!.hash }, 'the render app-1 was provisioned with');
+    // What app-1's machine reads from the metadata service: both parts carry db-1's address.
+    const m = (await api(s, 'GET', `/sim/v1/machines/${app1.status!.hardware}`)).body as { datasource: string };
+    const userData = await fetch(`${m.datasource}user-data`).then((r) => r.text());
+    assert.equal(userData, app.status!.userData);
+    const boundary = /boundary="([^"]+)"/.exec(userData)![1]!;
+    const parts = userData.split(`--${boundary}`).slice(1, -1);
+    assert.equal(parts.length, 2);
+    assert.ok(parts[0]!.includes(`DB_IP=${ip}`) && parts[0]!.includes(`echo app starting against ${ip}`) && parts[0]!.includes(`content: ${ip}`), parts[0]);
+    assert.ok(parts[1]!.includes(`echo "${ip}" > /run/db-ip`), parts[1]);
     assert.match(kubectlOk(s, ['get', 'cloudconfigs']), /app\s+True\s+Rendered\s+\d+/);
-    const events = kubectlOk(s, ['get', 'events', '--field-selector', 'involvedObject.name=app']);
-    assert.match(events, /Rendered/);
+    assert.match(kubectlOk(s, ['get', 'events', '--field-selector', 'involvedObject.name=app']), /Rendered/);
   });
 
   const shell = { contentType: 'text/x-shellscript', content: '#!/bin/sh\ntrue\n' };
