@@ -223,3 +223,32 @@ test('a large render goes into an owned Secret, and back into status when it shr
   assert.equal((await status('large')).secretRef, undefined);
   await eventually(async () => (await client.get(secretKind, ns, 'large-userdata')) === undefined, { message: 'the owned Secret is removed' });
 });
+
+test('devices provisioned with an older render are listed as stale, not reinstalled', async (t) => {
+  const { client, status, waitReady, applyCC, events, recorder } = await setup(t);
+  const spec = (msg: string) => ({ parts: [{ contentType: 'text/x-shellscript', content: `#!/bin/sh\necho ${msg}\n` }] });
+  await applyCC('app', spec('one'));
+  await waitReady('app', { status: 'True', reason: 'Rendered' });
+  const first = (await status('app')).hash!;
+  for (const name of ['app-1', 'app-2']) {
+    const d = await client.create(deviceKind, {
+      apiVersion: 'metalplane.dev/v1alpha1',
+      kind: 'Device',
+      metadata: { name, namespace: ns },
+      spec: { metro: 'da', plan: 'c3.small.x86', operatingSystem: 'ubuntu_24_04', cloudConfigRef: { name: 'app' } },
+    });
+    // What the device controller records when the machine's provisioning starts.
+    await client.updateStatus(deviceKind, { ...d, status: { state: 'active', cloudConfig: { name: 'app', hash: first } } });
+  }
+  assert.equal((await status('app')).staleDevices, undefined);
+  await applyCC('app', spec('two'));
+  await eventually(async () => (await status('app')).staleDevices?.length === 2);
+  assert.deepEqual((await status('app')).staleDevices, ['app-1', 'app-2']);
+  const app2 = (await client.get(deviceKind, ns, 'app-2'))!;
+  assert.equal((app2.status as { state: string }).state, 'active', 'the device is left as it is');
+  // A reinstall records the current render: that device is no longer stale.
+  await client.updateStatus(deviceKind, { ...app2, status: { ...(app2.status as object), cloudConfig: { name: 'app', hash: (await status('app')).hash } } });
+  await eventually(async () => JSON.stringify((await status('app')).staleDevices) === '["app-1"]');
+  await recorder.flush();
+  assert.deepEqual(await events('StaleDevices'), [`app: devices app-1, app-2 run an older render; reinstall to apply ${(await status('app')).hash!.slice(0, 19)}…`]);
+});
