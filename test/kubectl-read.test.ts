@@ -67,7 +67,7 @@ describe('kubectl: discovery, reads, output formats, explain, events', { skip },
     assert.deepEqual(find('operatingsystems'), ['operatingsystems', 'os', 'metalplane.dev/v1alpha1', 'false', 'OperatingSystem']);
     assert.deepEqual(find('configmaps'), ['configmaps', 'cm', 'v1', 'true', 'ConfigMap']);
     const names = kubectlOk(s, ['api-resources', '--api-group', 'metalplane.dev', '-o', 'name']).trim().split('\n');
-    assert.deepEqual(names.sort(), ['apikeys', 'bgpconfigs', 'bgpsessions', 'devices', 'facilities', 'hardware', 'ipaddresses', 'ippools', 'ipreservations', 'metros', 'operatingsystems', 'organizations', 'plans', 'sshkeys', 'usagerecords', 'users', 'virtualnetworks', 'vlanassignmentbatches', 'workflows'].map((r) => `${r}.metalplane.dev`));
+    assert.deepEqual(names.sort(), ['apikeys', 'bgpconfigs', 'bgpsessions', 'cloudconfigs', 'devices', 'facilities', 'hardware', 'ipaddresses', 'ippools', 'ipreservations', 'metros', 'operatingsystems', 'organizations', 'plans', 'sshkeys', 'usagerecords', 'users', 'virtualnetworks', 'vlanassignmentbatches', 'workflows'].map((r) => `${r}.metalplane.dev`));
   });
 
   test('kubectl get plans: the declared printer columns, default and -o wide', () => {

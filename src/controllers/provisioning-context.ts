@@ -32,6 +32,7 @@ export interface ProvisioningKinds {
   operatingSystem: KindDeclaration;
   facility: KindDeclaration;
   namespace: KindDeclaration;
+  cloudConfig: KindDeclaration;
 }
 
 export interface ProvisioningDeps {
@@ -66,6 +67,7 @@ export function kindsFrom(client: ObjectClient): ProvisioningKinds {
     operatingSystem: m('OperatingSystem'),
     facility: m('Facility'),
     namespace: client.kind('', 'Namespace'),
+    cloudConfig: m('CloudConfig'),
   };
 }
 

@@ -1,9 +1,10 @@
 // The provisioning controllers — devices (scheduling, lifecycle, actions, deletion), workflows (BMC steps and
-// timeouts), hardware (discovery, failure recovery, power), IP reservations, plan capacity, usage records, termination times and
-// the address blocks of deleted projects — started together over shared informers. The caller decides when
-// they run (only while holding the leader lease).
+// timeouts), hardware (discovery, failure recovery, power), IP reservations, plan capacity, usage records,
+// termination times, the address blocks of deleted projects, networks (switch ports, VLANs, BGP) and CloudConfigs —
+// started together over shared informers. The caller decides when they run (only while holding the leader lease).
 import type { Controller } from '../runtime/controller.js';
 import { createCapacityController } from './capacity/capacity-controller.js';
+import { createCloudConfigController } from './cloudconfig/cloudconfig-controller.js';
 import { createDeviceController } from './device/device-controller.js';
 import { createHardwareController, type HardwareControllerOptions } from './hardware/hardware-controller.js';
 import { createProjectBlocksController } from './ipam/project-blocks.js';
@@ -30,6 +31,7 @@ export function startProvisioningControllers(deps: ProvisioningDeps, opts: { har
     createCapacityController(deps),
     createProjectBlocksController(deps),
     createNetworkController({ ...deps, networkKinds: networkKindsFrom(deps.client) }),
+    createCloudConfigController(deps),
   ];
   deps.informers.start();
   for (const c of controllers) {

@@ -86,6 +86,16 @@ const DeviceSpecSchema = Type.Object(
     plan: Type.String({ minLength: 1, description: 'The plan slug, e.g. `c3.small.x86`.' }),
     operatingSystem: Type.String({ minLength: 1, description: 'The operating system slug, e.g. `ubuntu_24_04` or `custom_ipxe`.' }),
     userData: Type.Optional(Type.String({ description: 'User data for cloud-init (a #cloud-config document or a script).' })),
+    cloudConfigRef: Type.Optional(
+      Type.Object(
+        { name: Type.String({ minLength: 1, maxLength: 253, description: 'The CloudConfig, in this namespace.' }) },
+        {
+          description:
+            'Use a CloudConfig\'s rendered document as user data, instead of spec.userData. The device is scheduled at once; ' +
+            'its provisioning starts when the CloudConfig is Ready.',
+        },
+      ),
+    ),
     sshKeys: Type.Optional(
       Type.Array(Type.String(), {
         description: 'Names of SSHKey objects of the project to install (absent: all of the project\'s keys; empty: none).',
@@ -156,6 +166,16 @@ const DeviceStatusSchema = Type.Object(
           time: Type.Optional(Timestamp('When it last changed.')),
         },
         { description: 'The last action asked for with the annotation.' },
+      ),
+    ),
+    cloudConfig: Type.Optional(
+      Type.Object(
+        {
+          name: Type.String({ description: 'The CloudConfig of spec.cloudConfigRef.' }),
+          hash: Type.Optional(Type.String({ description: 'The hash of the render the machine was last provisioned with.' })),
+          waiting: Type.Optional(Type.String({ description: 'While provisioning waits for the CloudConfig: what it waits for.' })),
+        },
+        { description: 'The user data from a CloudConfig: which render the machine runs, or what provisioning waits for.' },
       ),
     ),
     observedGeneration: Type.Optional(Type.Integer({ format: 'int64', description: 'The metadata.generation last reconciled.' })),
@@ -232,6 +252,9 @@ export const deviceKind: KindDeclaration = {
     if (spec.ipxeScriptUrl) {
       const problem = scriptUrlProblem(spec.ipxeScriptUrl);
       if (problem) causes.push(fieldInvalid('spec.ipxeScriptUrl', spec.ipxeScriptUrl.slice(0, 200), problem));
+    }
+    if (spec.cloudConfigRef && spec.userData) {
+      causes.push(fieldInvalid('spec.userData', '(omitted)', 'give either spec.userData or spec.cloudConfigRef, not both'));
     }
     if (spec.userData && Buffer.byteLength(spec.userData) > 64 * 1024) {
       causes.push(fieldInvalid('spec.userData', '(omitted)', 'must be at most 64 KiB'));

@@ -45,7 +45,7 @@ test('group-versions: core first, each once, with OpenAPI index paths', () => {
   );
   assert.deepEqual(
     registry.kindsIn('metalplane.dev', 'v1alpha1').map((k) => k.kind),
-    ['Metro', 'Facility', 'Plan', 'OperatingSystem', 'Hardware', 'Device', 'Workflow', 'IPPool', 'IPAddress', 'IPReservation', 'SSHKey', 'Organization', 'User', 'APIKey', 'UsageRecord', 'VirtualNetwork', 'BGPConfig', 'BGPSession', 'VLANAssignmentBatch'],
+    ['Metro', 'Facility', 'Plan', 'OperatingSystem', 'Hardware', 'Device', 'Workflow', 'IPPool', 'IPAddress', 'IPReservation', 'SSHKey', 'Organization', 'User', 'APIKey', 'UsageRecord', 'VirtualNetwork', 'BGPConfig', 'BGPSession', 'VLANAssignmentBatch', 'CloudConfig'],
   );
 });
 

@@ -21,6 +21,7 @@ import { virtualNetworkKind } from './virtual-network.js';
 import { bgpConfigKind } from './bgp-config.js';
 import { bgpSessionKind } from './bgp-session.js';
 import { vlanAssignmentBatchKind } from './vlan-assignment-batch.js';
+import { cloudConfigKind } from './cloud-config.js';
 import { apiVersionOf, type KindDeclaration, type SelectableField } from './types.js';
 
 export const allKinds: KindDeclaration[] = [
@@ -48,6 +49,7 @@ export const allKinds: KindDeclaration[] = [
   bgpConfigKind,
   bgpSessionKind,
   vlanAssignmentBatchKind,
+  cloudConfigKind,
 ];
 
 export interface GroupVersion {

@@ -19,6 +19,7 @@ import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.j
 import { userKind, type UserSpec } from '../kinds/user.js';
 import { virtualNetworkKind } from '../kinds/virtual-network.js';
 import { ApiError, isAlreadyExists, isConflict } from '../lib/errors.js';
+import { userDataOf } from '../controllers/cloudconfig/user-data.js';
 import type { MetalContext, Principal } from './context.js';
 import {
   actionProblem,
@@ -397,7 +398,8 @@ export function registerDeviceRoutes(app: FastifyInstance, ctx: MetalContext): v
     return { events: page.items.map((e) => eventJson(e)), meta: page.meta };
   });
 
-  app.get('/devices/:id/userdata', async (req) => ({ userdata: (device(req).dev.spec as DeviceSpec).userData ?? '' }));
+  // spec.userData, or the rendered document of the device's CloudConfig.
+  app.get('/devices/:id/userdata', async (req) => ({ userdata: (await userDataOf(ctx.registry, device(req).dev))?.text ?? '' }));
 
   app.get('/devices/:id/customdata', async (req) => (device(req).dev.spec as DeviceSpec).customData ?? {});
 

@@ -10,6 +10,7 @@ import type { ObjectClient } from '../runtime/client.js';
 import { formatTime } from '../runtime/conditions.js';
 import { completeAction, currentAction } from '../controllers/workflow/state.js';
 import { updateWorkflowStatus } from '../controllers/workflow/write.js';
+import { userDataOf } from '../controllers/cloudconfig/user-data.js';
 import type { TokenSigner } from './tokens.js';
 
 export interface MetadataDeps {
@@ -74,8 +75,11 @@ export function registerMetadataService(app: FastifyInstance, deps: MetadataDeps
   app.get('/metadata/nocloud/:token/user-data', async (req, reply) => {
     const dev = await deviceOf((req.params as { token: string }).token, reply);
     if (!dev) return reply;
-    const ud = (dev.spec as DeviceSpec).userData;
-    return reply.type('text/plain; charset=utf-8').send(ud ?? '#cloud-config\n{}\n');
+    const ud = await userDataOf(deps.client, dev);
+    if (!ud) return reply.type('text/plain; charset=utf-8').send('#cloud-config\n{}\n');
+    // Gzipped user data goes as it is: cloud-init unzips it.
+    const gzip = ud.bytes[0] === 0x1f && ud.bytes[1] === 0x8b;
+    return reply.type(gzip ? 'application/gzip' : 'text/plain; charset=utf-8').send(gzip ? ud.bytes : ud.text);
   });
 
   app.get('/metadata/nocloud/:token/vendor-data', async (req, reply) => {

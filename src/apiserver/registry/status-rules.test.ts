@@ -69,6 +69,15 @@ function fixtures(): { obj: KubeObject; status: Record<string, unknown> }[] {
       },
       status: { state: 'pending' },
     },
+    {
+      obj: {
+        apiVersion: 'metalplane.dev/v1alpha1',
+        kind: 'CloudConfig',
+        metadata: { name: 'rules-cc', namespace: ns },
+        spec: { parts: [{ contentType: 'text/x-shellscript', content: '#!/bin/sh\ntrue\n' }] },
+      },
+      status: { hash: 'sha256:00', size: 15 },
+    },
   ];
 }
 

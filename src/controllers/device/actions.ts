@@ -11,6 +11,7 @@ import { bmcFor } from '../provisioning-context.js';
 import { statusOf, type DeviceContext } from './context.js';
 import { stateOf, transition, type DeviceEvent } from './lifecycle.js';
 import { startWorkflow } from './workflows.js';
+import { cloudConfigGate, withCloudConfig } from './cloud-config.js';
 
 /** How long the BMC may take to show the power state asked for (real-world seconds, scaled). */
 const PowerSettleSeconds = 120;
@@ -42,7 +43,9 @@ export async function handleAction(ctx: DeviceContext, dev: StoredObject, hw: St
   }
   if (type === 'reinstall') {
     if ((dev.spec as DeviceSpec).locked) return refuse('the device is locked; unlock it (spec.locked: false) first');
-    await startWorkflow(ctx, dev, hw, 'reinstall', running);
+    // A reinstall installs the CloudConfig's current render (if it is Ready; else the one it had).
+    const gate = cloudConfigGate(ctx, dev);
+    await startWorkflow(ctx, gate?.ready ? { ...dev, status: withCloudConfig(st, gate) } : dev, hw, 'reinstall', running);
     return done;
   }
   if (type === 'rescue') {

@@ -20,11 +20,13 @@ import { finalize } from './deletion.js';
 import { follow } from './follow.js';
 import { Scheduler } from './scheduler.js';
 import { deviceKeyOf } from './workflows.js';
+import { CloudConfigConsumerIndex, cloudConfigConsumerKeys } from './cloud-config.js';
 
 export const DeviceFinalizer = DeviceFinalizerName;
 
 export function createDeviceController(deps: ProvisioningDeps, opts: { workers?: number } = {}): Controller {
   const inf = informersOf(deps);
+  if (!inf.device.cache.hasIndex(CloudConfigConsumerIndex)) inf.device.addIndex(CloudConfigConsumerIndex, cloudConfigConsumerKeys);
   const reconciler = new DeviceReconciler(new DeviceContext(deps, inf));
   return new Controller({
     name: 'device',
@@ -39,6 +41,8 @@ export function createDeviceController(deps: ProvisioningDeps, opts: { workers?:
       { informer: inf.device },
       // A workflow's progress moves its device (a wipe in metalplane-system names the device's namespace).
       { informer: inf.workflow, map: (o) => { const k = deviceKeyOf(o); return k ? [k] : []; } },
+      // A CloudConfig becoming Ready lets the devices waiting for it start provisioning.
+      { informer: inf.cloudConfig, map: (o) => inf.device.cache.indexKeys(CloudConfigConsumerIndex, `${o.metadata.namespace}/${o.metadata.name}`) },
       // A machine that frees up may place a queued device; a claimed one moves its device.
       {
         informer: inf.hardware,

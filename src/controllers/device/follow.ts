@@ -13,6 +13,7 @@ import { finishAction, handleAction } from './actions.js';
 import { FieldManager, statusOf, type DeviceContext } from './context.js';
 import { mustTransition, stateOf, transition } from './lifecycle.js';
 import { currentWorkflowRef, startWorkflow } from './workflows.js';
+import { cloudConfigGate, withCloudConfig } from './cloud-config.js';
 
 const MaxReschedules = 3;
 
@@ -27,8 +28,14 @@ export async function follow(ctx: DeviceContext, dev: StoredObject): Promise<Res
   const wf = ref ? await ctx.deps.client.get(ctx.kinds.workflow, ref.namespace, ref.name) : undefined;
   if (!wf) {
     if (st.state === 'failed') return handleAction(ctx, dev, hw);
-    // The workflow was deleted by hand: provision again on the same machine.
-    await startWorkflow(ctx, dev, hw, 'provision');
+    // Not started yet because the CloudConfig was not Ready (scheduler.ts), or deleted by hand: provision
+    // (again) on the same machine, once the CloudConfig lets it.
+    const gate = cloudConfigGate(ctx, dev);
+    if (gate && !gate.ready) {
+      if (st.cloudConfig?.waiting !== gate.waiting) await ctx.writeStatus(dev, withCloudConfig(st, gate));
+      return done;
+    }
+    await startWorkflow(ctx, gate ? { ...dev, status: withCloudConfig(st, gate) } : dev, hw, 'provision');
     return done;
   }
   const wspec = wf.spec as WorkflowSpec;

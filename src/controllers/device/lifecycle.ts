@@ -95,10 +95,16 @@ const ConditionsByState: Readonly<Record<DeviceState, (st: DeviceStatus, c: Cond
   queued: (st) => ({
     ready: { status: 'False', reason: 'NotScheduled', message: st.rescheduled ? 'the device is waiting for another machine' : 'the device is waiting for a machine' },
   }),
-  provisioning: (st, c) => ({
-    ready: { status: 'False', reason: 'Provisioning', message: 'the machine is being provisioned' },
-    provisioned: { status: 'False', reason: 'Provisioning', message: `installing ${c.operatingSystem} on ${st.hardware}` },
-  }),
+  provisioning: (st, c) => {
+    if (st.cloudConfig?.waiting && !st.workflow) {
+      const waiting: Cond = { status: 'False', reason: 'WaitingForCloudConfig', message: `provisioning waits for ${st.cloudConfig.waiting}` };
+      return { ready: waiting, provisioned: waiting };
+    }
+    return {
+      ready: { status: 'False', reason: 'Provisioning', message: 'the machine is being provisioned' },
+      provisioned: { status: 'False', reason: 'Provisioning', message: `installing ${c.operatingSystem} on ${st.hardware}` },
+    };
+  },
   reinstalling: (st, c) => ({
     ready: { status: 'False', reason: 'Reinstalling', message: 'the machine is being reinstalled' },
     provisioned: { status: 'False', reason: 'Reinstalling', message: `reinstalling ${c.operatingSystem} on ${st.hardware}` },

@@ -17,6 +17,7 @@ import { FieldManager, statusOf, type DeviceContext } from './context.js';
 import { mustTransition, stateOf, transition } from './lifecycle.js';
 import { decidePlacement, forgetSeenAssumptions, type PlacementSnapshot } from './schedule.js';
 import { workflowObject } from './workflows.js';
+import { cloudConfigGate, withCloudConfig } from './cloud-config.js';
 
 export const PoolIndex = 'pool';
 
@@ -107,7 +108,10 @@ export class Scheduler {
     const st = statusOf(dev);
     const hw = decision.hardware;
     const wfName = workflowName(dev.metadata.name, 'provision', dev.metadata.resourceVersion);
-    const devStatus: DeviceStatus = {
+    // A device waiting for its CloudConfig gets its machine and addresses now, its workflow later (follow.ts).
+    const gate = cloudConfigGate(ctx, dev);
+    const starts = gate === undefined || gate.ready;
+    let devStatus: DeviceStatus = {
       ...st,
       state: mustTransition(stateOf(st), 'Scheduled'),
       hardware: hw.metadata.name,
@@ -115,14 +119,15 @@ export class Scheduler {
       metro: decision.metro,
       ipAddresses: decision.ips,
       provisioningPercentage: 0,
-      workflow: wfName,
+      ...(starts ? { workflow: wfName } : {}),
     };
+    if (gate) devStatus = withCloudConfig(devStatus, gate);
     delete devStatus.workflowNamespace;
     const hwStatus: HardwareStatus = {
       ...((hw.status ?? {}) as HardwareStatus),
       state: 'provisioning',
       claim: { namespace, name: dev.metadata.name, uid: dev.metadata.uid },
-      workflow: { namespace, name: wfName },
+      ...(starts ? { workflow: { namespace, name: wfName } } : {}),
     };
     const addressKeys = decision.claims.map((c) => c.metadata.name!);
     this.assumedHardware.set(hw.metadata.name, Number(hw.metadata.resourceVersion));
@@ -135,7 +140,7 @@ export class Scheduler {
       writes: [
         { op: 'update', kind: ctx.kinds.hardware, object: { ...hw, status: hwStatus }, subresource: 'status' },
         ...decision.claims.map((object): TxWrite => ({ op: 'create', kind: ctx.kinds.ipAddress, object })),
-        { op: 'create', kind: ctx.kinds.workflow, object: workflowObject(ctx, dev, hw, wfName, 'provision') },
+        ...(starts ? [{ op: 'create', kind: ctx.kinds.workflow, object: workflowObject(ctx, dev, hw, wfName, 'provision') } satisfies TxWrite] : []),
         { op: 'update', kind: ctx.kinds.device, object: { ...dev, status: ctx.withConditions(dev, devStatus) }, subresource: 'status' },
       ],
       message: `Bound to hardware ${hw.metadata.name} (${decision.facility}, rack ${rack}); addresses ${decision.ips.map((i) => i.address).join(', ')}`,
