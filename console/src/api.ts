@@ -91,7 +91,7 @@ export interface Session {
 }
 
 export const session = {
-  get: () => request<Session>('GET', '/ui/session'),
+  get: () => request<({ signedIn: true } & Session) | { signedIn: false }>('GET', '/ui/session'),
   signIn: (body: { login?: string; token?: string }) => request<{ user: string }>('POST', '/ui/session', body),
   signOut: () => request<void>('DELETE', '/ui/session'),
 };

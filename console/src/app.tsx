@@ -37,7 +37,8 @@ export function App() {
 
   const load = useCallback(async (message?: string) => {
     try {
-      setPhase({ kind: 'signed-in', session: await sessionApi.get() });
+      const s = await sessionApi.get();
+      setPhase(s.signedIn ? { kind: 'signed-in', session: s } : { kind: 'signed-out', message });
     } catch (e) {
       setPhase({ kind: 'signed-out', message: e instanceof HttpError && e.status === 401 ? message : e instanceof Error ? e.message : String(e) });
     }

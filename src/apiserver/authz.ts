@@ -37,8 +37,8 @@ export interface AccessRequest {
   subresource?: string;
 }
 
-/** Namespaces that are the system's, never a tenant's project. */
-export const SYSTEM_NAMESPACES: ReadonlySet<string> = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease', 'metalplane-system']);
+/** Namespaces that are the system's, never a tenant's project (`default` is a project, as in the Metal API). */
+export const SYSTEM_NAMESPACES: ReadonlySet<string> = new Set(['kube-system', 'kube-public', 'kube-node-lease', 'metalplane-system']);
 
 /**
  * The namespaced kinds a tenant creates and changes itself, as `group/plural`. Reading is allowed for every

@@ -180,7 +180,7 @@ export class ConsoleSessions {
     const live = items.filter((ns) => ns.metadata.deletionTimestamp === undefined);
     const projects = user.tenant
       ? live.filter((ns) => reachesNamespace(user.tenant!, ns.metadata.name, ns)).map((ns) => ns.metadata.name)
-      : live.filter((ns) => ns.metadata.name === 'default' || !SYSTEM_NAMESPACES.has(ns.metadata.name)).map((ns) => ns.metadata.name);
+      : live.filter((ns) => !SYSTEM_NAMESPACES.has(ns.metadata.name)).map((ns) => ns.metadata.name);
     return { user: user.name, operator: !user.tenant, readOnly: user.tenant?.readOnly === true, projects: projects.sort() };
   }
 }
@@ -215,9 +215,11 @@ export function registerSessionRoutes(app: FastifyInstance, sessions: ConsoleSes
     return reply.code(201).type('application/json').send(JSON.stringify({ user }));
   });
   app.get('/ui/session', async (req, reply) => {
-    const user = await authenticate(req);
     reply.header('Cache-Control', 'no-store');
-    return reply.type('application/json').send(JSON.stringify(await sessions.whoami(user)));
+    // Without any credential the answer is "signed out", not a 401: the console asks this on every load.
+    if (req.headers.authorization === undefined) return reply.type('application/json').send(JSON.stringify({ signedIn: false }));
+    const user = await authenticate(req);
+    return reply.type('application/json').send(JSON.stringify({ signedIn: true, ...(await sessions.whoami(user)) }));
   });
   app.delete('/ui/session', async (req: FastifyRequest, reply: FastifyReply) => {
     const cookie = parseCookies(req.headers.cookie).get(SESSION_COOKIE);

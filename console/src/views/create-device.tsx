@@ -68,7 +68,7 @@ export function CreateDevice() {
         </label>
         <label>
           Name
-          <input name="name" value={name} onChange={(e) => setName(e.target.value.toLowerCase())} pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" maxLength={63} required placeholder="web-1" />
+          <input name="name" value={name} onChange={(e) => setName(e.target.value.toLowerCase())} pattern="[a-z0-9]([a-z0-9\-]*[a-z0-9])?" maxLength={63} required placeholder="web-1" />
         </label>
         <label>
           Metro
