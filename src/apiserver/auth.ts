@@ -5,10 +5,13 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import type { Store } from '../store/types.js';
 import { ApiError } from '../lib/errors.js';
+import type { TenantScope } from './authz.js';
 
 export interface User {
   name: string;
   groups: string[];
+  /** Set for callers with a Metal API key: what they reach (authz.ts); absent for operator tokens. */
+  tenant?: TenantScope;
 }
 
 interface TokenRecord {

@@ -17,6 +17,7 @@ import { statusFromError, successStatus, toApiError } from './status.js';
 import { toTable } from './table.js';
 import { openApiV2, openApiV3For, openApiV3Index } from './openapi.js';
 import type { User } from './auth.js';
+import { authorize, verbOf } from './authz.js';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -261,11 +262,13 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
   });
 
   const namespacePaths = namespacePathsOf(registry.kinds.all());
+  const namespaceKind = registry.kinds.all().find((k) => k.isNamespace);
+  const lookupNamespace = async (name: string): Promise<StoredObject | undefined> => (namespaceKind ? registry.get(namespaceKind, undefined, name) : undefined);
   const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> => {
-    await deps.authenticate(req);
+    const user = await deps.authenticate(req);
     const info = parseRequestPath(req.url, namespacePaths);
     if (info.type === 'discovery') return serveDiscovery(req, reply, info);
-    return serveResource(req, reply, info);
+    return serveResource(req, reply, info, user);
   };
 
   const serveDiscovery = (req: FastifyRequest, reply: FastifyReply, info: Extract<RequestInfo, { type: 'discovery' }>): FastifyReply => {
@@ -292,7 +295,7 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
     return json(list);
   };
 
-  const serveResource = async (req: FastifyRequest, reply: FastifyReply, info: Extract<RequestInfo, { type: 'resource' }>): Promise<FastifyReply | void> => {
+  const serveResource = async (req: FastifyRequest, reply: FastifyReply, info: Extract<RequestInfo, { type: 'resource' }>, user: User): Promise<FastifyReply | void> => {
     const kind = kinds.byResource(info.group, info.version, info.resource);
     if (!kind) {
       throw ApiError.notFound('resource', `${info.resource}${info.group ? '.' + info.group : ''}/${info.version}`);
@@ -308,6 +311,8 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
     }
     const ns = info.namespace;
     const method = req.method;
+    // Tenants (Metal API keys) reach only their projects; operator tokens pass (authz.ts).
+    await authorize(user, { verb: verbOf(method, info.name !== undefined, boolParam(query, 'watch')), kind, namespace: ns, name: info.name, subresource: sub }, lookupNamespace);
     const neg = method === 'GET' ? negotiate(req) : { table: false, yaml: negotiate(req).yaml };
     const warnings: string[] = [];
     const resourceLabel = sub ? `${kind.plural}/${sub}` : kind.plural;

@@ -127,7 +127,7 @@ async function runUp(o: UpOptions): Promise<void> {
     [
       `metalplane ${METALPLANE_VERSION} ready`,
       `  kube API:    ${server.url}   (kubectl --kubeconfig ${server.kubeconfigPath} get plans)`,
-      `  console:     ${server.plainUrl}/ui/`,
+      `  console:     ${server.consoleUrl}   (sign-in link, works once)`,
       `  kubeconfig:  ${server.kubeconfigPath}`,
       `  admin token: ${server.adminTokenPath}`,
       `  CA:          ${server.caPath}`,

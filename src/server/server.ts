@@ -43,6 +43,10 @@ import { registerSimRoutes } from '../sim/http.js';
 import { collapseMetalPath, registerMetalApi } from '../metal-api/index.js';
 import { metalRouteGroups } from '../metal-api/routes.js';
 import type { SimSpeed } from '../sim/clock.js';
+import { bearerAuthenticator } from '../apiserver/tenant-auth.js';
+import { requireOperator } from '../apiserver/authz.js';
+import { ConsoleSessions } from './console-session.js';
+import { registerConsole } from './console.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -117,6 +121,8 @@ export interface RunningServer {
   caPath: string;
   /** The simulated datacenter, when started. */
   sim?: SimDatacenter;
+  /** The console link with a one-time sign-in token (plain HTTP on loopback). */
+  consoleUrl: string;
   adminToken: string;
   close(): Promise<void>;
 }
@@ -212,7 +218,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
 
   // The guard authenticates API requests before their bodies are read; handlers reuse the user it found.
-  const authenticate = async (req: FastifyRequest) => req.user ?? auth.fromHeader(req.headers.authorization);
+  // Metal API keys are accepted as tenants (apiserver/authz.ts limits them to their projects).
+  const bearer = bearerAuthenticator(auth, registry);
+  const authenticate = async (req: FastifyRequest) => req.user ?? bearer(req.headers.authorization);
+  // The console's session cookie stands in for the header of each surface (before the guard looks at headers).
+  const consoleSessions = new ConsoleSessions({ store, registry, tokens: auth, authenticate, clock: systemClock });
+  app.addHook('onRequest', consoleSessions.hook);
   const signer = await TokenSigner.load(store);
   installRequestGuard(app, {
     authenticate,
@@ -228,7 +239,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   app.get('/readyz', async (_req, reply) => (ready ? reply.type('text/plain').send('ok') : reply.code(503).type('text/plain').send('not ready')));
   // Authenticated by the guard (a 401 Status with WWW-Authenticate without a valid token).
   app.get('/metrics', async (req, reply) => {
-    await authenticate(req);
+    requireOperator(await authenticate(req), 'GET /metrics');
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
@@ -272,7 +283,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       // The operator API answers like the rest of /sim/v1: `{ "errors": [...] }`, here a 401 without a token.
       scope.addHook('onRequest', async (req, reply) => {
         try {
-          await authenticate(req);
+          requireOperator(await authenticate(req), 'the simulator API');
         } catch (e) {
           const err = toApiError(e);
           return reply.code(err.code).send({ errors: [err.message] });
@@ -283,6 +294,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   // The Metal API: a translation over the same kinds, sharing the provisioning informers' caches.
   await registerMetalApi(app, { registry, informers: provInformers, tokens: auth, clock: systemClock, ...metalRouteGroups() });
+  registerConsole(app, { registry, sessions: consoleSessions, authenticate, onWatch: (delta, resource) => metrics.watches.inc({ resource }, delta) });
   await registerKubeApi(app, {
     registry,
     authenticate,
@@ -345,6 +357,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await sim?.start();
   ready = true;
   log.info({ url, ms: Date.now() - started }, 'metalplane ready');
+  // The token is in the fragment: browsers never send it, so it is in no log or Referer.
+  const consoleUrl = `${plainUrl}/ui/#login=${consoleSessions.issueLoginToken()}`;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
@@ -365,7 +379,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await store.close();
     })());
 
-  return { app, registry, store, metrics, url, plainUrl, port, kubeconfigPath, adminTokenPath, caPath: tls.caPath, adminToken, sim, close };
+  return { app, registry, store, metrics, url, plainUrl, port, kubeconfigPath, adminTokenPath, caPath: tls.caPath, adminToken, sim, consoleUrl, close };
 }
 
 /** Paths of the kube API (and metrics): every request is authenticated before anything else is done. */
@@ -402,6 +416,8 @@ function machineCredentials(signer: TokenSigner): BodyCredential[] {
     },
     // The simulator's operator API authenticates in its own onRequest hook, which also runs before the body.
     { name: 'sim operator token', matches: (req) => route(req).startsWith('/sim/') },
+    // Console sign-in takes a small body (bodyLimit 8 KiB) from a caller who has no token yet: that is its purpose.
+    { name: 'console sign-in', matches: (req) => pathOf(req.url) === '/ui/session' },
     // The Metal API authenticates X-Auth-Token in its own onRequest hook, before the body too.
     { name: 'metal api key', matches: (req) => pathOf(req.url).startsWith('/metal/') },
   ];

@@ -1,0 +1,26 @@
+// Lays a graph out with elkjs (layered, left to right) in a web worker, off the main thread. Loaded lazily with
+// the graph page.
+import ELK from 'elkjs/lib/elk-api.js';
+import workerUrl from 'elkjs/lib/elk-worker.min.js?url';
+import type { Graph } from './model';
+
+let elk: InstanceType<typeof ELK> | undefined;
+
+export const NODE_W = 200;
+export const NODE_H = 56;
+
+export async function layout(g: Graph): Promise<Map<string, { x: number; y: number }>> {
+  elk ??= new ELK({ workerUrl });
+  const res = await elk.layout({
+    id: 'root',
+    layoutOptions: {
+      'elk.algorithm': 'layered',
+      'elk.direction': 'RIGHT',
+      'elk.layered.spacing.nodeNodeBetweenLayers': '60',
+      'elk.spacing.nodeNode': '18',
+    },
+    children: g.nodes.map((n) => ({ id: n.id, width: NODE_W, height: NODE_H })),
+    edges: g.edges.map((e) => ({ id: e.id, sources: [e.source], targets: [e.target] })),
+  });
+  return new Map((res.children ?? []).map((c) => [c.id, { x: c.x ?? 0, y: c.y ?? 0 }]));
+}
