@@ -22,13 +22,13 @@ export const catalogKinds: KindDeclaration[] = [planKind, metroKind, facilityKin
 const noShape: Shape = { include: {}, exclude: {} };
 const byName = (a: StoredObject, b: StoredObject): number => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0);
 
-interface MetroSpec {
+export interface MetroSpec {
   code: string;
   name: string;
   country: string;
 }
 
-interface FacilitySpec {
+export interface FacilitySpec {
   code: string;
   metro: string;
   name: string;
@@ -71,8 +71,12 @@ export function metroJson(m: StoredObject): Record<string, unknown> {
 }
 
 export function facilityJson(ctx: MetalContext, f: StoredObject, shape: Shape = noShape): Record<string, unknown> {
+  return facilityJsonWith(f, metroByCode(ctx, (f.spec as FacilitySpec).metro), shape);
+}
+
+/** A facility as the spec's Facility, given its metro (pure: the device JSON renders it from its own look-ups). */
+export function facilityJsonWith(f: StoredObject, metro: StoredObject | undefined, shape: Shape = noShape): Record<string, unknown> {
   const spec = f.spec as FacilitySpec;
-  const metro = metroByCode(ctx, spec.metro);
   const a = spec.address;
   return applyExclude(
     {
@@ -125,26 +129,33 @@ function availableFacilities(ctx: MetalContext, plan: StoredObject): Array<{ fac
   return out;
 }
 
-export function planJson(ctx: MetalContext, plan: StoredObject, shape: Shape = noShape): Record<string, unknown> {
+/** A plan as the spec's Plan without where it is available (pure: what a device's `plan` carries). */
+export function planBaseJson(plan: StoredObject): Record<string, unknown> {
   const spec = plan.spec as PlanSpec;
   const slug = spec.slug ?? plan.metadata.name;
+  return {
+    id: plan.metadata.uid,
+    href: href(`/plans/${plan.metadata.uid}`).href,
+    slug,
+    name: spec.name ?? slug,
+    description: spec.description ?? '',
+    class: spec.class ?? slug,
+    line: spec.line ?? 'baremetal',
+    type: spec.type ?? 'standard',
+    categories: spec.categories ?? [],
+    legacy: spec.legacy === true,
+    deployment_types: spec.deploymentTypes ?? ['on_demand'],
+    specs: spec.specs,
+    pricing: { hour: spec.pricing?.hour ?? 0 },
+  };
+}
+
+export function planJson(ctx: MetalContext, plan: StoredObject, shape: Shape = noShape): Record<string, unknown> {
   const metros = availableMetros(ctx, plan);
   const facilities = availableFacilities(ctx, plan);
   return applyExclude(
     {
-      id: plan.metadata.uid,
-      href: href(`/plans/${plan.metadata.uid}`).href,
-      slug,
-      name: spec.name ?? slug,
-      description: spec.description ?? '',
-      class: spec.class ?? slug,
-      line: spec.line ?? 'baremetal',
-      type: spec.type ?? 'standard',
-      categories: spec.categories ?? [],
-      legacy: spec.legacy === true,
-      deployment_types: spec.deploymentTypes ?? ['on_demand'],
-      specs: spec.specs,
-      pricing: { hour: spec.pricing?.hour ?? 0 },
+      ...planBaseJson(plan),
       available_in: facilities.map(({ facility, price }) => ({
         ...(isIncluded(shape, 'available_in') ? facilityJson(ctx, facility, inner(shape, 'available_in')) : {}),
         href: href(`/facilities/${facility.metadata.uid}`).href,
@@ -164,6 +175,7 @@ export function operatingSystemJson(os: StoredObject): Record<string, unknown> {
   const spec = os.spec as OperatingSystemSpec;
   return {
     id: os.metadata.uid,
+    href: href(`/operating-systems/${os.metadata.uid}`).href,
     slug: spec.slug,
     name: spec.name,
     distro: spec.distro,

@@ -3,6 +3,8 @@
 // JSON that the SDKs decode, and a `POST /projects/{id}/devices` or `PUT /devices/{id}` body turned into a
 // Device spec (or a 422 naming the field and what would be right). No I/O here: the routes (devices.ts) read
 // the informer caches and write through the registry.
+import type { FacilitySpec } from './catalog.js';
+import { facilityJsonWith, metroJson, operatingSystemJson, planBaseJson } from './catalog.js';
 import { networkPortsJson } from './networking.js';
 import { DeviceActions, type DeviceActionType, type DeviceSpec, type DeviceStatus, type DeviceState } from '../kinds/device.js';
 import type { HardwareSpec, HardwareStatus } from '../kinds/hardware.js';
@@ -114,87 +116,6 @@ function availableActions(dev: StoredObject): Array<{ type: string; name: string
   return DeviceActions.filter((t) => actionProblem(dev, t) === undefined).map((t) => ({ type: t, name: ACTION_NAMES[t] }));
 }
 
-// ---------------------------------------------------------------- catalog objects (local renderers)
-
-export function metroJson(m: StoredObject): Record<string, unknown> {
-  const s = m.spec as { code: string; name: string; country: string };
-  return { id: m.metadata.uid, href: href(`/locations/metros/${m.metadata.uid}`).href, code: s.code, name: s.name, country: s.country };
-}
-
-interface FacilitySpecLite {
-  code: string;
-  metro: string;
-  name: string;
-  features?: string[];
-  ipRanges?: string[];
-  address?: { address?: string; address2?: string; city?: string; state?: string; zipCode?: string; country: string; coordinates?: { latitude: string; longitude: string } };
-}
-
-export function facilityJson(f: StoredObject, world: Pick<DeviceWorld, 'metro'>): Record<string, unknown> {
-  const s = f.spec as FacilitySpecLite;
-  const metro = world.metro(s.metro);
-  const a = s.address;
-  return {
-    id: f.metadata.uid,
-    href: href(`/facilities/${f.metadata.uid}`).href,
-    code: s.code,
-    name: s.name,
-    features: s.features ?? [],
-    ip_ranges: s.ipRanges ?? [],
-    ...(metro ? { metro: metroJson(metro) } : {}),
-    ...(a
-      ? {
-          address: {
-            address: a.address ?? '',
-            ...(a.address2 ? { address2: a.address2 } : {}),
-            ...(a.city ? { city: a.city } : {}),
-            ...(a.state ? { state: a.state } : {}),
-            zip_code: a.zipCode ?? '',
-            country: a.country,
-            ...(a.coordinates ? { coordinates: a.coordinates } : {}),
-          },
-        }
-      : {}),
-  };
-}
-
-export function planJson(p: StoredObject): Record<string, unknown> {
-  const s = p.spec as { slug?: string; name?: string; description?: string; class?: string; line?: string; type?: string; categories?: string[]; specs?: Record<string, unknown>; pricing?: { hour: number }; deploymentTypes?: string[] };
-  const slug = s.slug ?? p.metadata.name;
-  return {
-    id: p.metadata.uid,
-    href: href(`/plans/${p.metadata.uid}`).href,
-    slug,
-    name: s.name ?? slug,
-    description: s.description ?? '',
-    class: s.class ?? slug,
-    line: s.line ?? 'baremetal',
-    type: s.type ?? 'standard',
-    categories: s.categories ?? [],
-    specs: s.specs ?? {},
-    pricing: s.pricing ? { hour: s.pricing.hour } : {},
-    deployment_types: s.deploymentTypes ?? ['on_demand'],
-    legacy: false,
-  };
-}
-
-export function operatingSystemJson(o: StoredObject): Record<string, unknown> {
-  const s = o.spec as { slug: string; name: string; distro: string; distroLabel?: string; version: string; provisionableOn: string[]; licensed?: boolean; preinstallable?: boolean; pricing?: { hour?: number } };
-  return {
-    id: o.metadata.uid,
-    href: href(`/operating-systems/${o.metadata.uid}`).href,
-    slug: s.slug,
-    name: s.name,
-    distro: s.distro,
-    distro_label: s.distroLabel ?? s.distro,
-    version: s.version,
-    provisionable_on: s.provisionableOn,
-    licensed: s.licensed === true,
-    preinstallable: s.preinstallable === true,
-    pricing: s.pricing?.hour !== undefined ? { hour: { price: s.pricing.hour } } : {},
-  };
-}
-
 // ---------------------------------------------------------------- IPs and ports
 
 function ipv4Netmask(prefix: number): string {
@@ -269,8 +190,8 @@ function hardwareReservationJson(hw: StoredObject, world: DeviceWorld, dev: Stor
     provisionable: !hs.maintenance,
     spare: false,
     need_of_service: (hw.status as HardwareStatus | undefined)?.state === 'failed',
-    ...(plan ? { plan: planJson(plan) } : {}),
-    ...(fac ? { facility: facilityJson(fac, world) } : {}),
+    ...(plan ? { plan: planBaseJson(plan) } : {}),
+    ...(fac ? { facility: facilityJsonWith(fac, world.metro((fac.spec as { metro: string }).metro)) } : {}),
     ...(project ? { project } : {}),
   };
 }
@@ -289,7 +210,7 @@ export function deviceJson(dev: StoredObject, world: DeviceWorld, shape: Shape):
   const hw = st.hardware ? world.hardware(st.hardware) : undefined;
   const facilityCode = st.facility ?? spec.facility;
   const fac = facilityCode ? world.facility(facilityCode) : undefined;
-  const metroCode = st.metro ?? spec.metro ?? (fac?.spec as FacilitySpecLite | undefined)?.metro;
+  const metroCode = st.metro ?? spec.metro ?? (fac?.spec as FacilitySpec | undefined)?.metro;
   const metro = metroCode ? world.metro(metroCode) : undefined;
   const plan = world.plan(spec.plan);
   const os = world.operatingSystem(spec.operatingSystem);
@@ -322,9 +243,9 @@ export function deviceJson(dev: StoredObject, world: DeviceWorld, shape: Shape):
     spot_instance: false,
     user: os ? ((os.spec as { defaultUser?: string }).defaultUser ?? 'root') : 'root',
     actions: availableActions(dev),
-    ...(plan ? { plan: planJson(plan) } : {}),
+    ...(plan ? { plan: planBaseJson(plan) } : {}),
     ...(metro ? { metro: metroJson(metro) } : {}),
-    ...(fac ? { facility: facilityJson(fac, world) } : {}),
+    ...(fac ? { facility: facilityJsonWith(fac, world.metro((fac.spec as { metro: string }).metro)) } : {}),
     ...(os ? { operating_system: operatingSystemJson(os) } : {}),
     project: isIncluded(shape, 'project') ? (world.projectJson(dev.metadata.namespace!, inner(shape, 'project')) ?? projectRef) : projectRef,
     project_lite: href(`/projects/${(projectRef.id as string | undefined) ?? ''}`),
@@ -399,7 +320,7 @@ export function deviceMatches(dev: StoredObject, f: DeviceFilter, world: DeviceW
   const spec = dev.spec as DeviceSpec;
   const st = (dev.status ?? {}) as DeviceStatus;
   const facility = st.facility ?? spec.facility;
-  const metro = st.metro ?? spec.metro ?? (facility ? (world.facility(facility)?.spec as FacilitySpecLite | undefined)?.metro : undefined);
+  const metro = st.metro ?? spec.metro ?? (facility ? (world.facility(facility)?.spec as FacilitySpec | undefined)?.metro : undefined);
   const isReserved = !!spec.hardwareReservation;
   const plan = world.plan(spec.plan);
   const os = world.operatingSystem(spec.operatingSystem);
@@ -423,7 +344,7 @@ export function deviceMatches(dev: StoredObject, f: DeviceFilter, world: DeviceW
       spec.plan,
       (plan?.spec as { name?: string } | undefined)?.name,
       facility,
-      facility ? (world.facility(facility)?.spec as FacilitySpecLite | undefined)?.name : undefined,
+      facility ? (world.facility(facility)?.spec as FacilitySpec | undefined)?.name : undefined,
       spec.operatingSystem,
       (os?.spec as { name?: string } | undefined)?.name,
       ...(st.ipAddresses ?? []).map((i) => i.address),
@@ -528,7 +449,7 @@ function resolveLocation(body: DeviceCreateBody, world: DeviceWorld, problems: s
       problems.push(`facility: ${JSON.stringify(code)} is not a facility; known facilities: ${known(world.facilities().map((x) => x.metadata.name))}, or "any"`);
       continue;
     }
-    const fm = (f.spec as FacilitySpecLite).metro;
+    const fm = (f.spec as FacilitySpec).metro;
     if (metro !== undefined && fm !== metro) problems.push(`facility: ${code} is in metro ${fm}, not in metro ${metro}`);
     candidates.push(code);
   }
@@ -603,7 +524,7 @@ export function deviceSpecFromCreate(body: DeviceCreateBody, cc: CreateContext, 
     );
   }
   const loc = plan ? resolveLocation({ ...body, plan: plan.metadata.name }, world, problems) : {};
-  const metroOfLoc = loc.metro ?? (loc.facility ? (world.facility(loc.facility)?.spec as FacilitySpecLite | undefined)?.metro : undefined);
+  const metroOfLoc = loc.metro ?? (loc.facility ? (world.facility(loc.facility)?.spec as FacilitySpec | undefined)?.metro : undefined);
   const ipAddresses = resolveAddresses(body, metroOfLoc, world, problems);
 
   let hardwareReservation: string | undefined;
