@@ -92,6 +92,7 @@ async function benchFanout(server: TestServer, opts: BenchOptions): Promise<Benc
         `${server.plainUrl}/api/v1/namespaces/default/configmaps?watch=true&labelSelector=fanout%3Dtrue&resourceVersion=0`,
         { agent, headers: { authorization: `Bearer ${server.token}` } },
         (res) => {
+          res.on('error', () => undefined); // the stream is torn down at the end of the run
           let buf = '';
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => {

@@ -46,6 +46,11 @@ export async function runLoad(t: LoadTarget, count: number, concurrency: number,
           headers: { ...(t.headers ?? {}), ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) },
         },
         (res) => {
+          // A connection reset mid-response is a failed request, not a crash of the load generator.
+          res.on('error', () => {
+            errors++;
+            resolve();
+          });
           res.on('data', () => undefined);
           res.on('end', () => {
             if ((res.statusCode ?? 500) >= 400) errors++;
