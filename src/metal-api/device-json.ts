@@ -41,6 +41,8 @@ export interface DeviceWorld {
   sshKeysOf(device: StoredObject): StoredObject[];
   /** The project's VirtualNetworks (VLANs), for the ports' `virtual_networks`. */
   vlans(namespace: string): StoredObject[];
+  /** The device's user data as text: spec.userData or its CloudConfig's render (absent: spec.userData). */
+  userData?(device: StoredObject): string | undefined;
 }
 
 export const CREATED_BY_ANNOTATION = 'metalplane.dev/created-by';
@@ -230,7 +232,7 @@ export function deviceJson(dev: StoredObject, world: DeviceWorld, shape: Shape):
     state,
     tags: spec.tags ?? [],
     customdata: spec.customData ?? {},
-    userdata: spec.userData ?? '',
+    userdata: (world.userData ? world.userData(dev) : spec.userData) ?? '',
     billing_cycle: spec.billingCycle ?? 'hourly',
     always_pxe: spec.alwaysPxe === true,
     locked: spec.locked === true,

@@ -5,7 +5,8 @@
 // validation and the kube API's rules hold here too.
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { eventKind } from '../kinds/core.js';
+import { eventKind, secretKind } from '../kinds/core.js';
+import { cloudConfigKind, type CloudConfigStatus } from '../kinds/cloud-config.js';
 import { DeviceActionAnnotation, deviceKind, type DeviceActionType, type DeviceSpec } from '../kinds/device.js';
 import { facilityKind } from '../kinds/facility.js';
 import { hardwareKind } from '../kinds/hardware.js';
@@ -19,7 +20,7 @@ import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.j
 import { userKind, type UserSpec } from '../kinds/user.js';
 import { virtualNetworkKind } from '../kinds/virtual-network.js';
 import { ApiError, isAlreadyExists, isConflict } from '../lib/errors.js';
-import { userDataOf } from '../controllers/cloudconfig/user-data.js';
+import { userDataFrom, userDataOf } from '../controllers/cloudconfig/user-data.js';
 import type { MetalContext, Principal } from './context.js';
 import {
   actionProblem,
@@ -46,7 +47,8 @@ import { eventJson } from './events.js';
 import { describeErrors, metalSpec } from './spec.js';
 
 /** The kinds the device routes read (their informers start before the API serves). */
-export const deviceRouteKinds: KindDeclaration[] = [deviceKind, hardwareKind, planKind, metroKind, facilityKind, operatingSystemKind, ipAddressKind, ipPoolKind, sshKeyKind, eventKind, userKind, virtualNetworkKind];
+// CloudConfigs and Secrets: a device with spec.cloudConfigRef shows its rendered document as `userdata`.
+export const deviceRouteKinds: KindDeclaration[] = [deviceKind, hardwareKind, planKind, metroKind, facilityKind, operatingSystemKind, ipAddressKind, ipPoolKind, sshKeyKind, eventKind, userKind, virtualNetworkKind, cloudConfigKind, secretKind];
 
 const DeviceIpIndex = 'metal-device-uid';
 const ProjectBlockIndex = 'metal-project-block';
@@ -82,6 +84,13 @@ export function deviceWorld(ctx: MetalContext): DeviceWorld {
     user: byName(userKind),
     sshKeysOf: (dev) => sshKeysOf(ctx, dev),
     vlans: (ns) => ctx.list(virtualNetworkKind, ns),
+    userData: (dev) => {
+      const ref = (dev.spec as DeviceSpec).cloudConfigRef;
+      const cc = ref ? ctx.informer(cloudConfigKind).cache.getByName(dev.metadata.namespace, ref.name) : undefined;
+      const secretRef = (cc?.status as CloudConfigStatus | undefined)?.secretRef;
+      const secret = secretRef ? ctx.informer(secretKind).cache.getByName(dev.metadata.namespace, secretRef.name) : undefined;
+      return userDataFrom(dev, cc, secret)?.text;
+    },
   };
 }
 

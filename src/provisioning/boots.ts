@@ -63,6 +63,18 @@ export class BootRecords {
     return kv ? (JSON.parse(kv.value) as BootRecord) : undefined;
   }
 
+  /** Every machine's current boot, by hardware name (the metadata service finds a caller's machine by address). */
+  async list(): Promise<Array<{ hardware: string; record: BootRecord }>> {
+    const out: Array<{ hardware: string; record: BootRecord }> = [];
+    let startAfter: string | undefined;
+    for (;;) {
+      const page = await this.store.list(Prefix, { limit: 500, ...(startAfter ? { startAfter } : {}) });
+      for (const kv of page.items) out.push({ hardware: kv.key.slice(Prefix.length), record: JSON.parse(kv.value) as BootRecord });
+      if (!page.more || page.items.length === 0) return out;
+      startAfter = page.items[page.items.length - 1]!.key;
+    }
+  }
+
   /**
    * Starts the boot of a power-on, or answers the one already started. Concurrent fetches are decided by the
    * store: the loser of a write race reads again and sees the winner's record.

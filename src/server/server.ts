@@ -267,7 +267,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     caPem: tls.ca,
   });
   registerAgentApi(app, { client: registry, hardwareKind: pkinds.hardware, workflowKind: pkinds.workflow, deviceKind: pkinds.device, hub, signer, boots, logger: log, plainUrl: () => `http://${address}` });
-  registerMetadataService(app, { client: registry, deviceKind: pkinds.device, workflowKind: pkinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), signer });
+  registerMetadataService(app, { client: registry, deviceKind: pkinds.device, workflowKind: pkinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), signer, boots, logger: log, plainUrl: () => `http://${address}` });
   // A workflow with an agent action ready wakes that machine's waiting agent at once.
   workflowInformer.addHandler({
     onUpdate: (_old, wf) => hub.wake((wf.spec as { hardware: string }).hardware),
@@ -410,7 +410,8 @@ function machineCredentials(signer: TokenSigner): BodyCredential[] {
     },
     {
       name: 'instance token in the path',
-      matches: (req) => route(req).startsWith('/metadata/nocloud/:token/'),
+      // phone-home (both paths) and user state (`/metadata/:token/events`)
+      matches: (req) => route(req).startsWith('/metadata/nocloud/:token/') || route(req).startsWith('/metadata/:token/'),
       present: (req) => signer.verify((req.params as { token?: string }).token ?? '')?.kind === 'instance',
       refuse: (_req, reply) => reply.code(403).type('text/plain').send('this metadata token is not valid\n'),
     },

@@ -19,10 +19,20 @@ export interface DeviceUserData {
 /** The device's user data; undefined when it has none (or its CloudConfig has not rendered yet). */
 export async function userDataOf(client: Reader, dev: StoredObject): Promise<DeviceUserData | undefined> {
   const spec = dev.spec as DeviceSpec;
+  const cc = spec.cloudConfigRef ? await client.get(client.kind('metalplane.dev', 'CloudConfig'), dev.metadata.namespace, spec.cloudConfigRef.name) : undefined;
+  const ref = (cc?.status as CloudConfigStatus | undefined)?.secretRef;
+  const secret = ref ? await client.get(client.kind('', 'Secret'), dev.metadata.namespace, ref.name) : undefined;
+  return userDataFrom(dev, cc, secret);
+}
+
+/**
+ * The same from objects already at hand (informer caches): `cloudConfig` is the one the device names, `secret`
+ * the one that CloudConfig's status points to, when it does.
+ */
+export function userDataFrom(dev: StoredObject, cloudConfig: StoredObject | undefined, secret: StoredObject | undefined): DeviceUserData | undefined {
+  const spec = dev.spec as DeviceSpec;
   if (!spec.cloudConfigRef) return spec.userData === undefined ? undefined : { bytes: Buffer.from(spec.userData), text: spec.userData };
-  const cc = await client.get(client.kind('metalplane.dev', 'CloudConfig'), dev.metadata.namespace, spec.cloudConfigRef.name);
-  const st = (cc?.status ?? {}) as CloudConfigStatus;
-  const secret = st.secretRef ? await client.get(client.kind('', 'Secret'), dev.metadata.namespace, st.secretRef.name) : undefined;
+  const st = (cloudConfig?.status ?? {}) as CloudConfigStatus;
   const bytes = deliveredUserData(st, secret?.data as Record<string, string> | undefined);
   if (!bytes) return undefined;
   return { bytes, text: documentOf(bytes, st.encoding) };
