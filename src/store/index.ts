@@ -11,6 +11,11 @@ export type { SqliteStoreOptions, SqliteStoreStats } from './sqlite/sqlite-store
 export { PostgresStore, openPostgresStore, postgresSchema } from './postgres/postgres-store.js';
 export type { PostgresStoreOptions, PostgresStoreStats } from './postgres/postgres-store.js';
 
+/** Whether several metalplane processes may share the store at `url` (PostgreSQL; SQLite has one writer). */
+export function isSharedStoreUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
 /**
  * Opens the store named by `url`:
  * - `sqlite:PATH` (also `sqlite://PATH`, `sqlite:///abs/path`) or a bare file path: the embedded SQLite store;
@@ -20,7 +25,7 @@ export type { PostgresStoreOptions, PostgresStoreStats } from './postgres/postgr
  * Async because a networked backend has to connect before it is usable.
  */
 export async function openStore(url: string): Promise<Store> {
-  if (/^postgres(ql)?:\/\//i.test(url)) return openPostgresStore(url);
+  if (isSharedStoreUrl(url)) return openPostgresStore(url);
   let path = url;
   if (/^sqlite:/i.test(url)) {
     path = url.slice('sqlite:'.length);
