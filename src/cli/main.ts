@@ -55,6 +55,8 @@ interface UpOptions {
   tlsKeyFile?: string;
   tlsCaFile?: string;
   insecureHttp?: boolean;
+  store?: string;
+  encryptionKeyFile?: string;
 }
 
 export function buildProgram(): Command {
@@ -81,6 +83,11 @@ export function buildProgram(): Command {
     .option('--tls-key-file <file>', 'the private key (PEM) for --tls-cert-file')
     .option('--tls-ca-file <file>', 'the CA (PEM) that signed --tls-cert-file, written into the kubeconfig')
     .option('--insecure-http', 'serve every path over plain HTTP to every peer (not only loopback and machine paths)')
+    .option(
+      '--store <url>',
+      'where state lives: sqlite:PATH (default: sqlite:<data-dir>/state.db) or postgres://user:pass@host:port/db[?schema=NAME], which several replicas may share (env METALPLANE_STORE)',
+    )
+    .option('--encryption-key-file <file>', 'the at-rest encryption keys (default: <data-dir>/encryption.key, created on first start); replicas sharing a store need the same file')
     .action(async (o: UpOptions) => {
       await runUp(o);
     });
@@ -117,6 +124,8 @@ async function runUp(o: UpOptions): Promise<void> {
     tlsKeyFile: o.tlsKeyFile,
     tlsCaFile: o.tlsCaFile,
     insecureHttp: o.insecureHttp,
+    store: o.store ?? (process.env.METALPLANE_STORE || undefined),
+    encryptionKeyFile: o.encryptionKeyFile === undefined ? undefined : resolve(o.encryptionKeyFile),
     sim: o.sim ? { machines: o.simMachines, speed: o.simSpeed } : undefined,
     logDestination: pino.destination(2) as unknown as NodeJS.WritableStream,
   });

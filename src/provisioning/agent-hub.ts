@@ -12,7 +12,7 @@ export class AgentHub {
   private readonly seen = new Map<string, AgentSeen>();
   private readonly waiters = new Map<string, Set<Waiter>>();
 
-  constructor(private readonly opts: { now?: () => number; aliveMs?: number } = {}) {}
+  constructor(private readonly opts: { now?: () => number; aliveMs?: number; onTouch?: (hardware: string, bootId: string) => void } = {}) {}
 
   private now(): number {
     return (this.opts.now ?? Date.now)();
@@ -22,6 +22,8 @@ export class AgentHub {
     const s = this.seen.get(hardware);
     if (s && s.bootId === bootId) s.lastSeen = this.now();
     else this.seen.set(hardware, { bootId, lastSeen: this.now() });
+    // Replicas of a shared store publish it (src/server/shared-agents.ts): the leader may be another process.
+    this.opts.onTouch?.(hardware, bootId);
   }
 
   /** Forget an agent (its machine was powered off or reset). */

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino from 'pino';
 import type { Store } from '../store/types.js';
-import { openStore } from '../store/index.js';
+import { PostgresStore, isSharedStoreUrl, openStore } from '../store/index.js';
+import { adoptSharedCa } from './shared-identity.js';
+import { SharedAgentPresence } from './shared-agents.js';
 import { SECRET_KEY_PREFIXES, encryptPlainValues, encryptingStore, isSecretKey, loadOrCreateKeyFile } from '../store/encryption.js';
 import { KindRegistry, allKinds } from '../kinds/index.js';
 import { catalogSeed } from '../kinds/catalog-seed.js';
@@ -75,6 +77,13 @@ export interface ServerOptions {
   timeoutFloorMs?: number;
   /** What one peer may hold of the server (defaults: ServerLimitDefaults). */
   limits?: Partial<ServerLimits>;
+  /**
+   * The store URL (src/store/index.ts openStore): default `sqlite:<dataDir>/state.db`. A `postgres://` store is
+   * shared: several replicas may run on it (one leader for the controllers, a shared CA).
+   */
+  store?: string;
+  /** The at-rest encryption key file (default `<dataDir>/encryption.key`); replicas on one store need the same one. */
+  encryptionKeyFile?: string;
 }
 
 /**
@@ -145,15 +154,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const logRefusal = throttledRefusalLog((fields, msg) => log.warn(fields, msg));
   // Certificates first: a bad --tls-cert-file must fail start-up before anything is written.
   const sans = ['localhost', '127.0.0.1', '::1', hostname(), ...(opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? [opts.host] : []), ...(opts.tlsSans ?? [])];
-  const tls = await ensureCertificates({ dataDir: opts.dataDir, sans, certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile, caFile: opts.tlsCaFile });
+  let tls = await ensureCertificates({ dataDir: opts.dataDir, sans, certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile, caFile: opts.tlsCaFile });
   const metrics = createMetrics();
-  const rawStore = await openStore(join(opts.dataDir, 'state.db'));
+  const storeUrl = opts.store ?? join(opts.dataDir, 'state.db');
+  // Only PostgreSQL can be shared by several replicas (SQLite has one writer: a second process is refused).
+  const sharedStore = isSharedStoreUrl(storeUrl);
+  const rawStore = await openStore(storeUrl);
   // Secrets (BMC passwords) and the token signing key are encrypted at rest with a key file next to the database.
-  const encryptionKeys = loadOrCreateKeyFile(join(opts.dataDir, 'encryption.key'));
+  const encryptionKeys = loadOrCreateKeyFile(opts.encryptionKeyFile ?? join(opts.dataDir, 'encryption.key'));
   const encrypted = encryptingStore(rawStore, { keys: encryptionKeys, matches: isSecretKey });
   const migrated = await encryptPlainValues(rawStore, encrypted, SECRET_KEY_PREFIXES);
   if (migrated > 0) log.info({ values: migrated }, 'encrypted secrets stored in clear by an earlier version');
   const store = instrumentStore(encrypted, metrics);
+  // Replicas of one store trust one CA; an operator's own certificate files are left as they are.
+  if (sharedStore && opts.tlsCertFile === undefined && (await adoptSharedCa(store, opts.dataDir))) {
+    tls = await ensureCertificates({ dataDir: opts.dataDir, sans, certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile, caFile: opts.tlsCaFile });
+  }
   store.startCompaction({ keepRevisions: 10_000, intervalMs: 60_000 });
 
   const kinds = new KindRegistry(allKinds);
@@ -191,7 +207,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     frameworkErrors: (err, _req, reply) => void sendStatusError(reply, err),
   });
   // Every handler runs as an in-flight request, so shutdown can answer long polls and wait for the rest.
-  const drain = new RequestDrain();
+  // On a shared store, agents may call any replica: liveness goes through the store (src/server/shared-agents.ts).
+  const sharedAgents = sharedStore ? new SharedAgentPresence(store, { onError: (err) => log.warn({ err }, 'agent heartbeat not written') }) : undefined;
+  const drain = new RequestDrain(sharedAgents ? { onTouch: sharedAgents.touch } : {});
   app.addHook('onRoute', drain.onRoute);
   // Bodies are decoded by each surface (JSON, YAML, patch types); the kube API needs the raw bytes.
   app.removeAllContentTypeParsers();
@@ -236,7 +254,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok'));
   app.get('/livez', async (_req, reply) => reply.type('text/plain').send('ok'));
-  app.get('/readyz', async (_req, reply) => (ready ? reply.type('text/plain').send('ok') : reply.code(503).type('text/plain').send('not ready')));
+  app.get('/readyz', async (_req, reply) => {
+    // A networked store can go away: not ready while it does not answer (the load balancer sends traffic elsewhere).
+    const storeUp = rawStore instanceof PostgresStore ? await rawStore.ping() : true;
+    if (ready && storeUp) return reply.type('text/plain').send('ok');
+    return reply.code(503).type('text/plain').send(storeUp ? 'not ready' : 'not ready: the store does not answer');
+  });
   // Authenticated by the guard (a 401 Status with WWW-Authenticate without a valid token).
   app.get('/metrics', async (req, reply) => {
     requireOperator(await authenticate(req), 'GET /metrics');
@@ -322,7 +345,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     namespace: 'metalplane-system',
     leaseName: 'metalplane-controllers',
     // The SQLite store has one writer, so a lease held by someone else is a previous process of ours (kill -9).
-    soleCandidate: true,
+    // On a shared store it may be a live replica: wait out its lease.
+    soleCandidate: !sharedStore,
     identity,
     clock: systemClock,
     logger: log,
@@ -336,7 +360,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         informers: provInformers,
         bmc: bmcDrivers(),
         switches: sim?.fabric,
-        agents: hub,
+        agents: sharedAgents ?? hub,
         timing: createTiming(timeScale, opts.timeoutFloorMs),
         clock: systemClock,
         logger: log,
@@ -351,6 +375,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       controllers = undefined;
     },
   });
+  sharedAgents?.attach(hub);
+  await sharedAgents?.start();
   provInformers.start();
   await provInformers.waitForSync();
   await elector.start();
@@ -370,6 +396,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await controllers?.stop();
       controllers = undefined;
       provInformers.stop();
+      sharedAgents?.stop();
       await elector.stop();
       registry.close();
       await app.close();

@@ -34,9 +34,9 @@ export interface EncryptionConfig {
 
 /**
  * What metalplane keeps secret: Secret objects (BMC passwords, user credentials) and the provisioning token
- * signing key (src/provisioning/tokens.ts).
+ * signing key (src/provisioning/tokens.ts), and the CA key replicas share (src/server/shared-identity.ts).
  */
-export const SECRET_KEY_PREFIXES: readonly string[] = ['/registry/core/secrets/', '/metalplane/provisioning-signing-key'];
+export const SECRET_KEY_PREFIXES: readonly string[] = ['/registry/core/secrets/', '/metalplane/provisioning-signing-key', '/metalplane/identity/'];
 
 export function isSecretKey(key: string): boolean {
   return SECRET_KEY_PREFIXES.some((p) => key.startsWith(p));

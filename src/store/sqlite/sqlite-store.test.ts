@@ -192,7 +192,7 @@ describe('SqliteStore on disk', () => {
       { url: `sqlite://${freshPath()}`, sqlite: true },
       { url: freshPath(), sqlite: true },
       { url: 'sqlite::memory:', sqlite: true },
-      { url: 'postgres://db.example/metalplane', refused: true },
+      { url: 'postgres://db.example/metalplane?schema=not-an-identifier', refused: true },
       { url: 'mysql://db.example/metalplane', refused: true },
     ];
     for (const row of table) {
