@@ -219,6 +219,19 @@ test('a step found running is settled by observing the BMC, not by calling again
   }
 });
 
+test('a BMC step begun by a previous leader longer ago than its timeout is settled by observing, not timed out', async (t) => {
+  // The old leader marked set-boot-disk and died; the new one took the lease a minute later (past the step's
+  // 15 s scaled timeout). Its timeout counts from the takeover, so the step is observed and run again.
+  const w = await world(t, [setBootDisk, inventory], at(0, { state: 'running', attempts: 1, message: 'marked by the previous leader' }));
+  w.bmc.power = 'on';
+  w.clock.advance(60_000);
+  const newLeader = w.reconciler();
+  await w.reconcile(newLeader);
+  assert.deepEqual(w.bmc.changes(), [{ op: 'setBootDevice disk', stored: 'running/2' }]);
+  assert.equal(states(await w.status())[0], 'set-boot-disk:succeeded/2');
+  assert.notEqual((await w.status()).state, 'failed');
+});
+
 test('while this process waits for its own power on, reconciles look and do not call again', async (t) => {
   const w = await world(t, discoverActions(), (spec, now) => startWorkflow(spec, now, false));
   w.bmc.powerStuck = true;

@@ -141,7 +141,13 @@ export class WorkflowReconciler implements Reconciler {
     }
     const cur = currentAction(spec, status);
     if (!cur) return done;
-    const left = timeLeft(spec, status, this.deps.clock.now(), (s) => this.deps.timing.timeoutMs(s)) ?? 0;
+    const began = Date.parse(cur.state.startedAt ?? status.startedAt ?? wf.metadata.creationTimestamp);
+    // A BMC step begun by a previous process or leader is settled by observing the BMC (bmc-step.ts), so its
+    // timeout counts from when this controller took over: the new leader's lease wait must not time it out.
+    const left =
+      cur.action.executor === 'bmc' && began < this.startedAt
+        ? this.startedAt + this.deps.timing.timeoutMs(cur.action.timeoutSeconds) - this.deps.clock.now()
+        : (timeLeft(spec, status, this.deps.clock.now(), (s) => this.deps.timing.timeoutMs(s)) ?? 0);
     const canRestart = spec.actions.some((a) => a.type === 'power-on-pxe') && (status.restarts ?? 0) < MaxRestarts;
     const restart = async (why: string): Promise<Result> => {
       await this.write(wf, pass, (s, st) => {
@@ -166,7 +172,6 @@ export class WorkflowReconciler implements Reconciler {
       });
       return done;
     }
-    const began = Date.parse(cur.state.startedAt ?? status.startedAt ?? wf.metadata.creationTimestamp);
     if (cur.action.executor !== 'bmc' && canRestart && began < this.startedAt && (await this.lostWhileDown(key, wf, hw))) {
       return restart(`the machine was found powered off during ${cur.action.name} when the control plane started`);
     }
