@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { age, duration, kube, request, type KubeObject } from '../api';
 import { usePoll } from '../poll';
+import { describeAvailability, unscheduledReason } from './datacenter';
 import { useScope } from '../app';
 import { Badge, healthOf, StateTag } from '../health';
 import { useLive } from '../live';
@@ -112,6 +113,7 @@ export function DeviceDetail({ namespace, name }: { namespace: string; name: str
         </p>
       )}
       {device.metadata.deletionTimestamp && <p className="notice">Being deleted: the machine is being wiped.</p>}
+      {(st.state === 'queued' || !st.state) && !device.metadata.deletionTimestamp && <QueuedNotice device={device} />}
       {st.failure && (
         <p className="error" role="status">
           Failed: <b>{st.failure.reason}</b> — {st.failure.message}
@@ -263,6 +265,21 @@ export function DeviceDetail({ namespace, name }: { namespace: string; name: str
         />
       )}
     </article>
+  );
+}
+
+/** A queued device: why it has no machine, and (to an operator, who sees the hardware) where its plan is available. */
+function QueuedNotice({ device }: { device: KubeObject }) {
+  const { session } = useScope();
+  const hardware = useLive(R.hardware, 'all', session.operator);
+  const why = unscheduledReason(device);
+  const plan = (device.spec as { plan: string }).plan;
+  return (
+    <p className="notice" role="status" data-testid="queued-reason">
+      Waiting for a machine{why?.reason ? <>: <b>{why.reason}</b></> : null}
+      {why?.message ? ` — ${why.message}` : ''}.{' '}
+      {session.operator && hardware.status === 'live' ? <span className="muted">{describeAvailability(hardware.items, plan)}</span> : null}
+    </p>
   );
 }
 
