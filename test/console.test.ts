@@ -107,11 +107,7 @@ describe('web console', { skip, timeout: 300_000 }, () => {
     await page.locator('[data-testid=device-events] tbody tr').first().waitFor({ timeout: WAIT });
     assert.ok((await page.getByTestId('ips').locator('li').count()) >= 1, 'IP addresses are shown');
     // The machine's console: its boot log from power-on to phone-home, refetched while the page is open.
-    await page.waitForFunction(
-      "(document.querySelector('[data-testid=machine-console]')?.textContent ?? '').includes('cloud-init: finished')",
-      undefined,
-      { timeout: WAIT },
-    );
+    await page.getByTestId('machine-console').filter({ hasText: 'cloud-init: finished' }).waitFor({ timeout: WAIT });
     const bootLog = await page.getByTestId('machine-console').innerText();
     for (const want of [/--- power on: boot \d+ ---|--- reset/, /POST complete; boot device: network/, /iPXE: kernel /, /metalplane-agent: stream-image .*: succeeded/, /metalplane-agent: reboot .*: rebooting now/, /GRUB: booting ubuntu_24_04/, /cloud-init: phone_home: POST \S+: HTTP 200/]) {
       assert.match(bootLog, want);
@@ -159,14 +155,22 @@ describe('web console', { skip, timeout: 300_000 }, () => {
     await api(s, 'DELETE', `/sim/v1/machines/${target}/faults`);
   });
 
-  test('the graph draws the composition example: db-1 → CloudConfig app → app-1, waiting until db-1 is Ready', async () => {
+  test('the graph draws the composition example: db-1 → CloudConfig app → app-1, waiting until db-1 is Ready', async (t) => {
     // db-1 must still be on its way when the graph is looked at, whatever the machine's load: the free da
     // c3.small machines are taken out of service first, so db-1 waits in the queue until they come back.
     type Hw = { metadata: { name: string }; spec: { metro: string; plan: string }; status?: { state?: string } };
     const hardware = (): Hw[] => (JSON.parse(kubectlOk(s, ['get', 'hardware', '-o', 'json'])) as { items: Hw[] }).items;
     const free = hardware().filter((h) => h.spec.metro === 'da' && h.spec.plan === 'c3.small.x86' && h.status?.state === 'available').map((h) => h.metadata.name);
     assert.ok(free.length >= 2, `two free da c3.small.x86 machines for db-1 and app-1: ${free.join(', ')}`);
-    for (const name of free) kubectlOk(s, ['patch', 'hardware', name, '--type', 'merge', '-p', '{"spec":{"maintenance":true}}']);
+    const setMaintenance = (on: boolean) => {
+      for (const name of free) kubectlOk(s, ['patch', 'hardware', name, '--type', 'merge', '-p', JSON.stringify({ spec: { maintenance: on } })]);
+    };
+    setMaintenance(true);
+    let released = false;
+    // A failure below must not leave the machines out of service for the tests after this one.
+    t.after(() => {
+      if (!released) setMaintenance(false);
+    });
     await page.goto(`${s.plainUrl}/ui/datacenter`);
     for (const name of free) await page.locator(`[data-machine="${name}"][data-state=maintenance]`).waitFor({ timeout: WAIT });
 
@@ -174,10 +178,13 @@ describe('web console', { skip, timeout: 300_000 }, () => {
     await page.locator('[data-testid=graph-node][data-kind=Device]').first().waitFor({ timeout: WAIT });
     kubectlOk(s, ['apply', '-f', join(REPO, 'examples', 'cloud-config')]);
     const node = (kind: string, label: string) => page.locator(`[data-testid=graph-node][data-kind=${kind}]`).filter({ has: page.locator('.gnode-label', { hasText: new RegExp(`^${label}$`) }) });
-    const edge = (from: string, to: string) => page.locator(`.react-flow__edge[data-id="${from}->${to}"]`);
+    // An edge between nodes of one row is a flat line (a box of height 0, which Playwright calls hidden): it is
+    // looked for in the DOM, with its path drawn.
+    const edge = (from: string, to: string) => page.locator(`.react-flow__edge[data-id="${from}->${to}"] path.react-flow__edge-path[d]`);
+    const attached = { state: 'attached', timeout: WAIT } as const;
     await node('CloudConfig', 'app').and(page.locator('[data-health=progressing]')).waitFor({ timeout: WAIT });
-    await edge('dev:default/db-1', 'cc:default/app').waitFor({ timeout: WAIT });
-    await edge('cc:default/app', 'dev:default/app-1').waitFor({ timeout: WAIT });
+    await edge('dev:default/db-1', 'cc:default/app').waitFor(attached);
+    await edge('cc:default/app', 'dev:default/app-1').waitFor(attached);
     assert.equal(await node('Device', 'db-1').getAttribute('data-health'), 'progressing');
     assert.equal(await node('Device', 'app-1').getAttribute('data-health'), 'progressing');
     assert.match(await node('CloudConfig', 'app').innerText(), /WaitingForInputs/);
@@ -189,7 +196,8 @@ describe('web console', { skip, timeout: 300_000 }, () => {
     );
     await shot(page, 'graph-waiting');
 
-    for (const name of free) kubectlOk(s, ['patch', 'hardware', name, '--type', 'merge', '-p', '{"spec":{"maintenance":false}}']);
+    setMaintenance(false);
+    released = true;
     await node('CloudConfig', 'app').and(page.locator('[data-health=ready]')).waitFor({ timeout: WAIT });
     await node('Device', 'db-1').and(page.locator('[data-health=ready]')).waitFor({ timeout: WAIT });
     await node('Device', 'app-1').and(page.locator('[data-health=ready]')).waitFor({ timeout: WAIT });
