@@ -1,7 +1,7 @@
 // The machine console's bounded log: what is kept, cut, collapsed and answered after a line number.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConsoleLog, type ConsoleLogOptions } from './console-log.js';
+import { ConsoleLog, redactTokens, type ConsoleLogOptions } from './console-log.js';
 
 test('the console log keeps the newest lines within its bounds', () => {
   let t = Date.parse('2026-01-02T03:04:05.000Z');
@@ -28,6 +28,14 @@ test('the console log keeps the newest lines within its bounds', () => {
       last: 8,
     },
     { name: 'a long line is cut', opts: { maxLineLength: 10 }, write: ['abcdefghijklmnop'], texts: ['abcdefghi…'], dropped: 0, last: 1 },
+    {
+      name: 'redacted before it is kept',
+      opts: { redact: redactTokens },
+      write: ['GET http://127.0.0.1:7080/metadata/nocloud/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZXYifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ/meta-data', 'boot 3f9c2a1e5b7d4c8e9f0a1b2c3d4e5f6a7b8c9d0e ok', 'workflow default/a-rather-long-device-name-provision-12 ok'],
+      texts: ['GET http://127.0.0.1:7080/metadata/nocloud/…/meta-data', 'boot … ok', 'workflow default/a-rather-long-device-name-provision-12 ok'],
+      dropped: 0,
+      last: 3,
+    },
     { name: 'control characters are blanked', write: ['a\u001b[31mred\u0007'], texts: ['a [31mred '], dropped: 0, last: 1 },
     {
       name: 'a repeated line is kept once, with a count, at the end',

@@ -17,6 +17,19 @@ export interface ConsoleLogOptions {
   /** Longer lines are cut (with an ellipsis). */
   maxLineLength?: number;
   now?: () => number;
+  /** Applied to every line before it is kept (e.g. to hide tokens in URLs). */
+  redact?: (line: string) => string;
+}
+
+/**
+ * Hides what looks like a credential: a run of 32 or more token characters (base64url, dots of a JWT, hex), as
+ * in the metadata service's per-instance URLs. A console is read by more people than the machine's owner.
+ */
+export function redactTokens(line: string): string {
+  return line.replace(/[A-Za-z0-9_-]{12,}(?:\.[A-Za-z0-9_-]{8,})+|[A-Za-z0-9_-]{32,}/g, (m) =>
+    // Not a kube name (lower case and dashes, however long): mixed case with digits, a JWT, or hex.
+    m.includes('.') || (/[A-Z]/.test(m) && /[0-9]/.test(m)) || /^[0-9a-f]+$/.test(m) ? '…' : m,
+  );
 }
 
 export const DEFAULT_CONSOLE_LINES = 500;
@@ -26,6 +39,7 @@ export class ConsoleLog {
   private readonly maxLines: number;
   private readonly maxLineLength: number;
   private readonly now: () => number;
+  private readonly redact: (line: string) => string;
   private buf: ConsoleLine[] = [];
   private seq = 0;
   private lastText: string | undefined;
@@ -36,6 +50,7 @@ export class ConsoleLog {
     this.maxLines = Math.max(1, opts.maxLines ?? DEFAULT_CONSOLE_LINES);
     this.maxLineLength = Math.max(8, opts.maxLineLength ?? DEFAULT_CONSOLE_LINE_LENGTH);
     this.now = opts.now ?? Date.now;
+    this.redact = opts.redact ?? ((l) => l);
   }
 
   /**
@@ -46,7 +61,7 @@ export class ConsoleLog {
   write(text: string): void {
     const time = new Date(this.now()).toISOString();
     for (const raw of text.split(/\r?\n/)) {
-      let line = raw.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ');
+      let line = this.redact(raw).replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ');
       if (line.length > this.maxLineLength) line = `${line.slice(0, this.maxLineLength - 1)}…`;
       const prev = this.buf.at(-1);
       if (prev !== undefined && line === this.lastText) {

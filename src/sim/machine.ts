@@ -9,7 +9,7 @@ import YAML from 'yaml';
 import { childLogger, silentLogger, type Logger } from '../runtime/logger.js';
 import { runAgent, type AgentHost, type AgentInventory, type AgentParams, type AgentState } from './agent.js';
 import { isAbortError, MIN_RETRY_MS, SIM_DURATIONS, simDelay, SimAbortError, type SimSpeed } from './clock.js';
-import { ConsoleLog, type ConsoleLine } from './console-log.js';
+import { ConsoleLog, redactTokens, type ConsoleLine } from './console-log.js';
 import { FaultSet, type ActiveFault } from './faults.js';
 import type { BmcFault, BootEnabled, BootTarget, EmulatedSystem, EmulatedSystemInfo, ResetType } from './redfish-emulator.js';
 
@@ -160,7 +160,7 @@ export class SimMachine implements EmulatedSystem {
     this.serverUrl = opts.serverUrl.replace(/\/+$/, '');
     this.faults = opts.faults ?? new FaultSet();
     this.logger = childLogger(opts.logger ?? silentLogger, { machine: opts.spec.id });
-    this.console = new ConsoleLog({ maxLines: opts.consoleLines });
+    this.console = new ConsoleLog({ maxLines: opts.consoleLines, redact: redactTokens });
     this.faults.onChange((type, present) => {
       if (type === 'nic-down' && present) {
         this.nicAbort.abort(new MachineNetworkError('network is down (nic-down)'));
