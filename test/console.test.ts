@@ -16,6 +16,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const skip = toolSkipReason([CHROMIUM, '--version'], 'the console tests need Debian\'s Chromium: apt-get install -y chromium');
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 const WAIT = 60_000;
+/** Enough for the composition example (db-1, app-1), the tenant's device, a form device in ny and spare ones. */
+const MACHINES = 12;
 
 describe('web console', { skip, timeout: 300_000 }, () => {
   let s: TestServer;
@@ -36,7 +38,7 @@ describe('web console', { skip, timeout: 300_000 }, () => {
   };
 
   before(async () => {
-    s = await startTestServer({ args: ['--sim', '--sim-machines', '8', '--sim-speed', 'max'], timeoutMs: 60_000 });
+    s = await startTestServer({ args: ['--sim', '--sim-machines', String(MACHINES), '--sim-speed', 'max'], timeoutMs: 60_000 });
     // playwright gives every launch a fresh temporary profile (user-data dir) and removes it at close.
     browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
     ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme: 'light' });
@@ -78,7 +80,10 @@ describe('web console', { skip, timeout: 300_000 }, () => {
 
   test('the datacenter view draws every machine in its rack', async () => {
     await page.goto(`${s.plainUrl}/ui/datacenter`);
-    await page.waitForFunction("document.querySelectorAll('[data-machine]').length === 8 && document.querySelectorAll('[data-machine][data-state=discovering]').length === 0", undefined, { timeout: WAIT });
+    // Locators, not a waitForFunction string: the page's CSP forbids eval, which that sometimes needs.
+    await page.locator('[data-machine]').nth(MACHINES - 1).waitFor({ timeout: WAIT });
+    await page.locator('[data-machine][data-state=discovering]').first().waitFor({ state: 'detached', timeout: WAIT });
+    assert.equal(await page.locator('[data-machine]').count(), MACHINES);
     assert.ok(await page.locator('table.capacity').isVisible());
     await shot(page, 'datacenter');
   });
@@ -104,6 +109,13 @@ describe('web console', { skip, timeout: 300_000 }, () => {
     assert.match((await page.locator('[data-purpose=provision]').innerText()).replace(/\s+/g, ' '), /stream-image succeeded [0-9.]+ (ms|s)/);
     await page.locator('[data-testid=device-events] tbody tr').first().waitFor({ timeout: WAIT });
     assert.ok((await page.getByTestId('ips').locator('li').count()) >= 1, 'IP addresses are shown');
+    // The machine's console: its boot log from power-on to phone-home, refetched while the page is open.
+    await page.getByTestId('machine-console').filter({ hasText: 'cloud-init: finished' }).waitFor({ timeout: WAIT });
+    const bootLog = await page.getByTestId('machine-console').innerText();
+    for (const want of [/--- power on: boot \d+ ---|--- reset/, /POST complete; boot device: network/, /iPXE: kernel /, /metalplane-agent: stream-image .*: succeeded/, /metalplane-agent: reboot .*: rebooting now/, /GRUB: booting ubuntu_24_04/, /cloud-init: phone_home: POST \S+: HTTP 200/]) {
+      assert.match(bootLog, want);
+    }
+    assert.match(bootLog, /^\d\d:\d\d:\d\d\.\d{3} {2}/m, 'each line carries its time');
     await shot(page, 'device-detail');
   });
 
@@ -129,8 +141,9 @@ describe('web console', { skip, timeout: 300_000 }, () => {
 
   test('the rack view changes colour when a fault is injected', async () => {
     await page.goto(`${s.plainUrl}/ui/datacenter`);
-    const machines = (await api(s, 'GET', '/sim/v1/machines')).body.machines as Array<{ id: string }>;
-    const target = machines[machines.length - 1]!.id;
+    const machines = (await api(s, 'GET', '/sim/v1/machines')).body.machines as Array<{ id: string; metro: string }>;
+    // A machine no later test needs (they place devices in da and ny).
+    const target = (machines.find((m) => m.metro === 'am') ?? machines[machines.length - 1]!).id;
     const slot = page.locator(`[data-machine="${target}"]`);
     await slot.waitFor({ timeout: WAIT });
     const style = (): Promise<string> => slot.evaluate((e) => { const cs = e.ownerDocument.defaultView!.getComputedStyle(e); return `${cs.backgroundImage} ${cs.borderColor}`; });
@@ -145,12 +158,115 @@ describe('web console', { skip, timeout: 300_000 }, () => {
     await api(s, 'DELETE', `/sim/v1/machines/${target}/faults`);
   });
 
+  test('the graph draws the composition example: db-1 → CloudConfig app → app-1, waiting until db-1 is Ready', async (t) => {
+    // db-1 must still be on its way when the graph is looked at, whatever the machine's load: the free da
+    // c3.small machines are held by placeholder devices first, so db-1 waits in the queue (NoCapacity) until
+    // they are deleted and their machines wiped. (Not spec.maintenance: a machine back from maintenance
+    // fails its rediscovery once, AgentTimeout, and returns only after the retry delay.)
+    type Obj = { metadata: { name: string }; spec: { metro: string; plan: string }; status?: { state?: string; hardware?: string } };
+    const list = (what: string, ns?: string): Obj[] => (JSON.parse(kubectlOk(s, ['get', what, ...(ns ? ['-n', ns] : []), '-o', 'json'])) as { items: Obj[] }).items;
+    const free = list('hardware').filter((h) => h.spec.metro === 'da' && h.spec.plan === 'c3.small.x86' && h.status?.state === 'available');
+    assert.ok(free.length >= 2, `two free da c3.small.x86 machines for db-1 and app-1: ${free.map((h) => h.metadata.name).join(', ')}`);
+    const holds = free.map((_, i) => `hold-${i + 1}`);
+    kubectlOk(s, ['apply', '-f', '-'], holds.map((n) => `apiVersion: metalplane.dev/v1alpha1\nkind: Device\nmetadata: {name: ${n}, namespace: default}\nspec: {metro: da, plan: c3.small.x86, operatingSystem: ubuntu_24_04}\n`).join('---\n'));
+    let released = false;
+    const release = () => {
+      released = true;
+      kubectlOk(s, ['delete', 'device', ...holds, '-n', 'default', '--wait=false', '--ignore-not-found']);
+    };
+    // A failure below must not leave the machines held for the tests after this one.
+    t.after(() => {
+      if (!released) release();
+    });
+    await page.goto(`${s.plainUrl}/ui/devices`);
+    for (const n of holds) await page.locator(`[data-device="default/${n}"] [data-state=active]`).waitFor({ timeout: WAIT });
+
+    await page.goto(`${s.plainUrl}/ui/graph`);
+    await page.locator('[data-testid=graph-node][data-kind=Device]').first().waitFor({ timeout: WAIT });
+    kubectlOk(s, ['apply', '-f', join(REPO, 'examples', 'cloud-config')]);
+    const node = (kind: string, label: string) => page.locator(`[data-testid=graph-node][data-kind=${kind}]`).filter({ has: page.locator('.gnode-label', { hasText: new RegExp(`^${label}$`) }) });
+    // An edge between nodes of one row is a flat line (a box of height 0, which Playwright calls hidden): it is
+    // looked for in the DOM, with its path drawn.
+    const edge = (from: string, to: string) => page.locator(`.react-flow__edge[data-id="${from}->${to}"] path.react-flow__edge-path[d]`);
+    const attached = { state: 'attached', timeout: WAIT } as const;
+    await node('CloudConfig', 'app').and(page.locator('[data-health=progressing]')).waitFor({ timeout: WAIT });
+    await edge('dev:default/db-1', 'cc:default/app').waitFor(attached);
+    await edge('cc:default/app', 'dev:default/app-1').waitFor(attached);
+    assert.equal(await node('Device', 'db-1').getAttribute('data-health'), 'progressing');
+    assert.equal(await node('Device', 'app-1').getAttribute('data-health'), 'progressing');
+    // Waited for, not read once: a node is hidden for a moment while the graph is laid out again.
+    await node('CloudConfig', 'app').filter({ hasText: 'WaitingForInputs' }).waitFor({ timeout: WAIT });
+    const ready = JSON.parse(kubectlOk(s, ['get', 'cloudconfig', 'app', '-n', 'default', '-o', 'json'])) as { status: { conditions: Array<{ type: string; status: string; reason: string }> } };
+    assert.deepEqual(
+      ready.status.conditions.filter((c) => c.type === 'Ready').map((c) => [c.status, c.reason]),
+      [['False', 'WaitingForInputs']],
+      'the badge says what the CloudConfig says',
+    );
+    await shot(page, 'graph-waiting');
+
+    release();
+    await node('CloudConfig', 'app').and(page.locator('[data-health=ready]')).waitFor({ timeout: WAIT });
+    await node('Device', 'db-1').and(page.locator('[data-health=ready]')).waitFor({ timeout: WAIT });
+    await node('Device', 'app-1').and(page.locator('[data-health=ready]')).waitFor({ timeout: WAIT });
+    assert.equal(await edge('dev:default/db-1', 'cc:default/app').count(), 1);
+    assert.equal(await edge('cc:default/app', 'dev:default/app-1').count(), 1);
+    // Drawn afresh (the view fits the whole graph when it opens) for the README's picture.
+    await page.reload();
+    await node('CloudConfig', 'app').and(page.locator('[data-health=ready]')).waitFor({ timeout: WAIT });
+    await edge('cc:default/app', 'dev:default/app-1').waitFor(attached);
+    await shot(page, 'graph');
+
+    // The CloudConfig's node opens its page: Ready, and the document carries db-1's address.
+    const db = JSON.parse(kubectlOk(s, ['get', 'device', 'db-1', '-n', 'default', '-o', 'json'])) as { status: { ipAddresses: Array<{ address: string }> } };
+    const dbIp = db.status.ipAddresses[0]!.address;
+    await node('CloudConfig', 'app').click();
+    await page.getByTestId('cloudconfig-detail').locator('h1 [data-health=ready]').waitFor({ timeout: WAIT });
+    await page.locator('[data-testid=cloudconfig-detail] pre.code', { hasText: `DB_IP=${dbIp}` }).waitFor({ timeout: WAIT });
+    await shot(page, 'cloudconfig');
+    // app-1's page shows the rendered user data its machine received.
+    await page.goto(`${s.plainUrl}/ui/devices/default/app-1`);
+    await page.getByText('From CloudConfig').waitFor({ timeout: WAIT });
+    await page.locator('[data-testid=device-detail] pre.code', { hasText: `DB_IP=${dbIp}` }).waitFor({ timeout: WAIT });
+  });
+
+  test('a device created with the form from a CloudConfig uses it', async () => {
+    await page.goto(`${s.plainUrl}/ui/devices/new`);
+    await page.getByLabel('Name').fill('web-cc');
+    await page.locator('select[name=metro]').selectOption('ny');
+    await page.locator('select[name=plan]').selectOption('c3.small.x86');
+    await page.locator('select[name=cloudConfig] option[value=app]').waitFor({ state: 'attached', timeout: WAIT });
+    await page.locator('select[name=cloudConfig]').selectOption('app');
+    assert.equal(await page.locator('textarea[name=userData]').count(), 0, 'no user data text with a CloudConfig');
+    await page.getByRole('button', { name: 'Create device' }).click();
+    await page.locator('[data-testid=device-detail] h1 .state[data-state=active]').waitFor({ timeout: WAIT });
+    const dev = JSON.parse(kubectlOk(s, ['get', 'device', 'web-cc', '-n', 'default', '-o', 'json'])) as { spec: { cloudConfigRef?: { name: string }; userData?: string } };
+    assert.deepEqual(dev.spec.cloudConfigRef, { name: 'app' });
+    assert.equal(dev.spec.userData, undefined);
+    await page.locator('[data-testid=device-detail] pre.code', { hasText: 'DB_IP=' }).waitFor({ timeout: WAIT });
+  });
+
+  test('a queued device says why it waits and where its plan is available', async () => {
+    // No m3.small.x86 in ny; the sim has one in da11.
+    kubectlOk(s, ['apply', '-f', '-'], `apiVersion: metalplane.dev/v1alpha1\nkind: Device\nmetadata: {name: queued-1, namespace: default}\nspec: {metro: ny, plan: m3.small.x86, operatingSystem: ubuntu_24_04}\n`);
+    await page.goto(`${s.plainUrl}/ui/datacenter`);
+    const row = page.locator('[data-queued="default/queued-1"]');
+    await row.filter({ hasText: 'NoCapacity' }).waitFor({ timeout: WAIT });
+    assert.match(await row.innerText(), /no available m3\.small\.x86 machine in metro ny|no m3\.small\.x86 machines exist in metro ny/);
+    assert.match(await row.getByTestId('available-elsewhere').innerText(), /Available m3\.small\.x86: da11 \(da\) 1\./);
+    await shot(page, 'datacenter-queued');
+    await row.getByRole('link').click();
+    const notice = page.getByTestId('queued-reason');
+    await notice.filter({ hasText: 'NoCapacity' }).waitFor({ timeout: WAIT });
+    assert.match(await notice.innerText(), /da11 \(da\) 1/);
+    kubectlOk(s, ['delete', 'device', 'queued-1', '-n', 'default', '--wait=false']);
+  });
+
   test('the graph renders devices, hardware, workflows and IPs with health badges', async () => {
     await page.goto(`${s.plainUrl}/ui/graph`);
     await page.locator('[data-testid=graph-node][data-kind=Device]').first().waitFor({ timeout: WAIT });
     const kinds = await page.locator('[data-testid=graph-node]').evaluateAll((ns) => ns.map((n) => `${n.getAttribute('data-kind')}:${n.getAttribute('data-health')}`));
     for (const want of ['Device:ready', 'Hardware:ready', 'Workflow:ready', 'IPAddress:ready']) assert.ok(kinds.includes(want), `${want} in ${kinds.join(', ')}`);
-    await shot(page, 'graph');
+    await shot(page, 'graph-all');
     for (const p of ['events', 'usage', 'chaos']) {
       await page.goto(`${s.plainUrl}/ui/${p}`);
       await page.locator('main h1').waitFor();
@@ -193,6 +309,14 @@ describe('web console', { skip, timeout: 300_000 }, () => {
     const projects = (await (await fetch(`${s.plainUrl}/metal/v1/projects`, { headers: { cookie: `metalplane_session=${cookie}` } })).json()) as { projects: Array<{ name: string }> };
     assert.deepEqual(projects.projects.map((p) => p.name), ['tenant-a']);
     await shot(tp, 'tenant-devices');
+    // A tenant's device page offers no console output (an operator surface): it says so instead.
+    const created = await metal(s, 'POST', `/projects/${project.body.id}/devices`, { metro: 'da', plan: 'c3.small.x86', operating_system: 'ubuntu_24_04', hostname: 'tenant-1' }, { token: key.body.token as string });
+    assert.equal(created.status, 201, created.text);
+    const row = tp.locator('[data-device^="tenant-a/"]');
+    await row.first().waitFor({ timeout: WAIT });
+    await row.first().getByRole('link').first().click();
+    await tp.getByTestId('console-operator-only').waitFor({ timeout: WAIT });
+    assert.equal(await tp.getByTestId('machine-console').count(), 0);
     // Signing out ends the session: the cookie no longer authenticates.
     await tp.getByRole('button', { name: 'Sign out' }).click();
     await tp.getByLabel('Token').waitFor();

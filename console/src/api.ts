@@ -6,6 +6,7 @@ export interface ObjectMeta {
   namespace?: string;
   uid: string;
   resourceVersion: string;
+  generation?: number;
   creationTimestamp?: string;
   deletionTimestamp?: string;
   labels?: Record<string, string>;

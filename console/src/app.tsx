@@ -8,6 +8,7 @@ import { Datacenter } from './views/datacenter';
 import { Devices } from './views/devices';
 import { DeviceDetail } from './views/device-detail';
 import { CreateDevice } from './views/create-device';
+import { CloudConfigDetail } from './views/cloud-config';
 import { Events } from './views/events';
 import { Usage } from './views/usage';
 import { Chaos } from './views/chaos';
@@ -75,6 +76,8 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
   const scope: Scope = { session, namespaces, project, setProject };
   const { path } = useRoute();
   const page = path[0] ?? (session.operator ? 'datacenter' : 'devices');
+  // A CloudConfig's page is reached from the graph.
+  const navPage = page === 'cloudconfigs' ? 'graph' : page;
 
   const nav: Array<[string, string, boolean]> = [
     ['datacenter', 'Datacenter', session.operator],
@@ -89,6 +92,7 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
   if (page === 'devices' && path[1] === 'new') content = <CreateDevice />;
   else if (page === 'devices' && path[1] && path[2]) content = <DeviceDetail namespace={path[1]} name={path[2]} />;
   else if (page === 'devices') content = <Devices />;
+  else if (page === 'cloudconfigs' && path[1] && path[2]) content = <CloudConfigDetail namespace={path[1]} name={path[2]} />;
   else if (page === 'datacenter' && session.operator) content = <Datacenter />;
   else if (page === 'graph') content = <Graph />;
   else if (page === 'events') content = <Events />;
@@ -115,7 +119,7 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
           {nav
             .filter(([, , shown]) => shown)
             .map(([id, label]) => (
-              <a key={id} {...linkProps(id)} aria-current={page === id ? 'page' : undefined}>
+              <a key={id} {...linkProps(id)} aria-current={navPage === id ? 'page' : undefined}>
                 {label}
               </a>
             ))}

@@ -4,8 +4,25 @@ import type { KubeObject } from './api';
 
 export type Health = 'ready' | 'progressing' | 'failed' | 'unknown';
 
-const conditionStatus = (o: KubeObject, type: string): string | undefined =>
-  ((o.status?.conditions as Array<{ type: string; status: string }> | undefined) ?? []).find((c) => c.type === type)?.status;
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  observedGeneration?: number;
+}
+
+export const condition = (o: KubeObject, type: string): Condition | undefined =>
+  ((o.status?.conditions as Condition[] | undefined) ?? []).find((c) => c.type === type);
+
+const conditionStatus = (o: KubeObject, type: string): string | undefined => condition(o, type)?.status;
+
+/** Whether status speaks of the current spec (a condition older than metadata.generation does not). */
+const isObserved = (o: KubeObject): boolean => {
+  const g = o.metadata.generation;
+  const seen = (o.status?.observedGeneration as number | undefined) ?? condition(o, 'Ready')?.observedGeneration;
+  return g === undefined || seen === undefined || seen >= g;
+};
 
 export function healthOf(o: KubeObject): Health {
   const state = o.status?.state as string | undefined;
@@ -19,6 +36,16 @@ export function healthOf(o: KubeObject): Health {
       return state === 'succeeded' ? 'ready' : state === 'failed' ? 'failed' : 'progressing';
     case 'Hardware':
       return state === 'failed' ? 'failed' : state === 'provisioning' || state === 'deprovisioning' || state === 'discovering' ? 'progressing' : 'ready';
+    case 'CloudConfig': {
+      // Ready=True: rendered. Ready=False WaitingForInputs: an input is not there or not Ready yet, which
+      // resolves by itself; every other reason (ReferenceCycle, RenderFailed, TooLarge, SecretConflict, see
+      // src/controllers/cloudconfig) needs the user to change something. No Ready yet: not reconciled yet.
+      const ready = condition(o, 'Ready');
+      if (condition(o, 'Synced')?.status === 'False') return 'failed';
+      if (!ready) return 'progressing';
+      if (ready.status === 'True') return isObserved(o) ? 'ready' : 'progressing';
+      return ready.reason === 'WaitingForInputs' ? 'progressing' : 'failed';
+    }
     default: {
       const ready = conditionStatus(o, 'Ready');
       if (ready === 'True') return 'ready';

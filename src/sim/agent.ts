@@ -58,6 +58,8 @@ export interface AgentHost {
   readonly speed: SimSpeed;
   readonly faults: FaultSet;
   readonly logger: Logger;
+  /** A line on the machine's console (what the agent prints as it works). */
+  console(text: string): void;
   inventory(): AgentInventory;
   disks(): ReadonlyArray<{ device: string; sizeGB: number }>;
   /** An HTTP request through the machine's NIC; throws without an answer (network down, refused, timeout). */
@@ -102,6 +104,7 @@ export async function runAgent(host: AgentHost, params: AgentParams, signal: Abo
   } catch (err) {
     if (err instanceof StaleBoot) {
       host.agentState('stopped');
+      host.console(`this boot is over (${err.message}); stopping`);
       host.logger.info({ hardware: params.hardware, bootId: params.bootId, err: err.message }, 'sim agent: boot is stale, stopping');
       return { kind: 'stopped', message: err.message };
     }
@@ -129,6 +132,7 @@ class Agent {
     const timeout = isObject(reg.body) ? reg.body['pollTimeoutSeconds'] : undefined;
     if (typeof timeout === 'number' && Number.isFinite(timeout) && timeout >= 0 && timeout <= 300) this.pollSeconds = timeout;
     this.host.logger.debug({ hardware: this.params.hardware, bootId: this.params.bootId }, 'sim agent: registered');
+    this.host.console(`registered as ${this.params.hardware} (${AGENT_VERSION}); waiting for actions`);
 
     let report: AgentReport | undefined;
     for (;;) {
@@ -151,11 +155,16 @@ class Agent {
         // The report must reach the server before the machine goes down; any action in the answer is moot.
         await this.checkpoint('reporting', action.type);
         await this.send('/agent/v1/next?wait=0', this.nextBody(succeeded(action)), 0, 'reporting');
+        this.host.console(`${describeAction(action)}: rebooting now`);
         this.host.logger.debug({ hardware: this.params.hardware }, 'sim agent: rebooting');
         this.host.reboot();
         return { kind: 'rebooted' };
       }
+      this.host.console(`${describeAction(action)}: started`);
       report = await this.runAction(action);
+      this.host.console(
+        report.state === 'succeeded' ? `${describeAction(action)}: succeeded${describeResult(report.result)}` : `${describeAction(action)}: failed: ${report.reason}: ${report.message}`,
+      );
       await this.checkpoint('reporting', action.type);
     }
   }
@@ -303,6 +312,7 @@ class Agent {
         failure = messageOf(err);
       }
       if (attempt === 0 || attempt % 20 === 0) this.host.logger.debug({ path, attempt, err: failure }, 'sim agent: request failed, retrying');
+      this.host.console(`POST ${path.split('?')[0]}: ${failure}; retrying`);
       this.host.agentState('retrying');
       const seconds = Math.min(BACKOFF_FIRST_SECONDS * 2 ** attempt, BACKOFF_MAX_SECONDS);
       await simDelay(this.host.speed, seconds, this.signal, MIN_RETRY_MS);
@@ -352,6 +362,20 @@ export function parseAction(body: unknown): AgentAction | string {
   if (typeof name === 'string') action.name = name;
   if (typeof timeoutSeconds === 'number') action.timeoutSeconds = timeoutSeconds;
   return action;
+}
+
+/** `stream-image (action 3 of workflow default/web-1-provision-1)` as the console shows it. */
+function describeAction(action: AgentAction): string {
+  return `${action.name ?? action.type} (action ${action.index + 1} of workflow ${action.namespace}/${action.workflow})`;
+}
+
+/** A short `: os=…, device=…` of an action's result for the console (scalars only; the inventory is too long). */
+function describeResult(result: Record<string, unknown> | undefined): string {
+  if (!result) return '';
+  const parts = Object.entries(result)
+    .filter(([, v]) => typeof v === 'string' || typeof v === 'number' || (Array.isArray(v) && v.every((x) => typeof x === 'string')))
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`);
+  return parts.length ? `: ${parts.join(', ')}` : '';
 }
 
 function succeeded(action: AgentAction, result?: Record<string, unknown>): AgentReport {

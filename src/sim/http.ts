@@ -1,6 +1,6 @@
 // The operator API of the simulated datacenter, mounted at /sim/v1 (the server authenticates it): machine
-// snapshots, fault injection and chaos. It is what `metalplane chaos` and the console talk to. Errors are
-// `{ "errors": ["..."] }` with 400/404, saying what was wrong and what would be right.
+// snapshots and console output, fault injection and chaos. It is what `metalplane chaos` and the console talk
+// to. Errors are `{ "errors": ["..."] }` with 400/404, saying what was wrong and what would be right.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FAULT_TYPES, isFaultType, type ChaosOptions, type FaultSpec, type FaultType } from './faults.js';
 import { SimRequestError, type SimDatacenter } from './datacenter.js';
@@ -69,6 +69,22 @@ export function registerSimRoutes(app: FastifyInstance, sim: SimDatacenter): voi
 
   route('DELETE', '/sim/v1/chaos', async () => sim.stopChaos());
 
+  // The machine's console output (its boot log), bounded per machine; `?after=<seq>` answers only newer lines.
+  route('GET', '/sim/v1/machines/:id/console', async (req) => {
+    const id = paramId(req);
+    const m = sim.machine(id);
+    if (m === undefined) throw notFound(sim, id);
+    const raw = (req.query as Record<string, unknown>)['after'];
+    let after = 0;
+    if (raw !== undefined && raw !== '') {
+      if (typeof raw !== 'string' || !/^\d{1,15}$/.test(raw)) {
+        throw new SimRequestError(400, `after must be a line number (the "last" of an earlier answer), got ${JSON.stringify(raw)}`);
+      }
+      after = Number(raw);
+    }
+    return { machine: id, ...m.readConsole(after) };
+  });
+
   // What the network was told (read-only): the racks' switches, and one machine's ports and BGP peers.
   route('GET', '/sim/v1/switches', async () => ({ switches: sim.fabric.switches() }));
 
@@ -92,7 +108,8 @@ export function registerSimRoutes(app: FastifyInstance, sim: SimDatacenter): voi
       reply.code(404).send({
         errors: [
           `no ${req.method} ${req.url.split('?')[0]} in the sim API; it has GET /sim/v1/machines, GET /sim/v1/machines/{id}, ` +
-            'POST|DELETE /sim/v1/machines/{id}/faults, GET /sim/v1/machines/{id}/network, GET /sim/v1/switches[/{name}], ' +
+            'POST|DELETE /sim/v1/machines/{id}/faults, GET /sim/v1/machines/{id}/console[?after=N], GET /sim/v1/machines/{id}/network, ' +
+            'GET /sim/v1/switches[/{name}], ' +
             'GET /sim/v1/faults, GET|POST|DELETE /sim/v1/chaos',
         ],
       }),

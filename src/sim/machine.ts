@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import { childLogger, silentLogger, type Logger } from '../runtime/logger.js';
 import { runAgent, type AgentHost, type AgentInventory, type AgentParams, type AgentState } from './agent.js';
 import { isAbortError, MIN_RETRY_MS, SIM_DURATIONS, simDelay, SimAbortError, type SimSpeed } from './clock.js';
+import { ConsoleLog, redactTokens, type ConsoleLine } from './console-log.js';
 import { FaultSet, type ActiveFault } from './faults.js';
 import type { BmcFault, BootEnabled, BootTarget, EmulatedSystem, EmulatedSystemInfo, ResetType } from './redfish-emulator.js';
 
@@ -51,6 +52,8 @@ export interface SimMachineOptions {
   speed: SimSpeed;
   logger?: Logger;
   faults?: FaultSet;
+  /** The console output's bound (default 500 lines). */
+  consoleLines?: number;
 }
 
 export type SimPhase = 'off' | 'firmware' | 'pxe' | 'agent' | 'os' | 'halted' | 'custom';
@@ -144,6 +147,8 @@ export class SimMachine implements EmulatedSystem {
   private agent: MachineSnapshot['agent'];
   private phonedHomeAt: string | undefined;
   private readonly listeners = new Set<(s: MachineSnapshot) => void>();
+  /** What the machine writes to its serial console: the boot log an operator reads through the sim API. */
+  private readonly console: ConsoleLog;
 
   constructor(opts: SimMachineOptions) {
     if (opts.spec.nics.length === 0) throw new Error(`machine ${opts.spec.id}: needs at least one NIC`);
@@ -155,6 +160,7 @@ export class SimMachine implements EmulatedSystem {
     this.serverUrl = opts.serverUrl.replace(/\/+$/, '');
     this.faults = opts.faults ?? new FaultSet();
     this.logger = childLogger(opts.logger ?? silentLogger, { machine: opts.spec.id });
+    this.console = new ConsoleLog({ maxLines: opts.consoleLines, redact: redactTokens });
     this.faults.onChange((type, present) => {
       if (type === 'nic-down' && present) {
         this.nicAbort.abort(new MachineNetworkError('network is down (nic-down)'));
@@ -185,6 +191,7 @@ export class SimMachine implements EmulatedSystem {
     // The BMC takes the request; the power rail does not follow (a stuck relay, a hung power sequencer).
     if (this.faults.has('power-stuck')) {
       this.logger.debug({ reset: type }, 'sim: power-stuck, reset accepted and ignored');
+      this.console.write(`BMC: ${type} accepted, but the power state did not change (power-stuck)`);
       return;
     }
     switch (type) {
@@ -244,6 +251,11 @@ export class SimMachine implements EmulatedSystem {
     return () => this.listeners.delete(listener);
   }
 
+  /** The console output after line `after` (all of it by default); bounded, see console-log.ts. */
+  readConsole(after?: number): { lines: ConsoleLine[]; dropped: number; last: number } {
+    return this.console.read(after);
+  }
+
   /** The MAC of the NIC that netboots. */
   get pxeMac(): string {
     return this.spec.nics[0]!.mac;
@@ -272,6 +284,7 @@ export class SimMachine implements EmulatedSystem {
     this.power = 'off';
     this.phase = 'off';
     this.clearBootState();
+    this.console.write('--- power off ---');
     this.logger.debug({}, 'sim: powered off');
     this.changed();
   }
@@ -291,21 +304,31 @@ export class SimMachine implements EmulatedSystem {
     this.bootCount++;
     this.lastError = undefined;
     this.clearBootState();
+    this.console.write(`--- ${why === 'On' ? 'power on' : why === 'agent reboot' ? 'reboot (from the running system)' : `reset (${why})`}: boot ${this.bootCount} ---`);
     this.setPhase('firmware');
     this.logger.debug({ why, boot: this.bootCount }, 'sim: booting');
     this.runBoot(abort.signal).catch((err: unknown) => {
       if (abort.signal.aborted || isAbortError(err)) return;
       this.lastError = `boot failed: ${messageOf(err)}`;
+      this.console.write(`boot failed: ${messageOf(err)}`);
       this.setPhase('halted');
       this.logger.warn({ err: messageOf(err) }, 'sim: boot failed');
     });
   }
 
   private async runBoot(signal: AbortSignal): Promise<void> {
+    const s = this.spec;
+    this.console.write(
+      `${s.manufacturer} ${s.model} BIOS, serial ${s.serialNumber}\n` +
+        `POST: ${s.sockets ?? 1} CPU socket(s), ${s.cpus} cores, ${s.memoryGiB} GiB RAM, ` +
+        `${s.disks.map((d) => `${d.device} ${d.sizeGB} GB ${d.type}`).join(', ')}`,
+    );
     await this.bootDelay(SIM_DURATIONS.firmwareSeconds, signal);
     const device = this.chooseBootDevice();
+    this.console.write(`POST complete; boot device: ${device === 'bios' ? 'BIOS setup' : device === 'network' ? `network (PXE on ${s.nics[0]!.name} ${this.pxeMac})` : s.disks[0]?.device ?? 'disk'}`);
     if (device === 'bios') {
       this.lastError = 'stopped in BIOS setup (boot override BiosSetup)';
+      this.console.write('Entering BIOS setup (boot override BiosSetup)');
       this.setPhase('halted');
       return;
     }
@@ -333,23 +356,28 @@ export class SimMachine implements EmulatedSystem {
     // The MAC is sent as is: colons are legal in a query and iPXE's ${net0/mac} sends them unencoded.
     const url = `${this.serverUrl}/boot/v1/ipxe?mac=${this.pxeMac}`;
     let script: IpxeScript;
+    this.console.write(`PXE: DHCP on ${this.spec.nics[0]!.name} (${this.pxeMac}); iPXE: chainloading ${url}`);
     for (;;) {
       const got = await this.fetchScript(url, signal);
       if (got.kind !== 'invalid') {
         script = got;
         break;
       }
+      this.console.write(`${got.reason}; retrying`);
       this.lastError = got.reason;
       this.changed();
       // Real firmware retries PXE forever; so does this, until power off or reset.
       await simDelay(this.speed, SIM_DURATIONS.pxeRetrySeconds * this.faults.bootFactor(), signal, MIN_RETRY_MS);
     }
     this.lastError = undefined;
+    for (const line of script.echo) this.console.write(`iPXE: ${line}`);
     switch (script.kind) {
       case 'exit':
+        this.console.write('iPXE: exit: back to the firmware, next boot device');
         // iPXE hands back to the firmware, which tries the next boot device: the disk.
         if (this.disk.installedImage === undefined) {
           this.lastError = ['no bootable device', ...script.echo].join(': ');
+          this.console.write('No bootable device: the boot disk is empty');
           this.setPhase('halted');
           return;
         }
@@ -357,10 +385,12 @@ export class SimMachine implements EmulatedSystem {
         return;
       case 'chain':
         this.chainUrl = script.url;
+        this.console.write(`iPXE: chain ${script.url}`);
         this.setPhase('custom');
         this.logger.debug({ url: script.url }, 'sim: custom iPXE chain');
         return;
       case 'agent':
+        this.console.write(`iPXE: kernel ${script.kernel}; booting the metalplane agent (hardware ${script.agent.hardware}, boot ${script.agent.bootId})`);
         await this.agentBoot(script.agent, signal);
         return;
     }
@@ -395,10 +425,13 @@ export class SimMachine implements EmulatedSystem {
       const ca = await this.fetchPinnedCa(params, signal);
       if (ca === undefined) return;
       this.trustedCa = ca;
+      this.console.write('initramfs: the server\'s CA matches metalplane.ca_sha256');
     }
+    this.console.write(`metalplane-agent: started, talking to ${params.url}`);
     const exit = await runAgent(this.agentHost(), params, signal);
     signal.throwIfAborted();
     if (exit.kind === 'stopped') {
+      this.console.write(`metalplane-agent: stopped: ${exit.message}`);
       this.lastError = `agent stopped: ${exit.message}`;
       this.changed();
     }
@@ -407,10 +440,17 @@ export class SimMachine implements EmulatedSystem {
   private async diskBoot(signal: AbortSignal): Promise<void> {
     this.bootedFrom = 'disk';
     this.setPhase('os');
+    const image = this.disk.installedImage ?? 'the installed system';
+    this.console.write(`GRUB: booting ${image} from ${this.spec.disks[0]?.device ?? 'the boot disk'}`);
     await this.bootDelay(SIM_DURATIONS.osBootSeconds, signal);
+    this.console.write(`${image}: reached target multi-user.target`);
     const ds = this.disk.datasource;
     // An OS without a datasource boots and sits there: cloud-init finds nothing to do.
-    if (ds === undefined) return;
+    if (ds === undefined) {
+      this.console.write('cloud-init: no datasource found; nothing to do');
+      return;
+    }
+    this.console.write(`cloud-init: datasource NoCloud, seedfrom ${ds.seedfrom}`);
     await simDelay(this.speed, SIM_DURATIONS.cloudInitSeconds, signal);
     await this.runCloudInit(ds, signal);
   }
@@ -423,6 +463,7 @@ export class SimMachine implements EmulatedSystem {
     const userData = await this.cloudInitGet(`${base}user-data`, signal, false);
     if (userData === undefined) return;
     await this.cloudInitGet(`${base}vendor-data`, signal, true);
+    this.console.write(`cloud-init: read meta-data and user-data (${Buffer.byteLength(userData)} bytes${userData.startsWith('#cloud-config') ? ', #cloud-config' : ''}); running modules`);
 
     const meta = parseMetaData(metaData);
     const instanceId = meta['instance-id'] ?? ds.instanceId;
@@ -442,6 +483,7 @@ export class SimMachine implements EmulatedSystem {
         signal.throwIfAborted();
         if (res.ok) {
           this.phonedHomeAt = new Date().toISOString();
+          this.console.write(`cloud-init: phone_home: POST ${url}: HTTP ${res.status}\ncloud-init: finished; ${hostname} is up`);
           this.lastError = undefined;
           this.logger.debug({ url }, 'sim: phoned home');
           this.changed();
@@ -453,6 +495,7 @@ export class SimMachine implements EmulatedSystem {
         failure = messageOf(err);
       }
       this.lastError = `cloud-init phone_home: POST ${url}: ${failure} (try ${attempt} of ${CLOUD_INIT_TRIES})`;
+      this.console.write(this.lastError);
       this.changed();
       if (attempt >= CLOUD_INIT_TRIES) return;
       await simDelay(this.speed, Math.min(3 * 2 ** (attempt - 1), 30), signal, MIN_RETRY_MS);
@@ -475,6 +518,7 @@ export class SimMachine implements EmulatedSystem {
         failure = messageOf(err);
       }
       this.lastError = `cloud-init: GET ${url}: ${failure} (try ${attempt} of ${CLOUD_INIT_TRIES})`;
+      this.console.write(this.lastError);
       this.changed();
       if (attempt >= CLOUD_INIT_TRIES) return optional ? '' : undefined;
       await simDelay(this.speed, 1, signal, MIN_RETRY_MS);
@@ -500,11 +544,13 @@ export class SimMachine implements EmulatedSystem {
         const got = createHash('sha256').update(der).digest('hex');
         if (res.status === 200 && (!params.caSha256 || got === params.caSha256)) return pem;
         this.lastError = `initramfs: ${url}: the CA does not match metalplane.ca_sha256 (HTTP ${res.status}); refusing to trust it`;
+        this.console.write(this.lastError);
         this.changed();
         return undefined;
       } catch (err) {
         if (err instanceof SimAbortError || signal.aborted) throw err;
         this.lastError = `initramfs: GET ${url}: ${messageOf(err)}`;
+        this.console.write(`${this.lastError}; retrying`);
         this.changed();
         await simDelay(this.speed, 2, signal, MIN_RETRY_MS);
       }
@@ -547,6 +593,7 @@ export class SimMachine implements EmulatedSystem {
       speed: this.speed,
       faults: this.faults,
       logger: this.logger,
+      console: (text) => this.console.write(`metalplane-agent: ${text}`),
       inventory: () => this.inventory(),
       disks: () => this.spec.disks,
       request: (url, init) => this.request(url, init),

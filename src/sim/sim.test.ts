@@ -252,6 +252,59 @@ test('a machine netboots, runs the agent actions it is handed, reboots to its di
   assert.equal(s.requests('/boot/v1/ipxe').length, 1);
 });
 
+test('the machine\'s console shows its boot in order: power, POST, PXE, iPXE, agent actions, reboot, OS, cloud-init, phone-home', async (t) => {
+  const s = await withStandIn(t);
+  const m = machine('m-console', s.url);
+  t.after(() => m.stop());
+  s.agentScript(m.pxeMac);
+  s.give(
+    { type: 'wipe-disks' },
+    { type: 'stream-image', params: { url: 'http://images.example/ubuntu.img', sizeMB: 1500, os: 'ubuntu_24_04' } },
+    { type: 'write-datasource', params: { seedfrom: `${s.url}/metadata/nocloud/inst-tok/`, instanceId: 'i-9' } },
+    { type: 'reboot' },
+  );
+  m.setBoot('Pxe', 'Once');
+  m.reset('On');
+  await eventually('phonedHomeAt', () => m.snapshot().phonedHomeAt !== undefined);
+  const { lines, dropped, last } = m.readConsole();
+  const text = lines.map((l) => l.text);
+  // Each expected line, in this order (other lines may come between).
+  const want = [
+    /^--- power on: boot 1 ---$/,
+    /^.* BIOS, serial /,
+    /^POST: 1 CPU socket\(s\), 8 cores, .* \/dev\/sda 480 GB/,
+    /^POST complete; boot device: network \(PXE on \S+ [0-9a-f:]{17}\)$/,
+    /^PXE: DHCP on .*iPXE: chainloading http:\/\/127\.0\.0\.1:\d+\/boot\/v1\/ipxe\?mac=/,
+    /^iPXE: kernel .*booting the metalplane agent/,
+    /^metalplane-agent: registered as /,
+    /^metalplane-agent: wipe-disks \(action 1 of workflow proj\/wf-1\): started$/,
+    /^metalplane-agent: wipe-disks \(action 1 of workflow proj\/wf-1\): succeeded: disks=\/dev\/sda,\/dev\/sdb$/,
+    /^metalplane-agent: stream-image .*: succeeded: os=ubuntu_24_04, sizeMB=1500, device=\/dev\/sda$/,
+    /^metalplane-agent: write-datasource .*: succeeded/,
+    /^metalplane-agent: reboot .*: rebooting now$/,
+    /^--- reboot \(from the running system\): boot 2 ---$/,
+    /^POST complete; boot device: \/dev\/sda$/,
+    /^GRUB: booting ubuntu_24_04 from \/dev\/sda$/,
+    /^cloud-init: datasource NoCloud, seedfrom /,
+    /^cloud-init: read meta-data and user-data \(\d+ bytes/,
+    /^cloud-init: phone_home: POST \S+phone-home: HTTP 200$/,
+    /^cloud-init: finished; web-1 is up$/,
+  ];
+  let at = 0;
+  for (const w of want) {
+    const i = text.findIndex((l, j) => j >= at && w.test(l));
+    assert.ok(i >= 0, `${w} after line ${at} in:\n${text.join('\n')}`);
+    at = i + 1;
+  }
+  assert.equal(dropped, 0);
+  assert.equal(last, lines.at(-1)!.seq);
+  assert.ok(lines.every((l, i) => i === 0 || l.seq > lines[i - 1]!.seq), 'numbered in order');
+  assert.ok(lines.every((l) => !Number.isNaN(Date.parse(l.time))), 'each line has a timestamp');
+  assert.ok(!text.some((l) => l.includes('tok-1')), 'the agent token is not printed');
+  // Asking for what came after the last line seen answers nothing new.
+  assert.deepEqual(m.readConsole(last).lines, []);
+});
+
 test('stream-image posts progress at a finite speed and none at speed max', async (t) => {
   for (const [speed, wantProgress] of [[10, true], ['max', false]] as const) {
     const s = await withStandIn(t);
@@ -615,6 +668,10 @@ test('the sim API injects, lists and clears faults and answers errors as { error
     { name: 'unknown field', res: () => post(`/sim/v1/machines/${id}/faults`, { type: 'nic-down', until: 3 }), status: 400, error: /unknown field "until"/ },
     { name: 'bad chaos rate', res: () => post('/sim/v1/chaos', { rate: -1 }), status: 400, error: /rate must be a positive number/ },
     { name: 'unknown path', res: () => app.inject({ method: 'GET', url: '/sim/v1/racks' }), status: 404, error: /no GET \/sim\/v1\/racks/ },
+    { name: 'console', res: () => app.inject({ method: 'GET', url: `/sim/v1/machines/${id}/console` }), status: 200 },
+    { name: 'console after a line', res: () => app.inject({ method: 'GET', url: `/sim/v1/machines/${id}/console?after=3` }), status: 200 },
+    { name: 'console, bad after', res: () => app.inject({ method: 'GET', url: `/sim/v1/machines/${id}/console?after=-1` }), status: 400, error: /after must be a line number/ },
+    { name: 'console of an unknown machine', res: () => app.inject({ method: 'GET', url: '/sim/v1/machines/nope/console' }), status: 404, error: /no simulated machine "nope"/ },
   ];
   for (const c of cases) {
     const res = await c.res();

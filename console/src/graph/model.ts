@@ -2,7 +2,7 @@
 // cap (unhealthy first). Pure: the view lays it out and draws it. Kinds are nodes by their role, so more sources
 // (Kubernetes clusters, Git sources) can be added as further node kinds and edges later.
 import type { KubeObject } from '../api';
-import { healthOf, type Health } from '../health';
+import { condition, healthOf, type Health } from '../health';
 
 export interface GraphNode {
   id: string;
@@ -44,13 +44,35 @@ export const FOLD_AT = 4;
 /** The most devices drawn; the rest are counted in `omitted`, unhealthy ones kept first. */
 export const DEVICE_CAP = 40;
 
-/** The CloudConfig a device uses: by an ownerReference or a reference in its spec. */
+/** The CloudConfig a device uses (Device.spec.cloudConfigRef, src/kinds/device.ts). */
 function cloudConfigOf(d: KubeObject): string | undefined {
-  const owner = d.metadata.ownerReferences?.find((o) => o.kind === 'CloudConfig');
-  if (owner) return owner.name;
-  const spec = d.spec as { cloudConfig?: string | { name?: string }; cloudConfigRef?: { name?: string } } | undefined;
-  const ref = spec?.cloudConfig ?? spec?.cloudConfigRef;
-  return typeof ref === 'string' ? ref : ref?.name;
+  return (d.spec as { cloudConfigRef?: { name?: string } } | undefined)?.cloudConfigRef?.name;
+}
+
+/** An object a CloudConfig reads (spec.values[].valueFrom, src/kinds/cloud-config.ts), as kind and name. */
+interface CloudConfigInput {
+  kind: string;
+  name: string;
+}
+
+function inputsOf(c: KubeObject): CloudConfigInput[] {
+  type From = {
+    fieldRef?: { kind: string; name: string };
+    cloudConfigRef?: { name: string };
+    secretKeyRef?: { name: string };
+    configMapKeyRef?: { name: string };
+  };
+  const values = (c.spec as { values?: Array<{ valueFrom?: From }> } | undefined)?.values ?? [];
+  const out: CloudConfigInput[] = [];
+  for (const v of values) {
+    const f = v.valueFrom;
+    if (f?.fieldRef) out.push({ kind: f.fieldRef.kind, name: f.fieldRef.name });
+    else if (f?.cloudConfigRef) out.push({ kind: 'CloudConfig', name: f.cloudConfigRef.name });
+    else if (f?.secretKeyRef) out.push({ kind: 'Secret', name: f.secretKeyRef.name });
+    else if (f?.configMapKeyRef) out.push({ kind: 'ConfigMap', name: f.configMapKeyRef.name });
+  }
+  // One edge per object, however many values read it.
+  return out.filter((x, i) => out.findIndex((y) => y.kind === x.kind && y.name === x.name) === i);
 }
 
 export function buildGraph(input: GraphInput, cap = DEVICE_CAP): Graph {
@@ -62,21 +84,39 @@ export function buildGraph(input: GraphInput, cap = DEVICE_CAP): Graph {
     have.add(n.id);
     nodes.push(n);
   };
-  const link = (source: string, target: string) => edges.push({ id: `${source}->${target}`, source, target });
+  const link = (source: string, target: string) => {
+    const id = `${source}->${target}`;
+    if (source !== target && !edges.some((e) => e.id === id)) edges.push({ id, source, target });
+  };
 
   const devices = [...input.devices].sort((a, b) => RANK[healthOf(a)] - RANK[healthOf(b)] || a.metadata.name.localeCompare(b.metadata.name));
   const shown = devices.slice(0, cap);
   const hwByName = new Map(input.hardware.map((h) => [h.metadata.name, h]));
-  const ccByKey = new Map(input.cloudConfigs.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
+  const ccId = (ns: string | undefined, name: string) => `cc:${ns ?? ''}/${name}`;
+  /** The node a device is drawn as: its own, or the fold it went into. */
+  const deviceNode = new Map<string, string>();
 
   for (const c of input.cloudConfigs) {
-    add({ id: `cc:${c.metadata.namespace}/${c.metadata.name}`, kind: 'CloudConfig', label: c.metadata.name, sub: c.metadata.namespace, health: healthOf(c) });
+    const ready = condition(c, 'Ready');
+    add({
+      id: ccId(c.metadata.namespace, c.metadata.name),
+      kind: 'CloudConfig',
+      label: c.metadata.name,
+      sub: `${c.metadata.namespace} · ${ready ? (ready.status === 'True' ? 'rendered' : (ready.reason ?? 'not ready')) : 'not rendered yet'}`,
+      health: healthOf(c),
+      link: `cloudconfigs/${c.metadata.namespace}/${c.metadata.name}`,
+    });
   }
   // Devices of one CloudConfig beyond FOLD_AT fold into one node (the unhealthy ones stay visible).
   const perConfig = new Map<string, KubeObject[]>();
   for (const d of shown) {
     const cc = cloudConfigOf(d);
-    const key = cc && ccByKey.has(`${d.metadata.namespace}/${cc}`) ? `cc:${d.metadata.namespace}/${cc}` : '';
+    let key = '';
+    if (cc) {
+      key = ccId(d.metadata.namespace, cc);
+      // A reference to a CloudConfig that is not there: the device waits for it (its conditions say so).
+      add({ id: key, kind: 'CloudConfig', label: cc, sub: `${d.metadata.namespace} · not found`, health: 'progressing' });
+    }
     perConfig.set(key, [...(perConfig.get(key) ?? []), d]);
   }
   for (const [parent, ds] of perConfig) {
@@ -86,10 +126,36 @@ export function buildGraph(input: GraphInput, cap = DEVICE_CAP): Graph {
       const id = `fold:${parent}:devices`;
       add({ id, kind: 'Device', label: `${fold.length} devices`, sub: 'ready', health: 'ready', folded: fold.length });
       link(parent, id);
+      for (const d of fold) deviceNode.set(`${d.metadata.namespace}/${d.metadata.name}`, id);
     }
     for (const d of ds) {
       if (fold.includes(d)) continue;
       addDevice(d, parent);
+    }
+  }
+
+  // What each CloudConfig reads, drawn as edges into it: from a Device or CloudConfig node of the graph, or
+  // from a node of its own for the other kinds (SSHKey, IPReservation, Secret, ConfigMap), which the console
+  // does not watch: they count as ready once the CloudConfig rendered (every input resolved).
+  for (const c of input.cloudConfigs) {
+    const ns = c.metadata.namespace ?? '';
+    const target = ccId(ns, c.metadata.name);
+    for (const inp of inputsOf(c)) {
+      let source: string | undefined;
+      if (inp.kind === 'Device') source = deviceNode.get(`${ns}/${inp.name}`);
+      else if (inp.kind === 'CloudConfig') source = have.has(ccId(ns, inp.name)) ? ccId(ns, inp.name) : undefined;
+      if (source === undefined) {
+        source = `in:${inp.kind}:${ns}/${inp.name}`;
+        const known = inp.kind === 'Device' ? input.devices.some((d) => d.metadata.namespace === ns && d.metadata.name === inp.name) : undefined;
+        add({
+          id: source,
+          kind: inp.kind,
+          label: inp.name,
+          sub: known === false ? `${ns} · not found` : known ? `${ns} · not drawn` : `${ns} · input`,
+          health: known === false ? 'progressing' : healthOf(c) === 'ready' ? 'ready' : 'unknown',
+        });
+      }
+      link(source, target);
     }
   }
 
@@ -98,6 +164,7 @@ export function buildGraph(input: GraphInput, cap = DEVICE_CAP): Graph {
     const id = `dev:${ns}/${d.metadata.name}`;
     const st = d.status as { state?: string; hardware?: string; ipAddresses?: Array<{ address: string; cidr: number; public: boolean }> } | undefined;
     add({ id, kind: 'Device', label: (d.spec as { hostname?: string }).hostname ?? d.metadata.name, sub: `${ns} · ${st?.state ?? 'new'}`, health: healthOf(d), link: `devices/${ns}/${d.metadata.name}` });
+    deviceNode.set(`${ns}/${d.metadata.name}`, id);
     if (parent) link(parent, id);
     let wfParent = id;
     if (st?.hardware) {

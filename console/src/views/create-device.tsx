@@ -1,8 +1,10 @@
 // The create form: project, name, metro and plan (with the capacity the operator sees), operating system, user
-// data, SSH keys and tags. It creates the Device through the kube API, then shows its page.
+// data or a CloudConfig of the project, SSH keys and tags. It creates the Device through the kube API, then
+// shows its page.
 import { useMemo, useState, type FormEvent } from 'react';
 import { kube } from '../api';
 import { useScope } from '../app';
+import { HEALTH_LABEL, healthOf } from '../health';
 import { useLive } from '../live';
 import { R } from '../resources';
 import { navigate } from '../router';
@@ -16,6 +18,9 @@ export function CreateDevice() {
   const oses = useLive(R.operatingSystems);
   const hardware = useLive(R.hardware, 'all', session.operator);
   const keys = useLive(R.sshKeys, ns ? [ns] : [], ns !== '');
+  const cloudConfigs = useLive(R.cloudConfigs, ns ? [ns] : [], ns !== '');
+  /** '' : the user data typed below; otherwise the CloudConfig that composes it. */
+  const [cloudConfig, setCloudConfig] = useState('');
   const [name, setName] = useState('');
   const [metro, setMetro] = useState('da');
   const [plan, setPlan] = useState('c3.small.x86');
@@ -40,7 +45,8 @@ export function CreateDevice() {
     setBusy(true);
     setError(undefined);
     const spec: Record<string, unknown> = { hostname: name, metro, plan, operatingSystem: os };
-    if (userData.trim()) spec.userData = userData;
+    if (cloudConfig) spec.cloudConfigRef = { name: cloudConfig };
+    else if (userData.trim()) spec.userData = userData;
     const t = tags.split(',').map((s) => s.trim()).filter(Boolean);
     if (t.length) spec.tags = t;
     if (sshKeys.length) spec.sshKeys = sshKeys;
@@ -60,7 +66,14 @@ export function CreateDevice() {
       <form className="form" onSubmit={(e) => void submit(e)} aria-describedby={error ? 'create-error' : undefined}>
         <label>
           Project
-          <select value={ns} onChange={(e) => setNs(e.target.value)} required>
+          <select
+            value={ns}
+            onChange={(e) => {
+              setNs(e.target.value);
+              setCloudConfig('');
+            }}
+            required
+          >
             {session.projects.map((p) => (
               <option key={p}>{p}</option>
             ))}
@@ -104,9 +117,29 @@ export function CreateDevice() {
           </select>
         </label>
         <label>
-          User data <span className="muted">(#cloud-config or a script; optional)</span>
-          <textarea name="userData" value={userData} onChange={(e) => setUserData(e.target.value)} rows={5} spellCheck={false} placeholder={'#cloud-config\npackages: [nginx]'} />
+          User data from
+          <select name="cloudConfig" value={cloudConfig} onChange={(e) => setCloudConfig(e.target.value)} aria-describedby="cc-help">
+            <option value="">the text below</option>
+            {cloudConfigs.items.map((c) => (
+              <option key={c.metadata.name} value={c.metadata.name}>
+                CloudConfig {c.metadata.name} — {HEALTH_LABEL[healthOf(c)]}
+              </option>
+            ))}
+          </select>
+          <span className="muted" id="cc-help">
+            {cloudConfig
+              ? 'The machine gets the CloudConfig’s rendered document; provisioning waits until it is Ready.'
+              : cloudConfigs.items.length === 0
+                ? 'The project has no CloudConfig (kubectl apply one to compose user data from other objects).'
+                : 'Or compose it with a CloudConfig of the project.'}
+          </span>
         </label>
+        {!cloudConfig && (
+          <label>
+            User data <span className="muted">(#cloud-config or a script; optional)</span>
+            <textarea name="userData" value={userData} onChange={(e) => setUserData(e.target.value)} rows={5} spellCheck={false} placeholder={'#cloud-config\npackages: [nginx]'} />
+          </label>
+        )}
         <fieldset>
           <legend>SSH keys {keys.items.length === 0 && <span className="muted">(the project has none)</span>}</legend>
           {keys.items.map((k) => (

@@ -259,25 +259,50 @@ function Capacity({ hardware }: { hardware: KubeObject[] }) {
   );
 }
 
+/** Where machines of `plan` are available, per metro and facility, most first. */
+export function whereAvailable(hardware: KubeObject[], plan: string): Array<{ metro: string; facility: string; available: number }> {
+  const by = new Map<string, { metro: string; facility: string; available: number }>();
+  for (const hw of hardware) {
+    const s = hw.spec as unknown as HwSpec;
+    if (s.plan !== plan || slotStateOf(hw) !== 'available') continue;
+    const k = `${s.metro}/${s.facility}`;
+    const e = by.get(k) ?? { metro: s.metro, facility: s.facility, available: 0 };
+    e.available++;
+    by.set(k, e);
+  }
+  return [...by.values()].sort((a, b) => b.available - a.available || a.facility.localeCompare(b.facility));
+}
+
+/** "da11 (da): 2, ny5 (ny): 1", or that there is none. */
+export function describeAvailability(hardware: KubeObject[], plan: string): string {
+  const where = whereAvailable(hardware, plan);
+  return where.length ? `Available ${plan}: ${where.map((w) => `${w.facility} (${w.metro}) ${w.available}`).join(', ')}.` : `No ${plan} is available in any metro.`;
+}
+
+/** Why a device has no machine: its Scheduled condition (NoCapacity, NoIPAddresses, InvalidPlan, …). */
+export function unscheduledReason(d: KubeObject): { reason?: string; message?: string } | undefined {
+  return ((d.status?.conditions as Array<{ type: string; status: string; reason?: string; message?: string }> | undefined) ?? []).find((c) => c.type === 'Scheduled' && c.status !== 'True');
+}
+
 function Queued({ devices, hardware }: { devices: KubeObject[]; hardware: KubeObject[] }) {
   const queued = devices.filter((d) => d.status?.state === 'queued' || (!d.status?.state && !d.metadata.deletionTimestamp));
   if (queued.length === 0) return null;
-  const cap = capacityOf(hardware);
   return (
     <section aria-labelledby="queued-title">
       <h2 id="queued-title">Waiting for capacity</h2>
       <ul className="queued">
         {queued.map((d) => {
           const spec = d.spec as { plan: string; metro?: string; facility?: string };
-          const cond = ((d.status?.conditions as Array<{ type: string; reason?: string; message?: string }> | undefined) ?? []).find((c) => c.type === 'Scheduled');
-          const elsewhere = [...cap].filter(([, row]) => (row.get(spec.plan)?.available ?? 0) > 0).map(([m, row]) => `${m} (${row.get(spec.plan)!.available})`);
+          const why = unscheduledReason(d);
           return (
-            <li key={d.metadata.uid}>
+            <li key={d.metadata.uid} data-queued={`${d.metadata.namespace}/${d.metadata.name}`}>
               <a {...linkProps(`devices/${d.metadata.namespace}/${d.metadata.name}`)}>
                 {d.metadata.namespace}/{d.metadata.name}
               </a>{' '}
-              — {spec.plan} in {spec.metro ?? spec.facility}: {cond?.message ?? cond?.reason ?? 'not scheduled yet'}.{' '}
-              <span className="muted">{elsewhere.length ? `Available ${spec.plan} in: ${elsewhere.join(', ')}.` : `No ${spec.plan} is available in any metro.`}</span>
+              — {spec.plan} in {spec.facility ?? spec.metro}: {why?.reason ? <b>{why.reason}</b> : null} {why?.message ?? 'not scheduled yet'}.{' '}
+              <span className="muted" data-testid="available-elsewhere">
+                {describeAvailability(hardware, spec.plan)}
+              </span>
             </li>
           );
         })}

@@ -2,7 +2,9 @@
 // failed), the actions asked for (reboot, power, …), its events and its user data; and the actions, each
 // confirmed first, asked for with the metalplane.dev/action annotation (as `kubectl annotate` does).
 import { useEffect, useRef, useState } from 'react';
-import { age, duration, kube, type KubeObject } from '../api';
+import { age, duration, kube, request, type KubeObject } from '../api';
+import { usePoll } from '../poll';
+import { describeAvailability, unscheduledReason } from './datacenter';
 import { useScope } from '../app';
 import { Badge, healthOf, StateTag } from '../health';
 import { useLive } from '../live';
@@ -45,7 +47,7 @@ export function DeviceDetail({ namespace, name }: { namespace: string; name: str
       </p>
     );
 
-  const spec = device.spec as { hostname?: string; plan: string; metro?: string; facility?: string; operatingSystem: string; userData?: string; tags?: string[]; sshKeys?: string[] };
+  const spec = device.spec as { hostname?: string; plan: string; metro?: string; facility?: string; operatingSystem: string; userData?: string; cloudConfigRef?: { name: string }; tags?: string[]; sshKeys?: string[] };
   const st = (device.status ?? {}) as {
     state?: string;
     hardware?: string;
@@ -55,6 +57,7 @@ export function DeviceDetail({ namespace, name }: { namespace: string; name: str
     provisioningPercentage?: number;
     failure?: { reason: string; message: string; time: string };
     lastAction?: { request: string; type: string; state: string; message?: string; time?: string };
+    cloudConfig?: { name: string; hash?: string; waiting?: string };
     conditions?: Array<{ type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }>;
   };
   const wfs = workflows.items
@@ -110,6 +113,7 @@ export function DeviceDetail({ namespace, name }: { namespace: string; name: str
         </p>
       )}
       {device.metadata.deletionTimestamp && <p className="notice">Being deleted: the machine is being wiped.</p>}
+      {(st.state === 'queued' || !st.state) && !device.metadata.deletionTimestamp && <QueuedNotice device={device} />}
       {st.failure && (
         <p className="error" role="status">
           Failed: <b>{st.failure.reason}</b> — {st.failure.message}
@@ -222,7 +226,27 @@ export function DeviceDetail({ namespace, name }: { namespace: string; name: str
       </section>
       <section aria-labelledby="userdata-title">
         <h2 id="userdata-title">User data</h2>
-        {spec.userData ? <pre className="code">{spec.userData}</pre> : <p className="muted">None.</p>}
+        {spec.cloudConfigRef ? (
+          <RenderedUserData device={device} cloudConfig={spec.cloudConfigRef.name} status={st.cloudConfig} />
+        ) : spec.userData ? (
+          <pre className="code">{spec.userData}</pre>
+        ) : (
+          <p className="muted">None.</p>
+        )}
+      </section>
+      <section aria-labelledby="console-title">
+        <h2 id="console-title">Console</h2>
+        {session.operator ? (
+          st.hardware ? (
+            <MachineConsole machine={st.hardware} />
+          ) : (
+            <p className="muted">No machine yet: the console shows once the device is bound to one.</p>
+          )
+        ) : (
+          <p className="muted" data-testid="console-operator-only">
+            The machine&rsquo;s console output is for operators only: it is read from the hardware, out of band, like a BMC&rsquo;s serial console.
+          </p>
+        )}
       </section>
       {confirm && (
         <Confirm
@@ -241,6 +265,82 @@ export function DeviceDetail({ namespace, name }: { namespace: string; name: str
         />
       )}
     </article>
+  );
+}
+
+/** A queued device: why it has no machine, and (to an operator, who sees the hardware) where its plan is available. */
+function QueuedNotice({ device }: { device: KubeObject }) {
+  const { session } = useScope();
+  const hardware = useLive(R.hardware, 'all', session.operator);
+  const why = unscheduledReason(device);
+  const plan = (device.spec as { plan: string }).plan;
+  return (
+    <p className="notice" role="status" data-testid="queued-reason">
+      Waiting for a machine{why?.reason ? <>: <b>{why.reason}</b></> : null}
+      {why?.message ? ` — ${why.message}` : ''}.{' '}
+      {session.operator && hardware.status === 'live' ? <span className="muted">{describeAvailability(hardware.items, plan)}</span> : null}
+    </p>
+  );
+}
+
+/**
+ * The user data of a device composed by a CloudConfig, as its machine receives it: the Metal API's
+ * /devices/{id}/userdata (the id is the Device's uid), fetched again when the render the device runs changes.
+ */
+function RenderedUserData({ device, cloudConfig, status }: { device: KubeObject; cloudConfig: string; status?: { hash?: string; waiting?: string } }) {
+  const [doc, setDoc] = useState<{ text?: string; error?: string }>({});
+  useEffect(() => {
+    if (!status?.hash) return;
+    let stale = false;
+    request<{ userdata: string }>('GET', `/metal/v1/devices/${device.metadata.uid}/userdata`).then(
+      (r) => !stale && setDoc({ text: r.userdata }),
+      (e: unknown) => !stale && setDoc({ error: e instanceof Error ? e.message : String(e) }),
+    );
+    return () => {
+      stale = true;
+    };
+  }, [device.metadata.uid, status?.hash]);
+  return (
+    <>
+      <p>
+        From CloudConfig <a {...linkProps(`cloudconfigs/${device.metadata.namespace}/${cloudConfig}`)}>{cloudConfig}</a>
+        {status?.waiting ? <span className="muted"> — provisioning waits for {status.waiting}</span> : status?.hash ? <span className="muted"> — render {status.hash.slice(0, 19)}…</span> : null}
+      </p>
+      {doc.error ? <p className="error">{doc.error}</p> : doc.text !== undefined ? <pre className="code">{doc.text}</pre> : null}
+    </>
+  );
+}
+
+interface ConsoleLine {
+  seq: number;
+  time: string;
+  text: string;
+}
+
+/** How often the console is fetched again while the page is open: the sim API has no watch. */
+const CONSOLE_REFRESH_MS = 2000;
+
+/** The machine's console output (the simulated machines write their boot log), kept scrolled to the end. */
+function MachineConsole({ machine }: { machine: string }) {
+  const { data, error } = usePoll<{ lines: ConsoleLine[]; dropped: number }>(`/sim/v1/machines/${encodeURIComponent(machine)}/console`, CONSOLE_REFRESH_MS);
+  const ref = useRef<HTMLPreElement>(null);
+  const last = data?.lines.at(-1)?.seq;
+  useEffect(() => {
+    const el = ref.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [last]);
+  if (!data) return error ? <p className="muted">The console is not available: {error}</p> : <p className="muted" role="status">Loading the console…</p>;
+  return (
+    <>
+      <p className="muted">
+        {machine}
+        {data.dropped ? ` · ${data.dropped} earlier lines dropped` : ''}
+        {error ? ` · refresh failed: ${error}` : ''}
+      </p>
+      <pre className="code console-log" ref={ref} data-testid="machine-console" tabIndex={0} aria-label={`Console output of ${machine}`}>
+        {data.lines.length === 0 ? 'No output yet.' : data.lines.map((l) => `${l.time.slice(11, 23)}  ${l.text}`).join('\n')}
+      </pre>
+    </>
   );
 }
 

@@ -1,5 +1,6 @@
-// The resource graph (Argo CD-like): CloudConfig → Devices, Device → Hardware → Workflow → IP addresses, each
-// node badged with its health and linking to its page; laid out by elkjs in a worker, drawn by @xyflow/react.
+// The resource graph (Argo CD-like): a CloudConfig's inputs → CloudConfig → Devices, Device → Hardware →
+// Workflow → IP addresses, each node badged with its health and linking to its page; laid out by elkjs in a
+// worker, drawn by @xyflow/react.
 // This module and its libraries are a lazy chunk: other pages do not load them.
 import { useEffect, useMemo, useState } from 'react';
 import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
@@ -74,9 +75,9 @@ export default function GraphPage() {
       <h1 id="graph-title">Resource graph</h1>
       {devices.status === 'error' && <p className="error" role="alert">{devices.error}</p>}
       {layoutError && <p className="error" role="alert">Layout failed: {layoutError}</p>}
-      {devices.status === 'live' && devices.items.length === 0 ? (
+      {devices.status === 'live' && devices.items.length === 0 && cloudConfigs.items.length === 0 ? (
         <p className="empty">
-          Nothing to draw: the project has no devices. <a {...linkProps('devices/new')}>Create one</a>.
+          Nothing to draw: the project has no devices or CloudConfigs. <a {...linkProps('devices/new')}>Create a device</a>.
         </p>
       ) : (
         <>
