@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { api, kubectlOk, REPO, startTestServer, toolSkipReason, type TestServer } from './helpers/server.js';
+import { api, kubectlOk, REPO, startTestServer, toolSkipReason, waitFor, type TestServer } from './helpers/server.js';
 import { metal } from './helpers/metal.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -165,10 +165,23 @@ describe('web console', { skip, timeout: 300_000 }, () => {
     // fails its rediscovery once, AgentTimeout, and returns only after the retry delay.)
     type Obj = { metadata: { name: string }; spec: { metro: string; plan: string }; status?: { state?: string; hardware?: string } };
     const list = (what: string, ns?: string): Obj[] => (JSON.parse(kubectlOk(s, ['get', what, ...(ns ? ['-n', ns] : []), '-o', 'json'])) as { items: Obj[] }).items;
-    const free = list('hardware').filter((h) => h.spec.metro === 'da' && h.spec.plan === 'c3.small.x86' && h.status?.state === 'available');
-    assert.ok(free.length >= 2, `two free da c3.small.x86 machines for db-1 and app-1: ${free.map((h) => h.metadata.name).join(', ')}`);
-    const holds = free.map((_, i) => `hold-${i + 1}`);
-    kubectlOk(s, ['apply', '-f', '-'], holds.map((n) => `apiVersion: metalplane.dev/v1alpha1\nkind: Device\nmetadata: {name: ${n}, namespace: default}\nspec: {metro: da, plan: c3.small.x86, operatingSystem: ubuntu_24_04}\n`).join('---\n'));
+    // Machines still being wiped by earlier tests come free later: they are held too, until none is left.
+    const claimable = () => list('hardware').filter((h) => h.spec.metro === 'da' && h.spec.plan === 'c3.small.x86' && ['available', 'deprovisioning'].includes(h.status?.state ?? ''));
+    assert.ok(claimable().length >= 2, `two free da c3.small.x86 machines for db-1 and app-1: ${claimable().map((h) => h.metadata.name).join(', ')}`);
+    const holds: string[] = [];
+    const hold = (n: number) => {
+      const names: string[] = [];
+      for (let i = 0; i < n; i++) names.push(`hold-${holds.push(`hold-${holds.length + 1}`)}`);
+      kubectlOk(s, ['apply', '-f', '-'], names.map((name) => `apiVersion: metalplane.dev/v1alpha1\nkind: Device\nmetadata: {name: ${name}, namespace: default}\nspec: {metro: da, plan: c3.small.x86, operatingSystem: ubuntu_24_04}\n`).join('---\n'));
+    };
+    hold(claimable().length);
+    await waitFor('every claimable da c3.small machine held', async () => {
+      // A hold not bound yet will take an available machine: only machines beyond those get a new hold.
+      const unbound = list('devices', 'default').filter((d) => holds.includes(d.metadata.name) && !d.status?.hardware).length;
+      const available = claimable().filter((h) => h.status?.state === 'available').length;
+      if (available > unbound) hold(available - unbound);
+      return claimable().length === 0 && unbound === 0 ? true : undefined;
+    }, WAIT, 500);
     let released = false;
     const release = () => {
       released = true;
