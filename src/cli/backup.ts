@@ -3,7 +3,8 @@
 // the data dir's CA, serving certificate and admin token (the secret ones encrypted with the store's key), and
 // the encryption key itself only with --include-keys. Restore goes into an empty store (SQLite or PostgreSQL,
 // whichever the backup came from) in one transaction, then writes the files.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { UsageError } from './usage.js';
 import { createReadStream, createWriteStream, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve, dirname, basename } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -40,7 +41,10 @@ interface BackupOptions extends CommonOptions {
 }
 
 function addCommonOptions(c: Command, verb: string): Command {
+  // addCommand() does not pass the program's settings down: a usage mistake must still reach main() (exit 2).
   return c
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
     .option('--data-dir <dir>', `the data dir to ${verb} (CA, serving certificate, admin token; state.db unless --store)`, './.metalplane')
     .option('--store <url>', 'sqlite:PATH (default: sqlite:<data-dir>/state.db) or postgres://user:pass@host:port/db[?schema=NAME] (env METALPLANE_STORE)')
     .option('--encryption-key-file <file>', 'the at-rest encryption keys (default: <data-dir>/encryption.key)')
@@ -99,13 +103,13 @@ function progress(what: string): (done: number, total: number) => void {
 }
 
 async function runBackup(file: string, o: BackupOptions): Promise<void> {
-  if (o.includeKeys && o.withoutKeys) throw new InvalidArgumentError('--include-keys and --without-keys exclude each other: give one');
+  if (o.includeKeys && o.withoutKeys) throw new UsageError('--include-keys and --without-keys exclude each other: give one');
   const target = resolve(file);
-  if (existsSync(target)) throw new InvalidArgumentError(`${file} exists: give a new file name (a backup never overwrites one)`);
+  if (existsSync(target)) throw new UsageError(`${file} exists: give a new file name (a backup never overwrites one)`);
   const dataDir = resolve(o.dataDir);
   const url = storeUrlOf(o, dataDir);
   const dbPath = sqlitePath(url);
-  if (dbPath !== undefined && !existsSync(dbPath)) throw new InvalidArgumentError(`there is no store at ${dbPath}: give the --data-dir metalplane up used, or --store`);
+  if (dbPath !== undefined && !existsSync(dbPath)) throw new UsageError(`there is no store at ${dbPath}: give the --data-dir metalplane up used, or --store`);
   const keyFile = o.encryptionKeyFile ? resolve(o.encryptionKeyFile) : join(dataDir, 'encryption.key');
   const keys = readKeys(keyFile);
 
@@ -208,7 +212,7 @@ export async function readBackupFile(file: string): Promise<Backup> {
   }
   if (streamError) {
     const code = (streamError as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw new InvalidArgumentError(`cannot read ${file}: ${streamError.message}`);
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw new UsageError(`cannot read ${file}: ${streamError.message}`);
     throw new BackupError('Corrupt', `${file} is not a complete gzip'd metalplane backup (${streamError.message}): it is truncated or damaged; nothing was restored`);
   }
   return decoder.finish();
@@ -217,7 +221,7 @@ export async function readBackupFile(file: string): Promise<Backup> {
 async function runRestore(file: string, o: CommonOptions): Promise<void> {
   const started = Date.now();
   const source = resolve(file);
-  if (!existsSync(source)) throw new InvalidArgumentError(`${file} does not exist: give a file written by metalplane backup`);
+  if (!existsSync(source)) throw new UsageError(`${file} does not exist: give a file written by metalplane backup`);
   const backup = await readBackupFile(source);
   const dataDir = resolve(o.dataDir);
   const keyFile = o.encryptionKeyFile ? resolve(o.encryptionKeyFile) : join(dataDir, 'encryption.key');

@@ -9,8 +9,7 @@ import { chaosCommand } from './chaos.js';
 import { backupCommands } from './backup.js';
 import { METALPLANE_VERSION, VERSION } from '../version.js';
 
-/** A mistake in how the command was called: exit status 2. */
-class UsageError extends Error {}
+import { UsageError } from './usage.js';
 
 export function parseListen(v: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(v.trim());
