@@ -209,6 +209,8 @@ export async function readBackupFile(file: string): Promise<Backup> {
     for await (const line of lines) decoder.line(line);
   } catch (e) {
     if (streamError === undefined) throw e;
+  } finally {
+    input.destroy();
   }
   if (streamError) {
     const code = (streamError as NodeJS.ErrnoException).code;
