@@ -7,6 +7,7 @@ import { benchStore } from './store.js';
 import { benchApi } from './api.js';
 import { benchProvision } from './provision.js';
 import { benchMetal } from './metal.js';
+import { benchBackup } from './backup.js';
 import type { BenchResult } from './types.js';
 
 const quick = process.argv.includes('--quick');
@@ -18,6 +19,7 @@ const suites: Array<[string, () => Promise<BenchResult[]>]> = [
   ['api', () => benchApi({ quick })],
   ['provision', () => benchProvision({ quick })],
   ['metal', () => benchMetal({ quick })],
+  ['backup', () => benchBackup({ quick })],
 ];
 
 const results: BenchResult[] = [];

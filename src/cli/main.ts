@@ -6,10 +6,10 @@ import pino from 'pino';
 import { startServer } from '../server/server.js';
 import { DataDirError } from '../server/data-dir.js';
 import { chaosCommand } from './chaos.js';
+import { backupCommands } from './backup.js';
 import { METALPLANE_VERSION, VERSION } from '../version.js';
 
-/** A mistake in how the command was called: exit status 2. */
-class UsageError extends Error {}
+import { UsageError } from './usage.js';
 
 export function parseListen(v: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(v.trim());
@@ -105,6 +105,7 @@ export function buildProgram(): Command {
     });
 
   program.addCommand(chaosCommand());
+  for (const c of backupCommands()) program.addCommand(c);
 
   return program;
 }
