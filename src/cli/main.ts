@@ -55,6 +55,11 @@ interface UpOptions {
   tlsKeyFile?: string;
   tlsCaFile?: string;
   insecureHttp?: boolean;
+  bootInterface?: string;
+  dhcp: string;
+  dhcpRange?: string;
+  dhcpRouter?: string;
+  dhcpDns: string[];
 }
 
 export function buildProgram(): Command {
@@ -81,6 +86,11 @@ export function buildProgram(): Command {
     .option('--tls-key-file <file>', 'the private key (PEM) for --tls-cert-file')
     .option('--tls-ca-file <file>', 'the CA (PEM) that signed --tls-cert-file, written into the kubeconfig')
     .option('--insecure-http', 'serve every path over plain HTTP to every peer (not only loopback and machine paths)')
+    .option('--boot-interface <if>', 'serve DHCP and TFTP for netbooting machines on this interface (e.g. br0); machines reach metalplane at its address')
+    .option('--dhcp <mode>', 'with --boot-interface: proxy (beside an existing DHCP server), full (lease --dhcp-range) or off', 'proxy')
+    .option('--dhcp-range <first-last>', 'full DHCP: the addresses to lease, e.g. 10.0.0.100-10.0.0.199')
+    .option('--dhcp-router <ip>', 'full DHCP: the default gateway to hand out')
+    .option('--dhcp-dns <ip>', 'full DHCP: a DNS server to hand out (repeatable, comma-separated)', collect, [])
     .action(async (o: UpOptions) => {
       await runUp(o);
     });
@@ -107,6 +117,8 @@ async function runUp(o: UpOptions): Promise<void> {
     throw new UsageError('--tls-cert-file and --tls-key-file go together: give both or neither');
   }
   const dataDir = resolve(o.dataDir);
+  if (!['proxy', 'full', 'off'].includes(o.dhcp)) throw new UsageError(`--dhcp ${o.dhcp}: use proxy, full or off`);
+  if (o.dhcp === 'full' && !o.dhcpRange) throw new UsageError('--dhcp full needs --dhcp-range <first>-<last>');
   const server = await startServer({
     dataDir,
     host: o.listen.host,
@@ -118,6 +130,17 @@ async function runUp(o: UpOptions): Promise<void> {
     tlsCaFile: o.tlsCaFile,
     insecureHttp: o.insecureHttp,
     sim: o.sim ? { machines: o.simMachines, speed: o.simSpeed } : undefined,
+    ...(o.bootInterface
+      ? {
+          boot: {
+            interface: o.bootInterface,
+            dhcp: o.dhcp as 'proxy' | 'full' | 'off',
+            ...(o.dhcpRange ? { range: o.dhcpRange } : {}),
+            ...(o.dhcpRouter ? { router: o.dhcpRouter } : {}),
+            ...(o.dhcpDns.length ? { dns: o.dhcpDns } : {}),
+          },
+        }
+      : {}),
     logDestination: pino.destination(2) as unknown as NodeJS.WritableStream,
   });
   const simNote = o.sim
