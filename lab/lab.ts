@@ -190,8 +190,10 @@ export async function startLab(o: LabOptions): Promise<Lab> {
         },
       },
     ];
-    const applied = kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: manifest }));
-    if (applied.status !== 0) throw new Error(`enrolling the machine: ${applied.stderr}`);
+    for (const obj of manifest) {
+      const applied = kubectl(['apply', '-f', '-'], JSON.stringify(obj));
+      if (applied.status !== 0) throw new Error(`enrolling the machine (${obj.kind}): ${applied.stderr}`);
+    }
     log(`enrolled ${hardwareName} (BMC ipmi://127.0.0.1:${BMC_PORT} in ${netns})`);
 
     return {
