@@ -57,6 +57,11 @@ interface UpOptions {
   insecureHttp?: boolean;
   store?: string;
   encryptionKeyFile?: string;
+  bootInterface?: string;
+  dhcp: string;
+  dhcpRange?: string;
+  dhcpRouter?: string;
+  dhcpDns: string[];
 }
 
 export function buildProgram(): Command {
@@ -88,6 +93,11 @@ export function buildProgram(): Command {
       'where state lives: sqlite:PATH (default: sqlite:<data-dir>/state.db) or postgres://user:pass@host:port/db[?schema=NAME], which several replicas may share (env METALPLANE_STORE)',
     )
     .option('--encryption-key-file <file>', 'the at-rest encryption keys (default: <data-dir>/encryption.key, created on first start); replicas sharing a store need the same file')
+    .option('--boot-interface <if>', 'serve DHCP and TFTP for netbooting machines on this interface (e.g. br0); machines reach metalplane at its address')
+    .option('--dhcp <mode>', 'with --boot-interface: proxy (beside an existing DHCP server), full (lease --dhcp-range) or off', 'proxy')
+    .option('--dhcp-range <first-last>', 'full DHCP: the addresses to lease, e.g. 10.0.0.100-10.0.0.199')
+    .option('--dhcp-router <ip>', 'full DHCP: the default gateway to hand out')
+    .option('--dhcp-dns <ip>', 'full DHCP: a DNS server to hand out (repeatable, comma-separated)', collect, [])
     .action(async (o: UpOptions) => {
       await runUp(o);
     });
@@ -115,6 +125,8 @@ async function runUp(o: UpOptions): Promise<void> {
     throw new UsageError('--tls-cert-file and --tls-key-file go together: give both or neither');
   }
   const dataDir = resolve(o.dataDir);
+  if (!['proxy', 'full', 'off'].includes(o.dhcp)) throw new UsageError(`--dhcp ${o.dhcp}: use proxy, full or off`);
+  if (o.dhcp === 'full' && !o.dhcpRange) throw new UsageError('--dhcp full needs --dhcp-range <first>-<last>');
   const server = await startServer({
     dataDir,
     host: o.listen.host,
@@ -128,6 +140,17 @@ async function runUp(o: UpOptions): Promise<void> {
     store: o.store ?? (process.env.METALPLANE_STORE || undefined),
     encryptionKeyFile: o.encryptionKeyFile === undefined ? undefined : resolve(o.encryptionKeyFile),
     sim: o.sim ? { machines: o.simMachines, speed: o.simSpeed } : undefined,
+    ...(o.bootInterface
+      ? {
+          boot: {
+            interface: o.bootInterface,
+            dhcp: o.dhcp as 'proxy' | 'full' | 'off',
+            ...(o.dhcpRange ? { range: o.dhcpRange } : {}),
+            ...(o.dhcpRouter ? { router: o.dhcpRouter } : {}),
+            ...(o.dhcpDns.length ? { dns: o.dhcpDns } : {}),
+          },
+        }
+      : {}),
     logDestination: pino.destination(2) as unknown as NodeJS.WritableStream,
   });
   const simNote = o.sim

@@ -25,7 +25,7 @@ const HardwareSpecSchema = Type.Object(
     bmc: Type.Object(
       {
         driver: StringEnum(['redfish', 'ipmi'], { description: 'The BMC protocol: redfish or ipmi.' }),
-        address: Type.String({ minLength: 1, description: 'The BMC base URL, e.g. `https://10.0.0.5` or `http://127.0.0.1:8000`.' }),
+        address: Type.String({ minLength: 1, description: 'The BMC address: a Redfish base URL, e.g. `https://10.0.0.5`, or for IPMI `ipmi://10.0.0.5[:623]`.' }),
         systemId: Type.Optional(
           Type.String({ description: 'The Redfish system path, e.g. `/redfish/v1/Systems/1`; default: the only system.' }),
         ),
@@ -175,11 +175,14 @@ export const hardwareKind: KindDeclaration = {
       if (seen.has(n.mac)) causes.push(fieldInvalid(`spec.nics[${i}].mac`, n.mac, 'is listed twice'));
       seen.add(n.mac);
     });
+    // Redfish BMCs are HTTP(S) services; IPMI ones are addressed as ipmi://host[:port] (UDP 623 by default).
+    const schemes = spec.bmc.driver === 'ipmi' ? ['ipmi:'] : ['http:', 'https:'];
     try {
       const u = new URL(spec.bmc.address);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
+      if (!schemes.includes(u.protocol)) throw new Error();
     } catch {
-      causes.push(fieldInvalid('spec.bmc.address', spec.bmc.address, 'must be an http:// or https:// URL'));
+      const want = spec.bmc.driver === 'ipmi' ? 'an ipmi://<host>[:<port>] address (driver ipmi)' : 'an http:// or https:// URL';
+      causes.push(fieldInvalid('spec.bmc.address', spec.bmc.address, `must be ${want}`));
     }
     return causes;
   },

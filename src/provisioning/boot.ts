@@ -5,7 +5,10 @@
 // that fetched the script (boots.ts; docs/provisioning-protocol.md, "Threat model"). The script text never
 // names a tenant or a device: anyone on the provisioning network can read it.
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DeviceSpec } from '../kinds/device.js';
 import type { HardwareSpec, HardwareStatus } from '../kinds/hardware.js';
 import type { KindDeclaration, StoredObject } from '../kinds/types.js';
@@ -40,6 +43,10 @@ export interface BootDeps {
   hub?: Pick<AgentHub, 'wait'>;
   /** How long a fetch may wait for a power-on that is about to be sent to become `running` (default 3000 ms). */
   powerOnWaitMs?: number;
+  /** Where the agent's kernel and initramfs are (`vmlinuz`, `initramfs`; e.g. <data dir>/boot), served at /boot/v1/assets/. */
+  assetsDir?: string;
+  /** Where OS images are (e.g. <data dir>/images), served at /boot/v1/images/ to machines. */
+  imagesDir?: string;
 }
 
 /** The PXE decision as data, so it is testable without HTTP. */
@@ -188,10 +195,17 @@ export function registerBootService(app: FastifyInstance, deps: BootDeps): void 
     });
   }
 
-  // The agent's kernel and initramfs are the operator's to provide (e.g. a HookOS build); the simulated
-  // machines do not download them.
-  app.get('/boot/v1/assets/:name', async (req, reply) => {
+  // The agent's kernel and initramfs are the operator's to provide (`npm run build:boot-image`, or e.g. a HookOS
+  // build) and OS images too (lab/build-os-image.sh); the simulated machines download neither.
+  const serveFile = (dir: string | undefined, what: string) => async (req: FastifyRequest, reply: FastifyReply) => {
     const { name } = req.params as { name: string };
-    return reply.code(404).type('text/plain').send(`boot asset ${name} is not installed on this server\n`);
-  });
+    // One plain file name: no directories, no dot files.
+    if (!dir || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) return reply.code(404).type('text/plain').send(`${what} ${name.slice(0, 80)} is not installed on this server\n`);
+    const path = join(dir, name);
+    const st = await stat(path).catch(() => undefined);
+    if (!st?.isFile()) return reply.code(404).type('text/plain').send(`${what} ${name} is not installed on this server (looked in ${dir})\n`);
+    return reply.type('application/octet-stream').header('content-length', st.size).send(createReadStream(path));
+  };
+  app.get('/boot/v1/assets/:name', serveFile(deps.assetsDir, 'boot asset'));
+  app.get('/boot/v1/images/:name', serveFile(deps.imagesDir, 'image'));
 }

@@ -36,7 +36,8 @@ import { kindsFrom } from '../controllers/provisioning-context.js';
 import { createTiming } from '../controllers/timing.js';
 import { bmcDrivers } from '../drivers/bmc/index.js';
 import { registerAgentApi } from '../provisioning/agent-api.js';
-import { registerBootService } from '../provisioning/boot.js';
+import { MacIndex, registerBootService } from '../provisioning/boot.js';
+import { resolveBootInterface, startBootNetwork, type BootNetworkOptions } from '../provisioning/boot-network.js';
 import { BootRecords } from '../provisioning/boots.js';
 import { registerMetadataService } from '../provisioning/metadata.js';
 import { TokenSigner } from '../provisioning/tokens.js';
@@ -84,6 +85,8 @@ export interface ServerOptions {
   store?: string;
   /** The at-rest encryption key file (default `<dataDir>/encryption.key`); replicas on one store need the same one. */
   encryptionKeyFile?: string;
+  /** Serve DHCP/TFTP on a provisioning network; machines then reach us at that interface's address. */
+  boot?: BootNetworkOptions;
 }
 
 /**
@@ -153,7 +156,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const isExemptPeer = (address: string): boolean => limits.exemptLoopback && isLoopbackAddress(address);
   const logRefusal = throttledRefusalLog((fields, msg) => log.warn(fields, msg));
   // Certificates first: a bad --tls-cert-file must fail start-up before anything is written.
-  const sans = ['localhost', '127.0.0.1', '::1', hostname(), ...(opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? [opts.host] : []), ...(opts.tlsSans ?? [])];
+  // Machines on the boot interface reach us (and verify our certificate) at its address.
+  const bootIface = opts.boot ? resolveBootInterface(opts.boot) : undefined;
+  const sans = ['localhost', '127.0.0.1', '::1', hostname(), ...(opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? [opts.host] : []), ...(bootIface ? [bootIface.address] : []), ...(opts.tlsSans ?? [])];
   let tls = await ensureCertificates({ dataDir: opts.dataDir, sans, certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile, caFile: opts.tlsCaFile });
   const metrics = createMetrics();
   const storeUrl = opts.store ?? join(opts.dataDir, 'state.db');
@@ -267,6 +272,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
 
   let address = `${urlHost(opts.host)}:${opts.port}`;
+  // Where machines reach us: the boot interface's address when there is one (the listen host may be 0.0.0.0).
+  let machineAddress = address;
 
   // Provisioning: the boot service, the agent protocol and the metadata service machines talk to, over
   // informers that run on every replica (the controllers run only on the leader).
@@ -286,11 +293,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     boots,
     hub,
     logger: log,
-    urls: () => ({ plain: `http://${address}`, tls: `https://${address}` }),
+    urls: () => ({ plain: `http://${machineAddress}`, tls: `https://${machineAddress}` }),
     caPem: tls.ca,
+    assetsDir: join(opts.dataDir, 'boot'),
+    imagesDir: join(opts.dataDir, 'images'),
   });
-  registerAgentApi(app, { client: registry, hardwareKind: pkinds.hardware, workflowKind: pkinds.workflow, deviceKind: pkinds.device, hub, signer, boots, logger: log, plainUrl: () => `http://${address}` });
-  registerMetadataService(app, { client: registry, deviceKind: pkinds.device, workflowKind: pkinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), signer, boots, logger: log, plainUrl: () => `http://${address}` });
+  registerAgentApi(app, { client: registry, hardwareKind: pkinds.hardware, workflowKind: pkinds.workflow, deviceKind: pkinds.device, hub, signer, boots, logger: log, plainUrl: () => `http://${machineAddress}` });
+  registerMetadataService(app, { client: registry, deviceKind: pkinds.device, workflowKind: pkinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), signer, boots, logger: log, plainUrl: () => `http://${machineAddress}` });
   // A workflow with an agent action ready wakes that machine's waiting agent at once.
   workflowInformer.addHandler({
     onUpdate: (_old, wf) => hub.wake((wf.spec as { hardware: string }).hardware),
@@ -330,6 +339,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   address = `${urlHost(opts.host)}:${port}`;
+  machineAddress = bootIface ? `${bootIface.address}:${port}` : address;
   const url = `https://${address}`;
   const plainUrl = `http://${address}`;
   const timeScale = opts.timeScale ?? (opts.sim ? (opts.sim.speed === 'max' ? 1000 : opts.sim.speed) : 1);
@@ -381,6 +391,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await provInformers.waitForSync();
   await elector.start();
   await sim?.start();
+  const bootNetwork = opts.boot && bootIface
+    ? await startBootNetwork(opts.boot, bootIface, {
+        httpBase: `http://${machineAddress}`,
+        isEnrolled: (mac) => hardwareInformer.cache.byIndex(MacIndex, mac).length > 0,
+        logger: log,
+      })
+    : undefined;
   ready = true;
   log.info({ url, ms: Date.now() - started }, 'metalplane ready');
   // The token is in the fragment: browsers never send it, so it is in no log or Referer.
@@ -392,6 +409,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ready = false;
       // Long polls are answered now (204, Retry-After) instead of waking later against a closed store.
       drain.start();
+      await bootNetwork?.close();
       await sim?.stop();
       await controllers?.stop();
       controllers = undefined;

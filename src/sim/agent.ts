@@ -64,10 +64,11 @@ export interface AgentHost {
   disks(): ReadonlyArray<{ device: string; sizeGB: number }>;
   /** An HTTP request through the machine's NIC; throws without an answer (network down, refused, timeout). */
   request(url: string, init: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; signal: AbortSignal; timeoutMs?: number }): Promise<Response>;
-  wipeDisk(device: string): void;
-  installImage(os: string, url: string): void;
+  // A simulated machine does these at once; a real one (lab/agent-main.ts) returns a promise and may throw.
+  wipeDisk(device: string): void | Promise<void>;
+  installImage(os: string, url: string): void | Promise<void>;
   hasInstalledImage(): boolean;
-  writeDatasource(seedfrom: string, instanceId: string): void;
+  writeDatasource(seedfrom: string, instanceId: string): void | Promise<void>;
   /** Warm reset: the machine boots again per its boot override / disk. Aborts this agent's signal. */
   reboot(): void;
   agentState(state: AgentState, action?: string): void;
@@ -214,7 +215,11 @@ class Agent {
         const sector = Math.floor(((disk.sizeGB * 1e9) / 512) * 0.61803);
         return failed(action, 'DiskFailure', `wipe ${device}: I/O error (sector ${sector})`);
       }
-      this.host.wipeDisk(device);
+      try {
+        await this.host.wipeDisk(device);
+      } catch (err) {
+        return failed(action, 'DiskFailure', `wipe ${device}: ${messageOf(err)}`);
+      }
     }
     return succeeded(action, { disks: devices });
   }
@@ -242,7 +247,11 @@ class Agent {
         await this.postProgress(action, step * 10, `streamed ${Math.round((step * size) / 10)} of ${size} MB to ${bootDisk.device}`);
       }
     }
-    this.host.installImage(os, url);
+    try {
+      await this.host.installImage(os, url);
+    } catch (err) {
+      return failed(action, 'ImageStreamFailed', `stream ${url} to ${bootDisk.device}: ${messageOf(err)}`);
+    }
     return succeeded(action, { os, sizeMB: size, device: bootDisk.device });
   }
 
@@ -259,7 +268,11 @@ class Agent {
       return failed(action, 'NoOperatingSystem', `write-datasource: no OS installed on ${device}; stream-image must run first`);
     }
     await this.work(SIM_DURATIONS.writeDatasourceSeconds, action.type);
-    this.host.writeDatasource(seedfrom, instanceId);
+    try {
+      await this.host.writeDatasource(seedfrom, instanceId);
+    } catch (err) {
+      return failed(action, 'DatasourceFailed', `write-datasource: ${messageOf(err)}`);
+    }
     return succeeded(action, { datasource: `ds=nocloud;s=${seedfrom}` });
   }
 

@@ -494,12 +494,12 @@ test('https: a BMC certificate we cannot verify is refused, unless insecureSkipV
   }
 });
 
-test('ipmi is not supported: connect is rejected with a way forward', () => {
+test('bmcDrivers: redfish and ipmi; an ipmi endpoint needs an ipmi:// address', () => {
   const drivers = bmcDrivers();
   assert.ok(drivers['redfish'] instanceof RedfishDriver);
   assert.throws(
     () => drivers['ipmi']!.connect({ driver: 'ipmi', address: '10.0.0.5' }, { username: 'a', password: 'b' }),
-    (err: unknown) => err instanceof BmcError && err.kind === 'rejected' && !err.transient && /IPMI is not supported yet; use driver: redfish/.test(err.message),
+    (err: unknown) => err instanceof BmcError && err.kind === 'rejected' && !err.transient && /expected ipmi:\/\/<host>\[:<port>\]/.test(err.message),
   );
 });
 
