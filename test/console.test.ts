@@ -218,14 +218,16 @@ describe('web console', { skip, timeout: 300_000 }, () => {
     await shot(page, 'graph-waiting');
 
     release();
-    await node('CloudConfig', 'app').and(page.locator('[data-health=ready]')).waitFor({ timeout: WAIT });
+    // The held machines are wiped before db-1 gets one: on a loaded machine that takes a while.
+    await node('CloudConfig', 'app').and(page.locator('[data-health=ready]')).waitFor({ timeout: 3 * WAIT });
     await node('Device', 'db-1').and(page.locator('[data-health=ready]')).waitFor({ timeout: WAIT });
     await node('Device', 'app-1').and(page.locator('[data-health=ready]')).waitFor({ timeout: WAIT });
     assert.equal(await edge('dev:default/db-1', 'cc:default/app').count(), 1);
     assert.equal(await edge('cc:default/app', 'dev:default/app-1').count(), 1);
     // Drawn afresh (the view fits the whole graph when it opens) for the README's picture.
     await page.reload();
-    await node('CloudConfig', 'app').and(page.locator('[data-health=ready]')).waitFor({ timeout: WAIT });
+    // The held machines are wiped before db-1 gets one: on a loaded machine that takes a while.
+    await node('CloudConfig', 'app').and(page.locator('[data-health=ready]')).waitFor({ timeout: 3 * WAIT });
     await edge('cc:default/app', 'dev:default/app-1').waitFor(attached);
     await shot(page, 'graph');
 

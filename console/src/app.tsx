@@ -147,10 +147,10 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
           type="button"
           className="ghost"
           onClick={() => {
-            void sessionApi.signOut().finally(() => {
-              navigate('', true);
-              onSignOut();
-            });
+            // Views (their polls and the live stream) go first, then the session: nothing asks with a revoked cookie.
+            navigate('', true);
+            onSignOut();
+            void sessionApi.signOut().catch(() => undefined);
           }}
         >
           Sign out
