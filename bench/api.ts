@@ -3,6 +3,7 @@
 //   watch.fanout.p99 (1000 watchers), list.10k.
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestServer, type TestServer } from '../test/helpers/server.js';
@@ -31,6 +32,26 @@ function configMap(i: number): string {
 
 function ratio(name: string, value: number, unit: string, baseline: string, baselineValue: number, target: string, note?: string): BenchResult {
   return { name, value: round(value), unit, baseline, baselineValue: round(baselineValue), ratio: round(value / baselineValue, 3), target, ...(note ? { note } : {}) };
+}
+
+/**
+ * CPU time (user + system, ms) the server process has used so far, from /proc: unlike latency, what the server
+ * spends per delivery or per list hardly depends on how busy the shared machine is. Undefined off Linux.
+ */
+function serverCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name, in clock ticks (100/s).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+function cpuNote(before: number | undefined, after: number | undefined, per: number, what: string): string {
+  return before === undefined || after === undefined ? '' : `, server CPU ${round(((after - before) * 1000) / per, 1)} µs per ${what}`;
 }
 
 function round(n: number, d = 1): number {
@@ -125,6 +146,7 @@ async function benchFanout(server: TestServer, opts: BenchOptions): Promise<Benc
       sentAt.set(`fan-${i}`, performance.now());
       r.end(body);
     });
+  const cpu0 = serverCpuMs(server.proc.pid);
   for (let i = 0; i < writes; i++) {
     await post(i);
     await new Promise((r) => setTimeout(r, 50));
@@ -132,6 +154,7 @@ async function benchFanout(server: TestServer, opts: BenchOptions): Promise<Benc
   const expected = watchers * writes;
   const deadline = Date.now() + 30_000;
   while (delays.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const cpu1 = serverCpuMs(server.proc.pid);
   for (const r of reqs) r.destroy();
   agent.destroy();
   delays.sort((a, b) => a - b);
@@ -141,7 +164,7 @@ async function benchFanout(server: TestServer, opts: BenchOptions): Promise<Benc
     value: round(p99, 2),
     unit: 'ms',
     target: '< 50 ms',
-    note: `${watchers} watchers × ${writes} writes, ${delays.length}/${expected} deliveries, p50 ${round(delays[Math.floor(delays.length / 2)], 2)} ms`,
+    note: `${watchers} watchers × ${writes} writes, ${delays.length}/${expected} deliveries, p50 ${round(delays[Math.floor(delays.length / 2)], 2)} ms${cpuNote(cpu0, cpu1, delays.length, 'delivery')}`,
   };
 }
 
@@ -157,13 +180,16 @@ async function benchList(server: TestServer, opts: BenchOptions): Promise<BenchR
   );
   if (load.requests - load.errors < total) throw new Error(`list.10k: only ${load.requests - load.errors} objects created`);
   const times: number[] = [];
-  for (let i = 0; i < (opts.quick ? 3 : 7); i++) {
+  const runs = opts.quick ? 3 : 7;
+  const cpu0 = serverCpuMs(server.proc.pid);
+  for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     const res = await fetch(`${server.plainUrl}/api/v1/namespaces/${ns}/configmaps`, { headers: { authorization: `Bearer ${server.token}` } });
     const body = (await res.json()) as { items: unknown[] };
     times.push(performance.now() - t0);
     if (body.items.length !== total) throw new Error(`list.10k: got ${body.items.length} items`);
   }
+  const cpu1 = serverCpuMs(server.proc.pid);
   times.sort((a, b) => a - b);
-  return { name: 'list.10k', value: round(times[Math.floor(times.length / 2)], 1), unit: 'ms', target: '< 300 ms', note: `median of ${times.length}, ~1 KB ConfigMaps, JSON` };
+  return { name: 'list.10k', value: round(times[Math.floor(times.length / 2)], 1), unit: 'ms', target: '< 300 ms', note: `median of ${times.length}, ~1 KB ConfigMaps, JSON${cpu0 !== undefined && cpu1 !== undefined ? `, server CPU ${round((cpu1 - cpu0) / runs, 1)} ms per list` : ''}` };
 }

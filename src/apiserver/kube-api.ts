@@ -46,7 +46,14 @@ export interface KubeApiDeps {
   version: { gitVersion: string; major: string; minor: string };
   /** Called when a watch opens (+1) and closes (-1). */
   onWatch?: (delta: number, resource: string) => void;
+  /** How many bytes of live events a watch may have waiting on a slow client before it gets 410 Expired. */
+  watchBacklogBytes?: number;
 }
+
+/** The default of `watchBacklogBytes`: beyond what the kernel's socket buffers already hold (a few MB). */
+export const WATCH_BACKLOG_BYTES = 4 * 1024 * 1024;
+/** How long a watch that fell behind keeps its socket for the client to read the 410 before it is destroyed. */
+const SLOW_WATCH_LINGER_MS = 30_000;
 
 /** What the request addressed, for metrics and logs. */
 export interface KubeRequestInfo {
@@ -357,6 +364,17 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
     let counted = false;
     let stream: ObjectWatch | undefined;
     let timer: NodeJS.Timeout | undefined;
+    // Live events emitted in one turn (one store batch) leave in one write; the flush runs as a microtask, so
+    // before any timer or I/O callback could end the stream.
+    let turn: string[] = [];
+    let flushQueued = false;
+    // While the socket pushes back (write() returned false), writes wait here until 'drain'. A watcher whose
+    // wait grows past the bound is too far behind: it gets 410 Expired and its stream ends, so it relists,
+    // as kube-apiserver's watch cache does with an unresponsive watcher; the others are never held up by it.
+    let backlog: string[] | undefined;
+    let backlogBytes = 0;
+    let lastRv = rv;
+    const backlogLimit = deps.watchBacklogBytes ?? WATCH_BACKLOG_BYTES;
     function finish(): void {
       if (closed) return;
       closed = true;
@@ -364,6 +382,43 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
       if (timer) clearTimeout(timer);
       if (counted) deps.onWatch?.(-1, kind.plural);
       if (started) raw.end();
+    }
+    const write = (chunk: string): void => {
+      if (backlog) {
+        backlog.push(chunk);
+        backlogBytes += chunk.length;
+        if (backlogBytes > backlogLimit) expire();
+        return;
+      }
+      if (!raw.write(chunk)) {
+        backlog = [];
+        raw.once('drain', onDrain);
+      }
+    };
+    function onDrain(): void {
+      if (closed || !backlog) return;
+      const chunk = backlog.join('');
+      backlog = undefined;
+      backlogBytes = 0;
+      write(chunk);
+    }
+    const flush = (): void => {
+      flushQueued = false;
+      if (closed || turn.length === 0) return;
+      const chunk = turn.length === 1 ? turn[0] : turn.join('');
+      turn = [];
+      write(chunk);
+    };
+    function expire(): void {
+      const behind = backlogBytes;
+      backlog = undefined;
+      backlogBytes = 0;
+      turn = [];
+      const gone = new ApiError(410, 'Expired', `too old resource version: ${lastRv} (this watch fell ${behind} bytes behind its events; list again and watch from the list's resourceVersion)`);
+      raw.write(encodeEvent({ type: 'ERROR', object: statusFromError(gone) as unknown as ObjectWatchEvent['object'] }));
+      finish();
+      // A client that never reads would hold the socket and what is buffered for it forever.
+      setTimeout(() => raw.destroy(), SLOW_WATCH_LINGER_MS).unref();
     }
     stream = await registry.watch(
       kind,
@@ -378,8 +433,21 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
       (e) => {
         if (closed) return;
         const line = encode(e);
-        if (started) raw.write(line);
-        else pending.push(line);
+        if (e.type !== 'ERROR') lastRv = (e.object.metadata as { resourceVersion?: string }).resourceVersion ?? lastRv;
+        if (!started) pending.push(line);
+        else if (e.type === 'ERROR') {
+          // What came before the error goes out first, then the error, then the end of the stream.
+          turn.push(line);
+          flush();
+          if (backlog) raw.write(backlog.join(''));
+          backlog = undefined;
+        } else {
+          turn.push(line);
+          if (!flushQueued) {
+            flushQueued = true;
+            queueMicrotask(flush);
+          }
+        }
         if (e.type === 'ERROR') finish();
       },
     );
@@ -393,8 +461,15 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
     });
     raw.flushHeaders();
     started = true;
-    for (const line of pending) raw.write(line);
-    pending.length = 0;
+    // The initial state leaves in one write however large; the backlog bound applies to live events only.
+    if (pending.length > 0) {
+      const initial = pending.join('');
+      pending.length = 0;
+      if (!raw.write(initial) && !closed) {
+        backlog = [];
+        raw.once('drain', onDrain);
+      }
+    }
     // Like kube-apiserver, an ERROR during setup is sent as the stream's one event, then the stream ends.
     if (closed) {
       raw.end();
