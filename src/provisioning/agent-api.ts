@@ -206,7 +206,7 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
         if (action) return reply.send({ action });
         const left = deadline - now();
         if (left <= 0 || aborted.signal.aborted) return reply.code(204).send();
-        await deps.hub.wait(c.hardware, left, aborted.signal);
+        await deps.hub.wait(c.hardware, left, aborted.signal, req);
         deps.hub.touch(c.hardware, c.bootId);
       }
     } catch (e) {

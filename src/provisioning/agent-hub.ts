@@ -43,7 +43,8 @@ export class AgentHub {
   }
 
   /** Resolves when woken for `hardware`, or after `ms`, or when `signal` aborts. */
-  wait(hardware: string, ms: number, signal?: AbortSignal): Promise<void> {
+  /** `owner`: the request waiting (a server that drains on shutdown finds its long polls by it). */
+  wait(hardware: string, ms: number, signal?: AbortSignal, _owner?: object): Promise<void> {
     return new Promise((resolve) => {
       let set = this.waiters.get(hardware);
       if (!set) this.waiters.set(hardware, (set = new Set()));

@@ -14,10 +14,10 @@ test('drain answers parked long polls (204, Retry-After), waits for working hand
   const working = new Promise<void>((r) => (release = r));
   let workDone = false;
   // Like /agent/v1/next: look for work, wait in the hub, look again.
-  app.post('/poll', async (_req, reply) => {
+  app.post('/poll', async (req, reply) => {
     for (let round = 0; ; round++) {
       if (round > 0) resumed++;
-      await drain.hub.wait('m1', 20_000);
+      await drain.hub.wait('m1', 20_000, undefined, req);
     }
     return reply.code(500).send();
   });
