@@ -20,6 +20,8 @@ function rssMB(): number {
 }
 
 let baselineMB = 0;
+/** The highest RSS seen after the nesting attacks of finding 2 (which used to leave ~7 MB behind each). */
+let nestingMaxMB = 0;
 
 before(async () => {
   server = await startTestServer();
@@ -31,6 +33,7 @@ before(async () => {
     await send('GET', `${CM}/target`, undefined, undefined, { accept: 'application/yaml' });
   }
   baselineMB = rssMB();
+  nestingMaxMB = baselineMB;
 });
 
 after(async () => {
@@ -201,7 +204,9 @@ for (const a of attacks) {
       if (i === 0) timings.push(`${a.name}: ${(body.length / 1024).toFixed(0)} KiB rejected in ${r.ms.toFixed(0)} ms`);
     }
     await assertAlive(a.name);
-    console.log(`# RSS after ${a.name}: ${rssMB().toFixed(0)} MB`);
+    const rss = rssMB();
+    if (a.name.startsWith('finding 2')) nestingMaxMB = Math.max(nestingMaxMB, rss);
+    console.log(`# RSS after ${a.name}: ${rss.toFixed(0)} MB`);
   });
 }
 
@@ -271,9 +276,12 @@ test('after every attack: the server is alive, its memory bounded, and normal YA
   const grownMB = afterMB - baselineMB;
   for (const t of timings) console.log(`# ${t}`);
   console.log(`# server RSS: ${baselineMB.toFixed(0)} MB before the attacks, ${afterMB.toFixed(0)} MB after (+${grownMB.toFixed(0)} MB)`);
-  // Before the fix one 40 KB body left ~20 MB behind (10 of them: ~200 MB) and the 200 KB one killed the
-  // process; the bodies themselves and V8's heap growth account for some tens of MB.
-  assert.ok(grownMB < 150, `server RSS grew by ${grownMB.toFixed(0)} MB during the attacks (bound: 150 MB)`);
+  // Before the fix the nesting bodies of finding 2 left ~7 MB behind each (24 of them: ~170 MB) and the 200 KB one
+  // killed the process: after them RSS must stay near where it was. The later attacks legitimately allocate up to
+  // their budgets (a 2 MB body's expansion is counted before it is refused), which V8 need not hand back at once
+  // on a busy machine: for the whole run the bound is only that the process stayed far from running out.
+  assert.ok(nestingMaxMB - baselineMB < 60, `server RSS grew by ${(nestingMaxMB - baselineMB).toFixed(0)} MB over the nesting attacks (bound: 60 MB)`);
+  assert.ok(grownMB < 300, `server RSS grew by ${grownMB.toFixed(0)} MB during the attacks (bound: 300 MB)`);
   const created = await send('POST', CM, 'application/yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: after-attacks}\ndata: {ok: "yes"}\n');
   assert.equal(created.status, 201, created.text);
   const got = await send('GET', `${CM}/after-attacks`, undefined, undefined, { accept: 'application/yaml' });
