@@ -84,7 +84,7 @@ export function encryptingStore(inner: Store, config: EncryptionConfig): Store {
     if (!config.matches(e.kv.key)) return e;
     return e.prevKv ? { type: e.type, kv: open(e.kv), prevKv: open(e.prevKv) } : { type: e.type, kv: open(e.kv) };
   };
-  const sealOp = (op: WriteOp): WriteOp => (op.op === 'delete' ? op : { ...op, value: seal(op.key, op.value) });
+  const sealOp = (op: WriteOp): WriteOp => (op.op === 'create' || op.op === 'update' ? { ...op, value: seal(op.key, op.value) } : op);
   return {
     currentRevision: () => inner.currentRevision(),
     compactedRevision: () => inner.compactedRevision(),

@@ -30,7 +30,13 @@ export type WriteOp =
   /** Fails with NotFound (404) if absent, Conflict (409) if `expectedRevision` is given and differs. */
   | { op: 'update'; key: string; value: string; expectedRevision?: number }
   /** Fails with NotFound (404) if absent, Conflict (409) if `expectedRevision` is given and differs. */
-  | { op: 'delete'; key: string; expectedRevision?: number };
+  | { op: 'delete'; key: string; expectedRevision?: number }
+  /**
+   * Writes nothing and takes no revision: the commit applies only if `key` exists at exactly
+   * `expectedRevision` (etcd's compare on mod_revision). Fails with KeyNotFound if absent, RevisionMismatch if
+   * it moved. A leader's writes carry one on its lease, so a replica that lost the lease cannot write.
+   */
+  | { op: 'check'; key: string; expectedRevision: number };
 
 export interface ListOptions {
   /** Read as of this revision (0 or absent: the current one). Below the compacted revision: Expired (410). */
@@ -94,7 +100,8 @@ export interface Store {
   delete(key: string, expectedRevision?: number): Promise<KeyValue>;
   /**
    * Applies every op atomically, or none: if any precondition fails, nothing is written and the
-   * error names the failing key. Returns one KeyValue per op, in order (for a delete: as `delete` does).
+   * error names the failing key. Returns one KeyValue per op, in order (for a delete: as `delete` does; for a
+   * check: the version it found).
    */
   commit(ops: WriteOp[]): Promise<KeyValue[]>;
 

@@ -360,6 +360,51 @@ export function runStoreConformance(
           );
         }),
       );
+
+      it(
+        'a check writes nothing, takes no revision and lets the commit through only while its key is at that revision',
+        withStore(async (s) => {
+          const lease = await s.create('/tx/lease', 'holder-a');
+          const rec = new Recorder();
+          const w = await s.watch('/tx/', { fromRevision: lease.modRevision, onEvents: rec.onEvents, onError: rec.onError });
+          try {
+            const [seen, written] = await s.commit([
+              { op: 'check', key: '/tx/lease', expectedRevision: lease.modRevision },
+              { op: 'create', key: '/tx/obj', value: 'o1' },
+            ]);
+            assert.deepEqual(seen, lease, 'a check returns the version it found');
+            assert.deepEqual(await s.get('/tx/lease'), lease, 'the checked key is not written');
+            assert.equal(await s.currentRevision(), written.modRevision, 'the check took no revision of its own');
+            // A commit of checks alone writes nothing at all.
+            assert.deepEqual(await s.commit([{ op: 'check', key: '/tx/lease', expectedRevision: lease.modRevision }]), [lease]);
+            assert.equal(await s.currentRevision(), written.modRevision);
+
+            const moved = await s.update('/tx/lease', 'holder-b');
+            const refused: { name: string; ops: WriteOp[]; code: StoreErrorCode }[] = [
+              { name: 'the key moved on', ops: [{ op: 'update', key: '/tx/obj', value: 'o2' }, { op: 'check', key: '/tx/lease', expectedRevision: lease.modRevision }], code: 'RevisionMismatch' },
+              { name: 'an earlier op of the same commit moved it', ops: [{ op: 'update', key: '/tx/lease', value: 'holder-c' }, { op: 'check', key: '/tx/lease', expectedRevision: moved.modRevision }], code: 'RevisionMismatch' },
+              { name: 'the key is absent', ops: [{ op: 'check', key: '/tx/nolease', expectedRevision: moved.modRevision }, { op: 'update', key: '/tx/obj', value: 'o2' }], code: 'KeyNotFound' },
+            ];
+            for (const tc of refused) {
+              const before = await s.currentRevision();
+              await assertStoreError(s.commit(tc.ops), tc.code, [tc.ops.find((o) => o.op === 'check')!.key], `${tc.name}:`);
+              assert.equal(await s.currentRevision(), before, `${tc.name}: nothing written`);
+            }
+            assert.equal((await s.get('/tx/obj'))?.value, 'o1');
+            await rec.untilRevision(moved.modRevision);
+            assert.deepEqual(
+              rec.events.map((e) => [e.type, e.kv.key]),
+              [
+                ['create', '/tx/obj'],
+                ['update', '/tx/lease'],
+              ],
+              'checks make no events',
+            );
+          } finally {
+            w.cancel();
+          }
+        }),
+      );
     });
 
     describe('watch', () => {

@@ -379,7 +379,8 @@ export class PostgresStore implements Store {
     for (const op of ops) {
       if (typeof op.key !== 'string' || op.key === '') return Promise.reject(new StoreError('InvalidArgument', 'store key must be a non-empty string'));
       if (op.key.includes('\u0000')) return Promise.reject(new StoreError('InvalidArgument', 'store key must not contain NUL characters', op.key));
-      if (op.op !== 'delete') {
+      if (op.op === 'check' && !Number.isInteger(op.expectedRevision)) return Promise.reject(new StoreError('InvalidArgument', `a check of key "${op.key}" needs an expectedRevision`, op.key));
+      if (op.op === 'create' || op.op === 'update') {
         if (typeof op.value !== 'string') return Promise.reject(new StoreError('InvalidArgument', `value of key "${op.key}" must be a string`, op.key));
         // PostgreSQL text cannot hold NUL; JSON encodes it as \u0000, so only a non-JSON value can carry one.
         if (op.value.includes('\u0000')) return Promise.reject(new StoreError('InvalidArgument', `value of key "${op.key}" must not contain NUL characters`, op.key));
@@ -939,7 +940,8 @@ export function planBatch(writes: readonly WriteOp[][], latest: Map<string, Late
     for (const op of ops) {
       const cur = see(op.key);
       const live = cur && !cur.deleted ? cur : undefined;
-      const id = ++r;
+      // A check takes no revision: revisions stay consecutive over what is written.
+      const id = op.op === 'check' ? r : ++r;
       if (op.op === 'create') {
         if (live) {
           failed = new StoreError('KeyExists', `key "${op.key}" already exists`, op.key);
@@ -961,6 +963,10 @@ export function planBatch(writes: readonly WriteOp[][], latest: Map<string, Late
         break;
       }
       const prevKv = Object.freeze({ key: op.key, value: live.value, createRevision: live.createRevision, modRevision: live.id });
+      if (op.op === 'check') {
+        kvs.push(prevKv);
+        continue;
+      }
       if (op.op === 'update') {
         mine.push({ id, name: op.key, created: 0, deleted: 0, createRevision: live.createRevision, prevRevision: live.id, value: op.value });
         const kv = Object.freeze({ key: op.key, value: op.value, createRevision: live.createRevision, modRevision: id });

@@ -229,7 +229,8 @@ export class SqliteStore implements Store {
     if (this.closing) return Promise.reject(closedError());
     for (const op of ops) {
       if (typeof op.key !== 'string' || op.key === '') return Promise.reject(new StoreError('InvalidArgument', 'store key must be a non-empty string'));
-      if (op.op !== 'delete' && typeof op.value !== 'string') return Promise.reject(new StoreError('InvalidArgument', `value of key "${op.key}" must be a string`, op.key));
+      if ((op.op === 'create' || op.op === 'update') && typeof op.value !== 'string') return Promise.reject(new StoreError('InvalidArgument', `value of key "${op.key}" must be a string`, op.key));
+      if (op.op === 'check' && !Number.isInteger(op.expectedRevision)) return Promise.reject(new StoreError('InvalidArgument', `a check of key "${op.key}" needs an expectedRevision`, op.key));
     }
     return new Promise<KeyValue[]>((resolve, reject) => {
       this.queue.push({ ops, resolve, reject });
@@ -265,7 +266,8 @@ export class SqliteStore implements Store {
         this.stmt('SAVEPOINT write').run();
         try {
           const kvs: KeyValue[] = [];
-          for (const op of write.ops) kvs.push(this.apply(op, ++rev, events));
+          // A check takes no revision: revisions stay consecutive over what is written.
+          for (const op of write.ops) kvs.push(this.apply(op, op.op === 'check' ? rev : ++rev, events));
           this.stmt('RELEASE write').run();
           outcomes.push(kvs);
         } catch (err) {
@@ -325,6 +327,7 @@ export class SqliteStore implements Store {
       throw new StoreError('RevisionMismatch', `key "${op.key}" was modified: expected revision ${op.expectedRevision}, current revision ${prevRevision}`, op.key);
     }
     const prevKv = freezeKv({ key: op.key, value: prevValue, createRevision, modRevision: prevRevision });
+    if (op.op === 'check') return prevKv;
     if (op.op === 'update') {
       insert.run(rev, op.key, 0, 0, createRevision, prevRevision, op.value);
       const kv = freezeKv({ key: op.key, value: op.value, createRevision, modRevision: rev });
