@@ -6,12 +6,13 @@
 import type { KeyValue, Store, WriteOp } from '../store/types.js';
 import type { KindDeclaration, KubeObject, ManagedFieldsEntry, StoredObject } from '../kinds/types.js';
 import { apiVersionOf } from '../kinds/types.js';
-import type { DeleteOptions, ListQuery, ObjectClient, ObjectList, ObjectWatch, ObjectWatchEvent, TxWrite, WriteOptions } from '../runtime/client.js';
+import type { DeleteOptions, ListQuery, ObjectClient, ObjectList, ObjectWatch, ObjectWatchEvent, TxWrite, WriteFence, WriteOptions } from '../runtime/client.js';
+import { FencedError, fenceName } from '../runtime/fencing.js';
 import { ApiError, isNotFound } from '../lib/errors.js';
 import type { Clock } from '../lib/clock.js';
 import { systemClock } from '../lib/clock.js';
 import { KindRegistry, keyFor } from '../kinds/index.js';
-import { isKeyExists, isKeyNotFound, isRevisionMismatch } from '../store/errors.js';
+import { isKeyExists, isKeyNotFound, isRevisionMismatch, isStoreError } from '../store/errors.js';
 import { toApiError } from './status.js';
 import { schemaHintsFrom, type SchemaHints } from './patch/index.js';
 import { ObjectCodec } from './registry/codec.js';
@@ -138,7 +139,7 @@ export class Registry implements ObjectClient {
     const { key, stored } = await prepareCreate(this.prep, kind, input, opts, applied);
     if (opts.dryRun) return { ...(stored as StoredObject), metadata: { ...(stored.metadata as StoredObject['metadata']), resourceVersion: '' } };
     try {
-      const kv = await this.store.create(key, this.codec.encode(stored));
+      const kv = await this.writeOne({ op: 'create', key, value: this.codec.encode(stored) }, opts.fence);
       return withRevision(stored, kv.modRevision);
     } catch (e) {
       if (isKeyExists(e)) throw ApiError.alreadyExists(kind.plural, stored.metadata.name!, kind.group);
@@ -171,10 +172,10 @@ export class Registry implements ObjectClient {
     if (p.write === 'none' || opts.dryRun) return p.out as StoredObject;
     try {
       if (p.write === 'delete') {
-        const del = await this.store.delete(p.key, expectedRevision);
+        const del = await this.writeOne({ op: 'delete', key: p.key, expectedRevision }, opts.fence);
         return { ...(p.out as StoredObject), metadata: { ...(p.out.metadata as StoredObject['metadata']), resourceVersion: String(del.modRevision) } };
       }
-      const kv = await this.store.update(p.key, this.codec.encode(p.out), expectedRevision);
+      const kv = await this.writeOne({ op: 'update', key: p.key, value: this.codec.encode(p.out), expectedRevision }, opts.fence);
       return withRevision(p.out, kv.modRevision);
     } catch (e) {
       throw this.mapWriteError(e, kind, cur.metadata.name);
@@ -225,12 +226,41 @@ export class Registry implements ObjectClient {
     if (opts.dryRun) return results as StoredObject[];
     let kvs: KeyValue[];
     try {
-      kvs = await this.store.commit(ops);
+      kvs = opts.fence ? await this.commitFenced(ops, opts.fence) : await this.store.commit(ops);
     } catch (e) {
       if (isKeyExists(e) || isKeyNotFound(e) || isRevisionMismatch(e)) throw new StaleVersionError(`transaction not applied: ${(e as Error).message}`, {});
       throw toApiError(e);
     }
     return kvs.map((kv, i) => (ops[i]!.op === 'delete' ? undefined : withRevision(results[i]!, kv.modRevision)));
+  }
+
+  /** One store write; with a fence, in one transaction with the fence's check. */
+  private async writeOne(op: Exclude<WriteOp, { op: 'check' }>, fence: WriteFence | undefined): Promise<KeyValue> {
+    if (fence) return (await this.commitFenced([op], fence))[0]!;
+    switch (op.op) {
+      case 'create':
+        return this.store.create(op.key, op.value);
+      case 'update':
+        return this.store.update(op.key, op.value, op.expectedRevision);
+      case 'delete':
+        return this.store.delete(op.key, op.expectedRevision);
+    }
+  }
+
+  /**
+   * The ops, applied only while the fence's object is at its resourceVersion (one store transaction). A failed
+   * check is a FencedError, not a conflict on the object: reading the object again would not help.
+   */
+  private async commitFenced(ops: WriteOp[], fence: WriteFence): Promise<KeyValue[]> {
+    const check: WriteOp = { op: 'check', key: keyFor(fence.kind, namespaceOf(fence.kind, fence.namespace), fence.name), expectedRevision: parseResourceVersion(fence.resourceVersion) };
+    try {
+      return (await this.store.commit([check, ...ops])).slice(1);
+    } catch (e) {
+      if (isStoreError(e) && e.key === check.key && (isRevisionMismatch(e) || isKeyNotFound(e))) {
+        throw new FencedError(fence, `write refused: ${fenceName(fence)} is no longer at resourceVersion ${fence.resourceVersion} (${isKeyNotFound(e) ? 'it is gone' : 'someone else wrote it'}); the writer lost its lease`);
+      }
+      throw e;
+    }
   }
 
   private mapWriteError(e: unknown, kind: KindDeclaration, name: string): ApiError {
@@ -288,11 +318,11 @@ export class Registry implements ObjectClient {
         if (p.action === 'unchanged') return { object: cur, gone: false };
         if (p.action === 'mark') {
           if (opts.dryRun) return { object: p.object, gone: false };
-          const out = await this.store.update(key, this.codec.encode(p.object), kv.modRevision);
+          const out = await this.writeOne({ op: 'update', key, value: this.codec.encode(p.object), expectedRevision: kv.modRevision }, opts.fence);
           return { object: this.codec.own(out), gone: false };
         }
         if (opts.dryRun) return { object: cur, gone: true };
-        const del = await this.store.delete(key, kv.modRevision);
+        const del = await this.writeOne({ op: 'delete', key, expectedRevision: kv.modRevision }, opts.fence);
         return { object: { ...cur, metadata: { ...cur.metadata, resourceVersion: String(del.modRevision) } }, gone: true };
       } catch (e) {
         // Changed or gone meanwhile: decide again on what is there now.

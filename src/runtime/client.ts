@@ -41,10 +41,24 @@ export interface ObjectWatch {
   stop(): void;
 }
 
+/**
+ * Another object the write depends on: it applies only while that object is still at `resourceVersion`, checked
+ * in the write's own store transaction. The controllers' writes carry their leader's Lease this way (see
+ * runtime/fencing.ts), so a replica that lost the lease — even one paused past it that does not know yet — writes
+ * nothing. A refused write fails with a FencedError (409).
+ */
+export interface WriteFence {
+  kind: KindDeclaration;
+  namespace?: string;
+  name: string;
+  resourceVersion: string;
+}
+
 export interface DeleteOptions {
   propagationPolicy?: 'Background' | 'Foreground' | 'Orphan';
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: boolean;
+  fence?: WriteFence;
 }
 
 export interface WriteOptions {
@@ -55,6 +69,7 @@ export interface WriteOptions {
    * `finalize`). Each changes only what it owns.
    */
   subresource?: string;
+  fence?: WriteFence;
 }
 
 /** One write of an atomic `transact`. An update names the resourceVersion it read (required). */

@@ -6,6 +6,7 @@ import { systemClock, type Clock } from '../lib/clock.js';
 import { isApiError } from '../lib/errors.js';
 import type { StoredObject } from '../kinds/types.js';
 import { objectKey } from './cache.js';
+import { isFenced } from './fencing.js';
 import type { Informer } from './informer.js';
 import { childLogger, silentLogger, type Logger } from './logger.js';
 import { WorkQueue, type QueueMetrics } from './workqueue.js';
@@ -193,6 +194,12 @@ export class Controller {
       this.queue.forget(key);
       this.queue.addAfter(key, result.after);
       outcome = 'requeue_after';
+    } else if (isFenced(result.error)) {
+      // This replica lost its lease (the elector stops the controllers): the next leader reconciles the key, and
+      // a retry here could only be refused again. The elector logs the loss once; this is per key.
+      this.queue.forget(key);
+      this.log.debug({ key, err: result.error }, 'reconcile fenced off: this replica lost its lease; not retrying');
+      outcome = 'error';
     } else if (result.terminal) {
       this.queue.forget(key);
       this.log.error({ key, err: result.error }, 'reconcile failed with a terminal error; not retrying');

@@ -8,3 +8,4 @@ export * from './controller.js';
 export * from './conditions.js';
 export * from './events.js';
 export * from './leader.js';
+export * from './fencing.js';

@@ -4,10 +4,14 @@
 // counts as expired only after leaseDurationSeconds have passed on *our* clock since we last saw it change
 // (renewTime is never compared across machines, so clock skew between replicas does not matter).
 // A leader that cannot renew for renewDeadline steps down, before the lease can expire for the others.
+// A lease alone cannot stop a leader that was paused past it and wakes with writes in flight: the elector also
+// hands out fencing tokens (the lease as it last wrote it), and the controllers' client (`fencedClient()`,
+// runtime/fencing.ts) makes every write conditional on them in the store.
 import { systemClock, type Clock, type Timer } from '../lib/clock.js';
 import { isApiError } from '../lib/errors.js';
 import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.js';
-import type { ObjectClient } from './client.js';
+import type { ObjectClient, WriteFence } from './client.js';
+import { FencedClient, type FenceSource, type FencingToken } from './fencing.js';
 import { childLogger, silentLogger, type Logger } from './logger.js';
 
 export const LeaseNamespace = 'metalplane-system';
@@ -57,7 +61,7 @@ export function formatMicroTime(t: number | Date): string {
 
 type Attempt = 'acquired' | 'renewed' | 'held' | 'failed';
 
-export class LeaderElector {
+export class LeaderElector implements FenceSource {
   private readonly client: ObjectClient;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -76,7 +80,13 @@ export class LeaderElector {
   private running = false;
   private timer?: Timer;
   private inFlight?: Promise<void>;
+  /** The acquire or renewal in flight (not the whole tick, which may wait for onStoppedLeading). */
+  private attempting?: Promise<Attempt>;
   private lastRenew = 0;
+  /** Leadership terms of this replica: each acquisition starts a new one, whose tokens die with it. */
+  private term = 0;
+  /** The lease as we last wrote it: what our fenced writes require the store to still hold. */
+  private written?: WriteFence;
   /** The last holder/renewTime we saw and when (our clock) we saw it change. */
   private observedHolder = '';
   private observedRenewTime = '';
@@ -99,6 +109,29 @@ export class LeaderElector {
 
   isLeader(): boolean {
     return this.leading;
+  }
+
+  /** The fencing token of the current term; undefined while not leading. */
+  fencingToken(): FencingToken | undefined {
+    return this.leading && this.written ? { term: this.term, fence: this.written } : undefined;
+  }
+
+  async settled(): Promise<void> {
+    await this.attempting;
+  }
+
+  /** A fenced write of `term` was refused and no renewal of ours explains it: someone else wrote the lease. */
+  fenced(term: number, why: string): void {
+    if (!this.leading || term !== this.term) return;
+    void this.stepDown(`a write was fenced off: ${why}`);
+  }
+
+  /**
+   * The controllers' client for the term that just started (call it in onStartedLeading): its writes apply only
+   * while the lease is as this replica last wrote it.
+   */
+  fencedClient(inner: ObjectClient = this.client): ObjectClient {
+    return new FencedClient(inner, this);
   }
 
   /** The holder we last observed (ourselves when leading). */
@@ -133,12 +166,13 @@ export class LeaderElector {
   }
 
   private async tick(): Promise<void> {
-    const attempt = await this.tryAcquireOrRenew();
+    const attempt = await (this.attempting = this.tryAcquireOrRenew());
     if (!this.running) return;
     const now = this.clock.now();
     if (attempt === 'acquired' || attempt === 'renewed') {
       this.lastRenew = now;
       if (!this.leading) {
+        this.term++;
         this.leading = true;
         this.log.info({}, 'became leader');
         try {
@@ -199,14 +233,16 @@ export class LeaderElector {
           metadata: { name: this.name, namespace: this.namespace },
           spec,
         };
+        let created: StoredObject;
         try {
-          await this.client.create(kind, obj);
+          created = await this.client.create(kind, obj);
         } catch (err) {
           // A fresh install may not have the lease's namespace yet: make it, then try again.
           if (!(isApiError(err) && err.code === 404)) throw err;
           await this.ensureNamespace();
-          await this.client.create(kind, obj);
+          created = await this.client.create(kind, obj);
         }
+        this.noteWritten(kind, created);
         this.observe(spec);
         return 'acquired';
       }
@@ -223,7 +259,7 @@ export class LeaderElector {
         renewTime: nowTime,
         leaseTransitions: holder === this.identity ? (old.leaseTransitions ?? 0) : (old.leaseTransitions ?? 0) + 1,
       };
-      await this.client.update(kind, { ...lease, spec });
+      this.noteWritten(kind, await this.client.update(kind, { ...lease, spec }));
       this.observe(spec);
       return mine ? 'renewed' : 'acquired';
     } catch (err) {
@@ -231,6 +267,10 @@ export class LeaderElector {
       this.log[conflict ? 'debug' : 'warn']({ err }, conflict ? 'lost a lease race' : 'could not acquire or renew the lease');
       return 'failed';
     }
+  }
+
+  private noteWritten(kind: KindDeclaration, lease: StoredObject): void {
+    this.written = { kind, namespace: this.namespace, name: this.name, resourceVersion: lease.metadata.resourceVersion };
   }
 
   private async ensureNamespace(): Promise<void> {
@@ -256,6 +296,7 @@ export class LeaderElector {
         renewTime: now,
         leaseTransitions: old.leaseTransitions ?? 0,
       };
+      this.written = undefined;
       await this.client.update(kind, { ...lease, spec });
       this.observe(spec);
     } catch (err) {

@@ -362,10 +362,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     logger: log,
     onStartedLeading: () => {
       const cm = controllerMetrics(metrics);
-      const recorder = new EventRecorder({ client: registry, component: 'metalplane-controller-manager', instance: identity, clock: systemClock, logger: log });
-      const core = startCoreControllers({ client: registry, kinds: [...kinds.all()], clock: systemClock, logger: log, metrics: cm, queueMetrics: cm.queue, recorder });
+      // Every controller write carries this term's lease (runtime/fencing.ts): once another replica took the
+      // lease, none lands, even from a replica that was paused and does not know yet.
+      const client = elector.fencedClient(registry);
+      const recorder = new EventRecorder({ client, component: 'metalplane-controller-manager', instance: identity, clock: systemClock, logger: log });
+      const core = startCoreControllers({ client, kinds: [...kinds.all()], clock: systemClock, logger: log, metrics: cm, queueMetrics: cm.queue, recorder });
       const provisioning = startProvisioningControllers({
-        client: registry,
+        client,
         kinds: pkinds,
         informers: provInformers,
         bmc: bmcDrivers(),
