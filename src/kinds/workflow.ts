@@ -59,6 +59,23 @@ const WorkflowStatusSchema = Type.Object(
             finishedAt: Type.Optional(Timestamp('When it ended.')),
             message: Type.Optional(Type.String({ description: 'What happened.' })),
             progress: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'Percent done, for long actions.' })),
+            retry: Type.Optional(
+              Type.Object(
+                {
+                  failures: Type.Integer({ minimum: 1, description: 'Transient failures of this action so far (spent against spec retries).' }),
+                  notBefore: Timestamp('When the next try may start: the backoff after the last failure.'),
+                  reason: Type.String({ description: 'CamelCase reason of the last failure, e.g. `BMCUnreachable`.' }),
+                  message: Type.String({ description: 'The last failure.' }),
+                  attempt: Type.Optional(
+                    Type.String({ description: 'The attempt (`restarts/attempts`) whose call failed; absent when reading the BMC failed.' }),
+                  ),
+                },
+                {
+                  description:
+                    'The transient failures of a BMC action, kept here rather than in the controller so that after a leader change the next leader continues the count and waits out the same backoff.',
+                },
+              ),
+            ),
           },
           { description: 'The state of one action.' },
         ),

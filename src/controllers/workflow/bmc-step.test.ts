@@ -9,6 +9,13 @@ const diskSet: Observation = { powerState: 'on', bootOverride: { device: 'disk',
 const diskOnce: Observation = { powerState: 'on', bootOverride: { device: 'disk', once: true } };
 const running = { name: 'a', state: 'running' as const, attempts: 1 };
 const NOW = 1_000_000;
+const stored = (attempt: string | undefined, notBefore: number) => ({
+  failures: 1,
+  notBefore: new Date(notBefore).toISOString(),
+  reason: 'BMCUnreachable',
+  message: 'connect ECONNREFUSED',
+  ...(attempt ? { attempt } : {}),
+});
 
 const rows: Array<{ name: string; input: Partial<BmcStepInput>; want: BmcStep }> = [
   { name: 'pending: call (nothing was called yet)', input: { state: { name: 'a', state: 'pending', attempts: 0 }, attempt: '0/0' }, want: { do: 'call', fresh: false } },
@@ -21,6 +28,12 @@ const rows: Array<{ name: string; input: Partial<BmcStepInput>; want: BmcStep }>
   { name: 'running, a record of the run before a restart does not count', input: { attempt: '1/1', known: { attempt: '0/1', phase: 'sent' }, observed: off }, want: { do: 'call', fresh: true } },
   { name: 'running, ours failed, backoff not over', input: { known: { attempt: '0/1', phase: 'failed', retryAt: NOW + 500 } }, want: { do: 'backoff', ms: 500 } },
   { name: 'running, ours failed, backoff over: retry (the failed call may not have reached the BMC)', input: { known: { attempt: '0/1', phase: 'failed', retryAt: NOW } }, want: { do: 'call', fresh: false } },
+  // The stored record (ActionStatus.retry) holds for any replica, with no memory of its own.
+  { name: 'running, a stored failure of this attempt, backoff not over: wait (a new leader too)', input: { state: { ...running, retry: stored('0/1', NOW + 700) } }, want: { do: 'backoff', ms: 700 } },
+  { name: 'running, a stored failure of this attempt, backoff over: retry without looking', input: { state: { ...running, retry: stored('0/1', NOW) } }, want: { do: 'call', fresh: false } },
+  { name: 'running, a stored failure of reading the BMC, backoff over: look', input: { state: { ...running, retry: stored(undefined, NOW) } }, want: { do: 'observe' } },
+  { name: 'running, a stored failure of an earlier attempt: look', input: { state: { ...running, attempts: 2, retry: stored('0/1', NOW - 1) }, attempt: '0/2' }, want: { do: 'observe' } },
+  { name: 'running, a stored backoff outlasts our own record', input: { state: { ...running, retry: stored('0/1', NOW + 900) }, known: { attempt: '0/1', phase: 'failed', retryAt: NOW } }, want: { do: 'backoff', ms: 900 } },
   { name: 'set-boot-disk running, disk set: done', input: { type: 'set-boot-disk', observed: diskSet }, want: { do: 'complete', message: 'next boots from disk' } },
   { name: 'set-boot-disk running, disk only once: set it again', input: { type: 'set-boot-disk', observed: diskOnce }, want: { do: 'call', fresh: true } },
   { name: 'power-off running, machine off: done', input: { type: 'power-off', observed: off }, want: { do: 'complete' } },

@@ -2,7 +2,9 @@
 // calls. A call (power on or reset into PXE, set the boot device, power off) is made only after its marker —
 // the action `running`, with one more attempt — is in the store. An action found `running` whose call this
 // process did not make (it restarted, or another replica made it) is settled by observing the machine, never
-// by calling again blindly: a second reset would cut short a boot that is already under way.
+// by calling again blindly: a second reset would cut short a boot that is already under way. A transient
+// failure is recorded in the action's status (`retry`), so whichever replica leads next waits out the same
+// backoff and spends the same retry budget.
 import type { SystemInfo } from '../../drivers/bmc/types.js';
 import type { ActionStatus, WorkflowStatus } from '../../kinds/workflow.js';
 
@@ -16,7 +18,8 @@ export function isBmcActionType(t: string): t is BmcActionType {
 
 /**
  * What this process remembers of its own call for one attempt: it went out (`sent`), or it failed or was cut
- * short (`failed`) and may be tried again from `retryAt`. Lost on a restart, which is what observing is for.
+ * short (`failed`) and may be tried again from `retryAt`. Lost on a restart, which is what observing (and the
+ * stored retry record) is for; it also covers the moment before this process's informer has its own writes.
  */
 export type CallRecord = { attempt: string; phase: 'sent' } | { attempt: string; phase: 'failed'; retryAt: number };
 
@@ -79,8 +82,14 @@ export const markerMessage: Record<BmcActionType, string> = {
 export function nextBmcStep(i: BmcStepInput): BmcStep {
   // Not started: nothing was called yet, so calling is safe.
   if (i.state.state !== 'running') return { do: 'call', fresh: false };
+  // A transient failure in the store, recorded by this replica or by the leader before it: wait out its backoff.
+  const retry = i.state.retry;
+  const retryAt = retry ? Date.parse(retry.notBefore) : NaN;
+  if (retryAt > i.now) return { do: 'backoff', ms: retryAt - i.now };
   const mine = i.known?.attempt === i.attempt ? i.known : undefined;
   if (mine?.phase === 'failed') return mine.retryAt > i.now ? { do: 'backoff', ms: mine.retryAt - i.now } : { do: 'call', fresh: false };
+  // This attempt's call failed with an error from the BMC, whoever made it: calling again is the retry.
+  if (retry?.attempt === i.attempt) return { do: 'call', fresh: false };
   if (!i.observed) return { do: 'observe' };
   // Running and the machine is there: done, whoever made the call. For power-on-pxe without a record of our
   // own this includes a crash between the marker and the call with the machine already on (its old OS, a warm

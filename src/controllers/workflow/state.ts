@@ -103,7 +103,18 @@ export function completeAction(spec: WorkflowSpec, status: WorkflowStatus, i: nu
   }
   s.actions![i] = { ...a, state: 'succeeded', finishedAt: now, progress: undefined, ...(outcome.message ? { message: outcome.message } : {}) };
   if (s.actions![i]!.progress === undefined) delete s.actions![i]!.progress;
+  // Done: no try is pending any more (a failed action keeps its record: it says how often it was tried).
+  delete s.actions![i]!.retry;
   return enter(spec, s, i + 1, now, warm);
+}
+
+export type RetryRecord = NonNullable<ActionStatus['retry']>;
+
+/** Records a transient failure of action `i` and when it may be tried again (see ActionStatus.retry). */
+export function recordRetry(status: WorkflowStatus, i: number, retry: RetryRecord): WorkflowStatus {
+  const s = copy(status);
+  s.actions![i] = { ...s.actions![i]!, retry };
+  return s;
 }
 
 export function setProgress(status: WorkflowStatus, i: number, progress: number, message?: string): WorkflowStatus {

@@ -221,7 +221,7 @@ test('a step found running is settled by observing the BMC, not by calling again
 
 test('a BMC step begun by a previous leader longer ago than its timeout is settled by observing, not timed out', async (t) => {
   // The old leader marked set-boot-disk and died; the new one took the lease a minute later (past the step's
-  // 15 s scaled timeout). Its timeout counts from the takeover, so the step is observed and run again.
+  // 15 s scaled timeout). It is not timed out before the new leader has looked: the step is observed and run again.
   const w = await world(t, [setBootDisk, inventory], at(0, { state: 'running', attempts: 1, message: 'marked by the previous leader' }));
   w.bmc.power = 'on';
   w.clock.advance(60_000);
@@ -314,4 +314,78 @@ test('a machine lost while the control plane was down starts over from power-on 
       assert.deepEqual(w.bmc.changes(), [], 'looking is all a reconcile of a lost machine does to it');
     });
   }
+});
+
+// Retry counts and backoffs live in the Workflow's status, so a new leader (a reconciler with nothing in memory)
+// carries on from the same counts: not from zero, and not at once.
+const unreachable = () => new BmcError('unreachable', 'BMC http://127.0.0.1:1 unreachable: connect ECONNREFUSED');
+
+test('a takeover mid-retry waits out the same backoff and continues the count', async (t) => {
+  const w = await world(t, [setBootDisk, inventory], (spec, now) => startWorkflow(spec, now, false));
+  w.bmc.power = 'on';
+  w.bmc.failNext = unreachable();
+  const first = await w.reconcile(w.reconciler());
+  assert.ok('after' in first && first.after > 0);
+  assert.equal((await w.status()).actions![0]!.retry?.failures, 1);
+
+  const newLeader = w.reconciler();
+  const early = await w.reconcile(newLeader);
+  assert.ok('after' in early && early.after > 0 && early.after <= first.after, `waits out the old leader's backoff: ${JSON.stringify(early)}`);
+  assert.equal(w.bmc.changes().length, 1, 'no call before the backoff ran out');
+
+  w.clock.advance(first.after);
+  w.bmc.failNext = unreachable();
+  const second = await w.reconcile(newLeader);
+  assert.ok('after' in second && second.after > first.after, 'the backoff grows with the count');
+  const st = await w.status();
+  assert.equal(st.actions![0]!.retry?.failures, 2, 'the second failure, not a first one again');
+  assert.match(getCondition(st.conditions, 'Synced')!.message, /ECONNREFUSED.*attempt 2 of 6; retrying/);
+  assert.deepEqual(w.bmc.changes(), [
+    { op: 'setBootDevice disk', stored: 'running/1' },
+    { op: 'setBootDevice disk', stored: 'running/2' },
+  ], 'the retry is a new marked attempt, made without looking first (the BMC said the call failed)');
+
+  w.clock.advance(second.after);
+  await w.reconcile(newLeader);
+  const done = await w.status();
+  assert.equal(states(done)[0], 'set-boot-disk:succeeded/3');
+  assert.equal(done.actions![0]!.retry, undefined, 'a succeeded action has no try pending');
+});
+
+test('the retry budget is spent across a takeover', async (t) => {
+  const w = await world(t, [{ ...setBootDisk, retries: 1 }, inventory], (spec, now) => startWorkflow(spec, now, false));
+  w.bmc.power = 'on';
+  w.bmc.failNext = unreachable();
+  const first = await w.reconcile(w.reconciler());
+  assert.ok('after' in first);
+  w.clock.advance(first.after);
+  w.bmc.failNext = unreachable();
+  await w.reconcile(w.reconciler());
+  const st = await w.status();
+  assert.equal(st.state, 'failed', 'two failures of an action with one retry, under two leaders');
+  assert.deepEqual(st.failure, { action: 'set-boot-disk', reason: 'BMCUnreachable', message: 'BMC http://127.0.0.1:1 unreachable: connect ECONNREFUSED' });
+  assert.equal(st.actions![0]!.retry?.failures, 1, 'the record of the tries it had');
+});
+
+test("a BMC step of a previous leader times out by its stored clock once the new leader has looked", async (t) => {
+  const w = await world(t, [setBootDisk, inventory], (spec, now) => startWorkflow(spec, now, false));
+  w.bmc.power = 'on';
+  w.bmc.failNext = unreachable();
+  const first = await w.reconcile(w.reconciler());
+  assert.ok('after' in first);
+  // The old leader stops; the new one takes over after the step's (scaled, 15 s) timeout ran out.
+  w.clock.advance(20_000);
+  const newLeader = w.reconciler();
+  w.bmc.failNext = unreachable();
+  const look = await w.reconcile(newLeader);
+  assert.ok('after' in look, 'not timed out unseen: the new leader tries once');
+  assert.notEqual((await w.status()).state, 'failed');
+  assert.equal(w.bmc.changes().length, 2);
+  w.clock.advance(look.after);
+  await w.reconcile(newLeader);
+  const st = await w.status();
+  assert.equal(st.state, 'failed', 'the stored clock ran out: no fresh timeout for the new leader');
+  assert.equal(st.failure?.reason, 'BMCUnreachable');
+  assert.match(st.failure!.message, /ECONNREFUSED \(2 attempts in 15 s\)$/);
+  assert.equal(w.bmc.changes().length, 2);
 });

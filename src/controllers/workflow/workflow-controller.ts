@@ -4,7 +4,8 @@
 // overruns its timeout with a reason saying what broke. Transient BMC errors retry with backoff up to the
 // action's retries. A workflow that is no longer its machine's current one is abandoned. Every step is written
 // before the next begins, and every BMC call after its marker (bmc-step.ts), so a restart resumes without
-// repeating a power cycle. A machine lost while the control plane was down (powered off, or its agent not
+// repeating a power cycle. What decides a timeout or a retry — when the action started, how often it failed, when
+// it may be tried again — is in the Workflow's status, so a new leader carries on from the same counts. A machine lost while the control plane was down (powered off, or its agent not
 // calling back) starts over from power-on at once. `Synced` on the Workflow says how the last reconcile went.
 import { BmcError, type BmcClient } from '../../drivers/bmc/types.js';
 import type { HardwareStatus } from '../../kinds/hardware.js';
@@ -16,7 +17,7 @@ import { splitKey } from '../../runtime/cache.js';
 import type { Informer } from '../../runtime/informer.js';
 import { bmcFor, informersOf, type ProvisioningDeps, type ProvisioningKinds } from '../provisioning-context.js';
 import { attemptId, isBmcActionType, markerMessage, nextBmcStep, type BmcActionType, type CallRecord } from './bmc-step.js';
-import { abandon, completeAction, currentAction, isFinished, markAttempt, restartWorkflow, startWorkflow, timeLeft, type Outcome } from './state.js';
+import { abandon, completeAction, currentAction, isFinished, markAttempt, recordRetry, restartWorkflow, startWorkflow, timeLeft, type Outcome, type RetryRecord } from './state.js';
 import { updateWorkflowStatus } from './write.js';
 
 /** How often a workflow whose machine was lost starts over from power-on before it fails. */
@@ -57,12 +58,12 @@ interface Pass {
 }
 
 export class WorkflowReconciler implements Reconciler {
-  /** Consecutive BMC failures per action (`ns/name/i`), for the retry budget and the timeout message. */
-  private readonly bmcAttempts = new Map<string, { n: number; error: BmcError }>();
   /** This process's own BMC calls per action: what lets it tell its own call from one made before a restart. */
   private readonly calls = new Map<string, CallRecord>();
   /** Workflows whose machine was looked at once after this controller started (see lostWhileDown). */
   private readonly observedAfterStart = new Set<string>();
+  /** BMC actions begun before this controller started whose BMC it has consulted since (see `step`). */
+  private readonly lookedAt = new Set<string>();
   /** When this controller started: actions begun before it were under a process that may be gone. */
   private readonly startedAt: number;
 
@@ -142,12 +143,14 @@ export class WorkflowReconciler implements Reconciler {
     const cur = currentAction(spec, status);
     if (!cur) return done;
     const began = Date.parse(cur.state.startedAt ?? status.startedAt ?? wf.metadata.creationTimestamp);
-    // A BMC step begun by a previous process or leader is settled by observing the BMC (bmc-step.ts), so its
-    // timeout counts from when this controller took over: the new leader's lease wait must not time it out.
-    const left =
-      cur.action.executor === 'bmc' && began < this.startedAt
-        ? this.startedAt + this.deps.timing.timeoutMs(cur.action.timeoutSeconds) - this.deps.clock.now()
-        : (timeLeft(spec, status, this.deps.clock.now(), (s) => this.deps.timing.timeoutMs(s)) ?? 0);
+    const stored = timeLeft(spec, status, this.deps.clock.now(), (s) => this.deps.timing.timeoutMs(s)) ?? 0;
+    // A BMC step begun by a previous process or leader is settled by looking at the BMC (bmc-step.ts) before its
+    // stored clock may time it out: the new leader's lease wait, when nobody could act on it, must not fail it
+    // unseen. From that first look on, the stored clock — the same for every leader — decides (a new attempt
+    // after the look starts it again).
+    const lookKey = `${key}/${status.restarts ?? 0}/${cur.index}`;
+    const firstLook = cur.action.executor === 'bmc' && began < this.startedAt && !this.lookedAt.has(lookKey);
+    const left = firstLook ? Math.max(stored, this.deps.timing.timeoutMs(cur.action.timeoutSeconds)) : stored;
     const canRestart = spec.actions.some((a) => a.type === 'power-on-pxe') && (status.restarts ?? 0) < MaxRestarts;
     const restart = async (why: string): Promise<Result> => {
       await this.write(wf, pass, (s, st) => {
@@ -165,10 +168,10 @@ export class WorkflowReconciler implements Reconciler {
         const again = currentAction(s, st);
         if (!again || again.index !== cur.index) return undefined;
         if (lost && (st!.restarts ?? 0) < MaxRestarts) {
-          const why = cur.action.executor === 'os' ? `the installed OS did not phone home (${this.timeoutOutcome(key, spec, status, cur.index).message})` : `the agent stopped calling in during ${cur.action.name}`;
+          const why = cur.action.executor === 'os' ? `the installed OS did not phone home (${this.timeoutOutcome(spec, status, cur.index).message})` : `the agent stopped calling in during ${cur.action.name}`;
           return restartWorkflow(s, st!, this.now(), why);
         }
-        return completeAction(s, st!, cur.index, this.timeoutOutcome(key, spec, status, cur.index), this.now());
+        return completeAction(s, st!, cur.index, this.timeoutOutcome(spec, status, cur.index), this.now());
       });
       return done;
     }
@@ -187,7 +190,7 @@ export class WorkflowReconciler implements Reconciler {
     }
     switch (cur.action.executor) {
       case 'bmc':
-        return this.runBmc(wf, hw, cur.index, left, pass);
+        return this.runBmc(wf, hw, cur.index, left, pass, () => firstLook && this.lookedAt.add(lookKey));
       case 'agent':
         if (cur.action.type === 'register') {
           if (this.agentRegisteredSince(hw, spec, status)) {
@@ -237,10 +240,10 @@ export class WorkflowReconciler implements Reconciler {
   }
 
   private forgetWorkflow(key: string): void {
-    for (const m of [this.bmcAttempts, this.calls]) {
-      for (const k of m.keys()) if (k.startsWith(`${key}/`)) m.delete(k);
+    for (const k of this.calls.keys()) if (k.startsWith(`${key}/`)) this.calls.delete(k);
+    for (const set of [this.observedAfterStart, this.lookedAt]) {
+      for (const k of set) if (k.startsWith(`${key}/`)) set.delete(k);
     }
-    for (const k of this.observedAfterStart) if (k.startsWith(`${key}/`)) this.observedAfterStart.delete(k);
   }
 
   private isWarm(hw: StoredObject): boolean {
@@ -257,17 +260,12 @@ export class WorkflowReconciler implements Reconciler {
     return since !== undefined && Date.parse(at) >= Date.parse(since);
   }
 
-  private timeoutOutcome(wfKey: string, spec: WorkflowSpec, status: WorkflowStatus, i: number): Outcome {
+  private timeoutOutcome(spec: WorkflowSpec, status: WorkflowStatus, i: number): Outcome {
     const a = spec.actions[i]!;
     const st = status.actions![i]!;
     const secs = Math.round(this.deps.timing.timeoutMs(a.timeoutSeconds) / 1000);
     const last = st.message ? ` (last: ${st.message})` : '';
-    const bmcTry = a.executor === 'bmc' ? this.bmcAttempts.get(`${wfKey}/${i}`) : undefined;
-    if (bmcTry) {
-      this.bmcAttempts.delete(`${wfKey}/${i}`);
-      const reason = bmcTry.error.kind === 'unreachable' || bmcTry.error.kind === 'timeout' ? 'BMCUnreachable' : 'BMCError';
-      return { ok: false, reason, message: `${bmcTry.error.message} (${bmcTry.n} attempts in ${secs} s)` };
-    }
+    if (a.executor === 'bmc' && st.retry) return { ok: false, reason: st.retry.reason, message: `${st.retry.message} (${st.retry.failures} attempts in ${secs} s)` };
     switch (a.type) {
       case 'power-on-pxe':
         return { ok: false, reason: 'PowerStuck', message: `the BMC accepted power on, but the machine was not on after ${secs} s${last}` };
@@ -290,7 +288,7 @@ export class WorkflowReconciler implements Reconciler {
    * in the store before the BMC is asked to do anything, so whoever looks (the boot service, a restarted
    * controller) sees the attempt before the machine does.
    */
-  private async runBmc(wf: StoredObject, hw: StoredObject, i: number, left: number, pass: Pass): Promise<Result> {
+  private async runBmc(wf: StoredObject, hw: StoredObject, i: number, left: number, pass: Pass, looking: () => void): Promise<Result> {
     const spec = wf.spec as WorkflowSpec;
     const action = spec.actions[i]!;
     const status = wf.status as WorkflowStatus;
@@ -300,12 +298,15 @@ export class WorkflowReconciler implements Reconciler {
     const input = { type, state: status.actions![i]!, attempt: attemptId(status, i), known: this.calls.get(key), now: this.deps.clock.now() };
     let step = nextBmcStep(input);
     if (step.do === 'backoff') {
-      pass.problem = this.retryingMessage(key, action);
+      pass.problem = retryingMessage(action, input.state.retry);
       return requeueAfter(Math.min(left, step.ms));
     }
     let calling: string | undefined;
+    // The attempt a failure belongs to: the one found, or the one this reconcile marked.
+    let attempt = input.attempt;
     try {
       const bmc = await bmcFor(this.deps, hw);
+      looking();
       if (step.do === 'observe') step = nextBmcStep({ ...input, observed: await bmc.system() });
       switch (step.do) {
         case 'backoff':
@@ -324,7 +325,7 @@ export class WorkflowReconciler implements Reconciler {
             return markAttempt(st!, i, this.now(), markerMessage[type], fresh);
           });
           if (!marked) return done;
-          calling = attemptId(marked.status as WorkflowStatus, i);
+          calling = attempt = attemptId(marked.status as WorkflowStatus, i);
           await this.callBmc(bmc, type, hw);
           this.calls.set(key, { attempt: calling, phase: 'sent' });
           calling = undefined;
@@ -337,25 +338,49 @@ export class WorkflowReconciler implements Reconciler {
       // A call cut short by anything may or may not have reached the BMC: the next try is a new attempt.
       if (calling !== undefined) this.calls.set(key, { attempt: calling, phase: 'failed', retryAt: this.deps.clock.now() });
       if (!(e instanceof BmcError)) throw e;
-      const attempts = (this.bmcAttempts.get(key)?.n ?? 0) + 1;
-      const retries = action.retries ?? 0;
-      if (e.transient && attempts <= retries) {
-        // Retries are counted in memory: after a restart the count starts again, which only ever means more
-        // patience. The marker write of the attempt wakes this controller at once; the record keeps it waiting.
-        this.bmcAttempts.set(key, { n: attempts, error: e });
-        // Backoff in simulated time, but never faster than a real BMC could recover (a BMC reboot takes seconds).
-        const ms = Math.min(left, Math.max(this.deps.timing.delayMs(2 ** attempts), 125 * 2 ** attempts));
-        if (calling !== undefined) this.calls.set(key, { attempt: calling, phase: 'failed', retryAt: this.deps.clock.now() + ms });
-        pass.problem = this.retryingMessage(key, action);
-        return requeueAfter(ms);
-      }
-      return this.finishBmc(wf, pass, hw, i, { ok: false, reason: e.kind === 'unreachable' || e.kind === 'timeout' ? 'BMCUnreachable' : 'BMCError', message: e.message });
+      return this.bmcFailed(wf, pass, i, attempt, e, calling, left);
     }
   }
 
-  private retryingMessage(key: string, action: WorkflowSpec['actions'][number]): string | undefined {
-    const last = this.bmcAttempts.get(key);
-    return last && `${action.name}: ${last.error.message} (attempt ${last.n} of ${(action.retries ?? 0) + 1}; retrying)`;
+  /**
+   * A BMC error: within the action's retries (counted in the store, so a new leader continues the count) a
+   * transient one is tried again after a backoff, recorded with it; else the action fails. The record's write
+   * wakes this controller at once; the backoff in it (and in this process's call record, until its informer has
+   * the write) keeps it waiting.
+   */
+  private async bmcFailed(wf: StoredObject, pass: Pass, i: number, attempt: string, e: BmcError, calling: string | undefined, left: number): Promise<Result> {
+    const key = `${wf.metadata.namespace}/${wf.metadata.name}/${i}`;
+    const action = (wf.spec as WorkflowSpec).actions[i]!;
+    const reason = e.kind === 'unreachable' || e.kind === 'timeout' ? 'BMCUnreachable' : 'BMCError';
+    const now = this.deps.clock.now();
+    let retry: RetryRecord | undefined;
+    let ms = 0;
+    const written = await updateWorkflowStatus(this.deps.client, this.deps.kinds.workflow, wf.metadata.namespace!, wf.metadata.name, (s, st, cur) => {
+      const again = currentAction(s, st);
+      // Counted on the newest status: only while it is still the attempt this reconcile decided on.
+      if (!again || again.index !== i || attemptId(st!, i) !== attempt) return undefined;
+      const failures = (again.state.retry?.failures ?? 0) + 1;
+      if (!e.transient || failures > (action.retries ?? 0)) {
+        retry = undefined;
+        const next = completeAction(s, st!, i, { ok: false, reason, message: e.message }, this.now());
+        return { ...next, conditions: setCondition(next.conditions, reconcileSuccess(cur.metadata.generation), now).conditions };
+      }
+      // Backoff in simulated time, but never faster than a real BMC could recover (a BMC reboot takes seconds).
+      ms = Math.min(left, Math.max(this.deps.timing.delayMs(2 ** failures), 125 * 2 ** failures));
+      retry = { failures, notBefore: new Date(now + ms).toISOString(), reason, message: e.message, ...(calling !== undefined ? { attempt: calling } : {}) };
+      const next = recordRetry(st!, i, retry);
+      const synced: ConditionInput = { type: ConditionType.Synced, status: 'False', reason: ConditionReason.ReconcileError, message: retryingMessage(action, retry)!, observedGeneration: cur.metadata.generation };
+      return { ...next, conditions: setCondition(next.conditions, synced, now).conditions };
+    });
+    if (!written) return done;
+    pass.syncedWritten = true;
+    if (!retry) {
+      this.calls.delete(key);
+      return done;
+    }
+    if (calling !== undefined) this.calls.set(key, { attempt: calling, phase: 'failed', retryAt: now + ms });
+    pass.problem = retryingMessage(action, retry);
+    return requeueAfter(ms);
   }
 
   /** The BMC calls of one action. Only ever made after the attempt's marker is in the store. */
@@ -379,7 +404,6 @@ export class WorkflowReconciler implements Reconciler {
   private async finishBmc(wf: StoredObject, pass: Pass, hw: StoredObject, i: number, o: Outcome): Promise<Result> {
     const key = `${wf.metadata.namespace}/${wf.metadata.name}/${i}`;
     const action = (wf.spec as WorkflowSpec).actions[i]!;
-    this.bmcAttempts.delete(key);
     this.calls.delete(key);
     await this.write(wf, pass, (s, st) => {
       const again = currentAction(s, st);
@@ -401,4 +425,8 @@ export class WorkflowReconciler implements Reconciler {
       return written;
     });
   }
+}
+
+function retryingMessage(action: WorkflowSpec['actions'][number], retry: RetryRecord | undefined): string | undefined {
+  return retry && `${action.name}: ${retry.message} (attempt ${retry.failures} of ${(action.retries ?? 0) + 1}; retrying)`;
 }
