@@ -56,10 +56,12 @@ function machineScript(o: { dir: string; disk: string; memoryMiB: number }): str
       '# (an empty disk falls through to the network).',
       `order=cn; [ "$(cat "${o.dir}/bmc/chassis/boot" 2>/dev/null)" = pxe ] && order=nc`,
       `echo "$(date +%s.%N) qemu boot order $order" >> "${o.dir}/machine-events"`,
-      'exec qemu-system-x86_64 -accel tcg -smp 1 -m ' + o.memoryMiB + ' -display none -monitor none \\',
+      // graphics=off: SeaBIOS and iPXE print to the serial console (the log), not to a VGA nobody sees. The NIC
+      // keeps QEMU's own iPXE ROM: naming `romfile=…/efi-virtio.rom` made SeaBIOS skip it ("No bootable device").
+      'exec qemu-system-x86_64 -accel tcg -machine graphics=off -smp 1 -m ' + o.memoryMiB + ' -display none -monitor none \\',
       `  -serial file:${o.dir}/console.log \\`,
       '  -boot order=$order,reboot-timeout=5000 \\',
-      `  -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=${MACHINE_MAC},romfile=/usr/lib/ipxe/qemu/efi-virtio.rom \\`,
+      `  -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=${MACHINE_MAC} \\`,
       `  -drive file=${o.disk},if=virtio,format=raw,file.locking=off`,
       '',
     ].join('\n'),
@@ -97,6 +99,14 @@ export async function startLab(o: LabOptions): Promise<Lab> {
       ['link', 'add', 'br0', 'type', 'bridge'],
       ['addr', 'add', `${LAB_SUBNET.server}/${LAB_SUBNET.prefix}`, 'dev', 'br0'],
       ['link', 'set', 'br0', 'up'],
+      // A bridge whose only port is the tap of a machine that is off has no carrier, and an interface that is
+      // not running has no addresses for Node (libuv lists only up-and-running ones). The dummy port stands for
+      // the rack's uplink and keeps br0 running while the machine is off.
+      // (A veth pair: this kernel may lack the dummy driver.)
+      ['link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'uplink1'],
+      ['link', 'set', 'uplink0', 'master', 'br0'],
+      ['link', 'set', 'uplink0', 'up'],
+      ['link', 'set', 'uplink1', 'up'],
       ['tuntap', 'add', 'tap0', 'mode', 'tap'],
       ['link', 'set', 'tap0', 'master', 'br0'],
       ['link', 'set', 'tap0', 'up'],
