@@ -5,8 +5,8 @@
 // traffic stays inside the namespace. `startLab` brings it up; `stop` tears every piece down.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { buildBootImage } from './build-boot-image.js';
 import { LAB_DIR, startIpmiSim, type IpmiSim } from './ipmi-sim.js';
 
@@ -22,7 +22,15 @@ export interface LabOptions {
   diskGiB?: number;
   memoryMiB?: number;
   log?: (line: string) => void;
+  /**
+   * The OS image to install (lab/build-os-image.sh's output): served from the data dir at
+   * /boot/v1/images/<name> and offered as the OperatingSystem `LAB_OS_SLUG` with its sha256.
+   */
+  osImage?: { path: string; sha256: string };
 }
+
+/** The OperatingSystem the lab offers when it has an OS image. */
+export const LAB_OS_SLUG = 'debian_12_lab';
 
 export interface Lab {
   netns: string;
@@ -117,6 +125,9 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     mkdirSync(join(dataDir, 'images'), { recursive: true });
     copyFileSync(boot.vmlinuz, join(dataDir, 'boot', 'vmlinuz'));
     copyFileSync(boot.initramfs, join(dataDir, 'boot', 'initramfs'));
+    // A link, not a copy of half a gigabyte: the boot service follows it.
+    const imageName = o.osImage ? basename(o.osImage.path) : undefined;
+    if (o.osImage) symlinkSync(resolve(o.osImage.path), join(dataDir, 'images', imageName!));
 
     const disk = join(dir, 'disk.raw');
     run('truncate', ['-s', `${o.diskGiB ?? 4}G`, disk]);
@@ -184,7 +195,7 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     // Enrollment, as an operator does it.
     const hardwareName = 'lab-qemu-01';
     const diskGB = Math.round(((o.diskGiB ?? 4) * 2 ** 30) / 1e9);
-    const manifest = [
+    const manifest: Array<{ apiVersion: string; kind: string } & Record<string, unknown>> = [
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bmc-lab-qemu-01', namespace: 'metalplane-system' }, stringData: { username: 'admin', password } },
       {
         apiVersion: 'metalplane.dev/v1alpha1',
@@ -200,6 +211,23 @@ export async function startLab(o: LabOptions): Promise<Lab> {
         },
       },
     ];
+    if (o.osImage) {
+      manifest.push({
+        apiVersion: 'metalplane.dev/v1alpha1',
+        kind: 'OperatingSystem',
+        metadata: { name: LAB_OS_SLUG.replace(/_/g, '-') },
+        spec: {
+          slug: LAB_OS_SLUG,
+          name: 'Debian 12 (lab image)',
+          distro: 'debian',
+          version: '12',
+          family: 'debian',
+          provisionableOn: ['c3.small.x86'],
+          image: { url: `http://${LAB_SUBNET.server}:${PORT}/boot/v1/images/${imageName}`, checksum: `sha256:${o.osImage.sha256}`, format: 'raw' },
+          workflow: 'debian-install',
+        },
+      });
+    }
     for (const obj of manifest) {
       const applied = kubectl(['apply', '-f', '-'], JSON.stringify(obj));
       if (applied.status !== 0) throw new Error(`enrolling the machine (${obj.kind}): ${applied.stderr}`);
