@@ -14,11 +14,13 @@ import https from 'node:https';
 import { cpus, totalmem } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { runAgent, type AgentHost, type AgentInventory, type AgentParams } from '../src/sim/agent.js';
+import { ImageChecksumMismatch, runAgent, type AgentHost, type AgentInventory, type AgentParams, type ImageChecksum, type InstallImageOptions } from '../src/sim/agent.js';
 import { FaultSet } from '../src/sim/faults.js';
 import type { Logger } from '../src/runtime/logger.js';
 
 const WIPE_BYTES = 16 << 20;
+const PROGRESS_EVERY_MS = 5_000;
+const mib = (n: number): number => Math.round(n / 2 ** 20);
 
 /** `metalplane.*=` from a kernel command line. */
 export function paramsFromCmdline(cmdline: string): AgentParams | string {
@@ -101,6 +103,53 @@ export function wipeDisk(device: string): void {
   }
 }
 
+/**
+ * Streams the image at `url` onto `device` (a block device, or any file opened in place), hashing what it
+ * writes and reporting progress about every 5 s. When a checksum is given and the bytes differ, the device is
+ * wiped (a half-right image must not boot at the next power-on) and ImageChecksumMismatch is thrown.
+ */
+export async function writeImage(o: {
+  url: string;
+  device: string;
+  checksum?: ImageChecksum;
+  progress: InstallImageOptions['progress'];
+  wipe: (device: string) => void;
+  progressEveryMs?: number;
+}): Promise<{ bytes: number; digest: string }> {
+  const hash = createHash(o.checksum?.algorithm ?? 'sha256');
+  const every = o.progressEveryMs ?? PROGRESS_EVERY_MS;
+  let bytes = 0;
+  const res = await getStream(o.url);
+  const total = Number(res.headers['content-length']) || undefined;
+  let lastReport = Date.now();
+  let reporting: Promise<void> = Promise.resolve();
+  await pipeline(
+    res,
+    new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        // Without holding the stream for the post; a lost post is superseded by the next.
+        if (total && Date.now() - lastReport >= every) {
+          lastReport = Date.now();
+          const pct = Math.min(99, Math.floor((bytes / total) * 100));
+          reporting = reporting.then(() => o.progress(pct, `streamed ${mib(bytes)} of ${mib(total)} MiB to ${o.device}`)).catch(() => undefined);
+        }
+        cb(null, chunk);
+      },
+    }),
+    createWriteStream(o.device, { flags: 'r+' }),
+  );
+  await reporting;
+  if (total !== undefined && bytes !== total) throw new Error(`the image stream ended after ${bytes} of ${total} bytes`);
+  const digest = hash.digest('hex');
+  if (o.checksum && digest !== o.checksum.hex) {
+    o.wipe(o.device);
+    throw new ImageChecksumMismatch(`the ${mib(bytes)} MiB streamed have ${o.checksum.algorithm} ${digest}, not the OperatingSystem's ${o.checksum.hex}; the disk was wiped`);
+  }
+  return { bytes, digest };
+}
+
 export async function main(): Promise<void> {
   const logger = consoleLogger();
   const params = paramsFromCmdline(readFileSync('/proc/cmdline', 'utf8'));
@@ -120,26 +169,13 @@ export async function main(): Promise<void> {
     disks: realDisks,
     request: (url, init) => httpsRequest(agentTls, url, init),
     wipeDisk,
-    async installImage(_os, url) {
+    async installImage(_os, url, { checksum, progress }) {
       const device = realDisks()[0]!.device;
-      const hash = createHash('sha256');
-      let bytes = 0;
-      const res = await getStream(url);
-      await pipeline(
-        res,
-        new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            hash.update(chunk);
-            bytes += chunk.length;
-            cb(null, chunk);
-          },
-        }),
-        createWriteStream(device, { flags: 'r+' }),
-      );
+      const { bytes, digest } = await writeImage({ url, device, checksum, progress, wipe: wipeDisk });
+      logger.info({ url, device, bytes, [checksum?.algorithm ?? 'sha256']: digest }, 'image written');
       execFileSync('sync');
       // The new partition table, so that /dev/vda1 exists for write-datasource.
       execFileSync('blockdev', ['--rereadpt', device]);
-      logger.info({ url, device, bytes, sha256: hash.digest('hex') }, 'image written');
       installed = true;
     },
     hasInstalledImage: () => installed,

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LAB_DIR } from './ipmi-sim.js';
 
 const REPO = resolve(LAB_DIR, '..');
@@ -24,12 +25,45 @@ function kernelPackage(): string {
   return m[1]!;
 }
 
+/** The `depends=` of a kernel module's .modinfo section (comma-separated names, maybe empty). */
+export function moduleDepends(ko: Buffer): string[] {
+  const at = ko.indexOf('\0depends=');
+  if (at < 0) return [];
+  const start = at + '\0depends='.length;
+  const end = ko.indexOf(0, start);
+  return ko.subarray(start, end < 0 ? undefined : end).toString('latin1').split(',').filter(Boolean);
+}
+
+/**
+ * The wanted modules and what they depend on, each after its dependencies (busybox's insmod resolves
+ * nothing): e.g. virtio_ring before virtio, which needs its virtio_break_device. A module that is not in the
+ * kernel package (built in) is left out.
+ */
+export function moduleLoadOrder(wanted: string[], read: (name: string) => Buffer | undefined): string[] {
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (m: string, path: string[]): void => {
+    if (state.get(m) === 'done') return;
+    if (state.get(m) === 'visiting') throw new Error(`kernel modules depend on each other in a cycle: ${[...path, m].join(' → ')}`);
+    const ko = read(m);
+    if (!ko) return;
+    state.set(m, 'visiting');
+    for (const d of moduleDepends(ko)) visit(d, [...path, m]);
+    state.set(m, 'done');
+    order.push(m);
+  };
+  for (const m of wanted) visit(m, []);
+  return order;
+}
+
 export function buildBootImage(out: string): { vmlinuz: string; initramfs: string; cached: boolean } {
   const vmlinuz = join(out, 'vmlinuz');
   const initramfs = join(out, 'initramfs');
   const agentHash = createHash('sha256');
   for (const f of AGENT_FILES) agentHash.update(readFileSync(join(REPO, f)));
   agentHash.update(readFileSync(join(LAB_DIR, 'boot-init.sh')));
+  // And this builder: a change to how the image is made (modules, their order) rebuilds it.
+  agentHash.update(readFileSync(fileURLToPath(import.meta.url)));
   const stamp = join(out, 'agent.sha256');
   const digest = agentHash.digest('hex');
   if (existsSync(vmlinuz) && existsSync(initramfs) && existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) return { vmlinuz, initramfs, cached: true };
@@ -64,11 +98,12 @@ export function buildBootImage(out: string): { vmlinuz: string; initramfs: strin
     }
   };
   walk(modDir);
-  for (const m of MODULES) {
+  const order = moduleLoadOrder(MODULES, (m) => {
     const p = found.get(m);
-    if (p) copyFileSync(p, join(root, 'lib/modules', `${m}.ko`));
-  }
-  writeFileSync(join(root, 'lib/modules/order'), MODULES.filter((m) => found.has(m)).join('\n') + '\n');
+    return p ? readFileSync(p) : undefined;
+  });
+  for (const m of order) copyFileSync(found.get(m)!, join(root, 'lib/modules', `${m}.ko`));
+  writeFileSync(join(root, 'lib/modules/order'), order.join('\n') + '\n');
 
   // Node and the shared libraries it links (ldd), at the same paths.
   const node = process.execPath;

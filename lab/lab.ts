@@ -5,8 +5,8 @@
 // traffic stays inside the namespace. `startLab` brings it up; `stop` tears every piece down.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { buildBootImage } from './build-boot-image.js';
 import { LAB_DIR, startIpmiSim, type IpmiSim } from './ipmi-sim.js';
 
@@ -22,7 +22,15 @@ export interface LabOptions {
   diskGiB?: number;
   memoryMiB?: number;
   log?: (line: string) => void;
+  /**
+   * The OS image to install (lab/build-os-image.sh's output): served from the data dir at
+   * /boot/v1/images/<name> and offered as the OperatingSystem `LAB_OS_SLUG` with its sha256.
+   */
+  osImage?: { path: string; sha256: string };
 }
+
+/** The OperatingSystem the lab offers when it has an OS image. */
+export const LAB_OS_SLUG = 'debian_12_lab';
 
 export interface Lab {
   netns: string;
@@ -56,10 +64,12 @@ function machineScript(o: { dir: string; disk: string; memoryMiB: number }): str
       '# (an empty disk falls through to the network).',
       `order=cn; [ "$(cat "${o.dir}/bmc/chassis/boot" 2>/dev/null)" = pxe ] && order=nc`,
       `echo "$(date +%s.%N) qemu boot order $order" >> "${o.dir}/machine-events"`,
-      'exec qemu-system-x86_64 -accel tcg -smp 1 -m ' + o.memoryMiB + ' -display none -monitor none \\',
+      // graphics=off: SeaBIOS and iPXE print to the serial console (the log), not to a VGA nobody sees. The NIC
+      // keeps QEMU's own iPXE ROM: naming `romfile=…/efi-virtio.rom` made SeaBIOS skip it ("No bootable device").
+      'exec qemu-system-x86_64 -accel tcg -machine graphics=off -smp 1 -m ' + o.memoryMiB + ' -display none -monitor none \\',
       `  -serial file:${o.dir}/console.log \\`,
       '  -boot order=$order,reboot-timeout=5000 \\',
-      `  -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=${MACHINE_MAC},romfile=/usr/lib/ipxe/qemu/efi-virtio.rom \\`,
+      `  -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=${MACHINE_MAC} \\`,
       `  -drive file=${o.disk},if=virtio,format=raw,file.locking=off`,
       '',
     ].join('\n'),
@@ -97,6 +107,14 @@ export async function startLab(o: LabOptions): Promise<Lab> {
       ['link', 'add', 'br0', 'type', 'bridge'],
       ['addr', 'add', `${LAB_SUBNET.server}/${LAB_SUBNET.prefix}`, 'dev', 'br0'],
       ['link', 'set', 'br0', 'up'],
+      // A bridge whose only port is the tap of a machine that is off has no carrier, and an interface that is
+      // not running has no addresses for Node (libuv lists only up-and-running ones). The dummy port stands for
+      // the rack's uplink and keeps br0 running while the machine is off.
+      // (A veth pair: this kernel may lack the dummy driver.)
+      ['link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'uplink1'],
+      ['link', 'set', 'uplink0', 'master', 'br0'],
+      ['link', 'set', 'uplink0', 'up'],
+      ['link', 'set', 'uplink1', 'up'],
       ['tuntap', 'add', 'tap0', 'mode', 'tap'],
       ['link', 'set', 'tap0', 'master', 'br0'],
       ['link', 'set', 'tap0', 'up'],
@@ -107,6 +125,9 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     mkdirSync(join(dataDir, 'images'), { recursive: true });
     copyFileSync(boot.vmlinuz, join(dataDir, 'boot', 'vmlinuz'));
     copyFileSync(boot.initramfs, join(dataDir, 'boot', 'initramfs'));
+    // A link, not a copy of half a gigabyte: the boot service follows it.
+    const imageName = o.osImage ? basename(o.osImage.path) : undefined;
+    if (o.osImage) symlinkSync(resolve(o.osImage.path), join(dataDir, 'images', imageName!));
 
     const disk = join(dir, 'disk.raw');
     run('truncate', ['-s', `${o.diskGiB ?? 4}G`, disk]);
@@ -174,7 +195,7 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     // Enrollment, as an operator does it.
     const hardwareName = 'lab-qemu-01';
     const diskGB = Math.round(((o.diskGiB ?? 4) * 2 ** 30) / 1e9);
-    const manifest = [
+    const manifest: Array<{ apiVersion: string; kind: string } & Record<string, unknown>> = [
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bmc-lab-qemu-01', namespace: 'metalplane-system' }, stringData: { username: 'admin', password } },
       {
         apiVersion: 'metalplane.dev/v1alpha1',
@@ -190,6 +211,23 @@ export async function startLab(o: LabOptions): Promise<Lab> {
         },
       },
     ];
+    if (o.osImage) {
+      manifest.push({
+        apiVersion: 'metalplane.dev/v1alpha1',
+        kind: 'OperatingSystem',
+        metadata: { name: LAB_OS_SLUG.replace(/_/g, '-') },
+        spec: {
+          slug: LAB_OS_SLUG,
+          name: 'Debian 12 (lab image)',
+          distro: 'debian',
+          version: '12',
+          family: 'debian',
+          provisionableOn: ['c3.small.x86'],
+          image: { url: `http://${LAB_SUBNET.server}:${PORT}/boot/v1/images/${imageName}`, checksum: `sha256:${o.osImage.sha256}`, format: 'raw' },
+          workflow: 'debian-install',
+        },
+      });
+    }
     for (const obj of manifest) {
       const applied = kubectl(['apply', '-f', '-'], JSON.stringify(obj));
       if (applied.status !== 0) throw new Error(`enrolling the machine (${obj.kind}): ${applied.stderr}`);

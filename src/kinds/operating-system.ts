@@ -68,7 +68,10 @@ export const operatingSystemKind: KindDeclaration = {
             {
               url: Type.String({ description: 'Where the agent streams the image from (http, https).' }),
               checksum: Type.Optional(
-                Type.String({ description: 'Checksum of the image as `<algorithm>:<hex>`, e.g. `sha256:…`.' }),
+                Type.String({
+                  pattern: '^(sha256:[0-9a-fA-F]{64}|sha512:[0-9a-fA-F]{128})$',
+                  description: 'Checksum of the image as `<algorithm>:<hex>`: `sha256:` and 64 hex digits or `sha512:` and 128. The agent verifies the bytes it wrote against it.',
+                }),
               ),
               format: Type.Optional(
                 StringEnum(['raw', 'qcow2', 'raw.gz', 'raw.bz2', 'raw.xz', 'raw.zst', 'tar.gz'], {

@@ -303,7 +303,8 @@ export function interfaceAddress(name: string): { address: string; netmask: stri
   const v4 = (all[name] ?? []).find((a) => a.family === 'IPv4');
   if (!v4) {
     const known = Object.keys(all).join(', ');
-    return `interface ${name} has no IPv4 address${all[name] ? '' : ` (there is no such interface; this host has ${known})`}`;
+    // Node lists only interfaces that are up and running: a bridge without carrier is absent too.
+    return `interface ${name} has no IPv4 address${all[name] ? '' : ` (no such interface, or it is down or has no carrier; this host has ${known} up)`}`;
   }
   const bcast = (ipToInt(v4.address) | (~ipToInt(v4.netmask) >>> 0)) >>> 0;
   return { address: v4.address, netmask: v4.netmask, broadcast: intToIp(bcast) };

@@ -52,6 +52,29 @@ export interface AgentReport {
 
 export type AgentState = 'booting' | 'registering' | 'polling' | 'running' | 'reporting' | 'retrying' | 'hung' | 'stopped';
 
+export interface ImageChecksum {
+  algorithm: 'sha256' | 'sha512';
+  hex: string;
+}
+
+export interface InstallImageOptions {
+  checksum?: ImageChecksum;
+  /** Reports how far the write is (0–99 %). */
+  progress(percent: number, message: string): Promise<void>;
+}
+
+/** The bytes streamed onto the disk are not the image the OperatingSystem names. */
+export class ImageChecksumMismatch extends Error {}
+
+/** `sha256:<64 hex>` or `sha512:<128 hex>` (as the OperatingSystem schema admits), else undefined. */
+export function parseImageChecksum(v: string): ImageChecksum | undefined {
+  const m = /^(sha256|sha512):([0-9a-fA-F]+)$/.exec(v);
+  if (!m) return undefined;
+  const algorithm = m[1] as ImageChecksum['algorithm'];
+  if (m[2]!.length !== (algorithm === 'sha256' ? 64 : 128)) return undefined;
+  return { algorithm, hex: m[2]!.toLowerCase() };
+}
+
 /** What the agent can touch on its machine. */
 export interface AgentHost {
   readonly id: string;
@@ -66,7 +89,11 @@ export interface AgentHost {
   request(url: string, init: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; signal: AbortSignal; timeoutMs?: number }): Promise<Response>;
   // A simulated machine does these at once; a real one (lab/agent-main.ts) returns a promise and may throw.
   wipeDisk(device: string): void | Promise<void>;
-  installImage(os: string, url: string): void | Promise<void>;
+  /**
+   * Writes the image onto the boot disk. A real host streams it, reports progress (at most every few seconds)
+   * and checks the checksum of what it streamed, throwing ImageChecksumMismatch when it differs.
+   */
+  installImage(os: string, url: string, opts: InstallImageOptions): void | Promise<void>;
   hasInstalledImage(): boolean;
   writeDatasource(seedfrom: string, instanceId: string): void | Promise<void>;
   /** Warm reset: the machine boots again per its boot override / disk. Aborts this agent's signal. */
@@ -225,11 +252,15 @@ class Agent {
   }
 
   private async streamImage(action: AgentAction): Promise<AgentReport> {
-    const { url, os, sizeMB } = action.params;
+    const { url, os, sizeMB, checksum: checksumParam } = action.params;
     if (typeof url !== 'string' || url === '') return failed(action, 'InvalidParams', `stream-image: params.url must be the image URL, got ${JSON.stringify(url)}`);
     if (typeof os !== 'string' || os === '') return failed(action, 'InvalidParams', `stream-image: params.os must name the OS, got ${JSON.stringify(os)}`);
     if (sizeMB !== undefined && (typeof sizeMB !== 'number' || !(sizeMB > 0))) {
       return failed(action, 'InvalidParams', `stream-image: params.sizeMB must be a positive number, got ${JSON.stringify(sizeMB)}`);
+    }
+    const checksum = checksumParam === undefined ? undefined : typeof checksumParam === 'string' ? parseImageChecksum(checksumParam) : undefined;
+    if (checksumParam !== undefined && checksum === undefined) {
+      return failed(action, 'InvalidParams', `stream-image: params.checksum must be sha256:<64 hex digits> or sha512:<128 hex digits>, got ${JSON.stringify(checksumParam)}`);
     }
     const size = sizeMB ?? DEFAULT_IMAGE_MB;
     const bootDisk = this.host.disks()[0];
@@ -248,8 +279,10 @@ class Agent {
       }
     }
     try {
-      await this.host.installImage(os, url);
+      await this.host.installImage(os, url, { checksum, progress: (percent, message) => this.postProgress(action, percent, message) });
     } catch (err) {
+      if (err instanceof SimAbortError || err instanceof StaleBoot) throw err;
+      if (err instanceof ImageChecksumMismatch) return failed(action, 'ImageChecksumMismatch', `stream ${url} to ${bootDisk.device}: ${err.message}`);
       return failed(action, 'ImageStreamFailed', `stream ${url} to ${bootDisk.device}: ${messageOf(err)}`);
     }
     return succeeded(action, { os, sizeMB: size, device: bootDisk.device });

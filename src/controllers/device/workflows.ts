@@ -41,10 +41,11 @@ export function workflowObject(ctx: DeviceContext, dev: StoredObject, hw: Stored
   else if (purpose === 'rescue') actions = rescueActions();
   else {
     const os = ctx.inf.operatingSystem.get(undefined, operatingSystemName(spec.operatingSystem));
-    const ospec = (os?.spec ?? {}) as { slug?: string; image?: { url?: string }; customIpxe?: boolean };
+    const ospec = (os?.spec ?? {}) as { slug?: string; image?: { url?: string; checksum?: string }; customIpxe?: boolean };
     actions = provisionActions({
       os: spec.operatingSystem,
       imageUrl: ospec.image?.url,
+      imageChecksum: ospec.image?.checksum,
       instanceId: dev.metadata.uid,
       customIpxe: ospec.customIpxe === true || spec.operatingSystem === 'custom_ipxe',
     });

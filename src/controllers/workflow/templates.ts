@@ -6,6 +6,8 @@ export interface ProvisionInput {
   /** The OS slug, e.g. `ubuntu_24_04`. */
   os: string;
   imageUrl?: string;
+  /** `<algorithm>:<hex>` from the OperatingSystem; the agent verifies what it wrote against it. */
+  imageChecksum?: string;
   imageSizeMB?: number;
   instanceId: string;
   /** custom_ipxe: no image; the machine chains the user's script and we only wait for it to boot. */
@@ -33,7 +35,7 @@ export function provisionActions(p: ProvisionInput): WorkflowAction[] {
     register,
     inventory,
     wipe,
-    { name: 'stream-image', executor: 'agent', type: 'stream-image', timeoutSeconds: 1800, params: { url: p.imageUrl ?? '', sizeMB: p.imageSizeMB ?? 1500, os: p.os } },
+    { name: 'stream-image', executor: 'agent', type: 'stream-image', timeoutSeconds: 1800, params: { url: p.imageUrl ?? '', sizeMB: p.imageSizeMB ?? 1500, os: p.os, ...(p.imageChecksum ? { checksum: p.imageChecksum } : {}) } },
     { name: 'write-datasource', executor: 'agent', type: 'write-datasource', timeoutSeconds: 120, params: { instanceId: p.instanceId } },
     { name: 'set-boot-disk', executor: 'bmc', type: 'set-boot-disk', timeoutSeconds: 120, retries: 5 },
     { name: 'reboot', executor: 'agent', type: 'reboot', timeoutSeconds: 120 },
