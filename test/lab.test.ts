@@ -77,6 +77,9 @@ describe('lab: a QEMU machine behind ipmi_sim, provisioned by metalplane', { tim
     if (lab) {
       mkdirSync('bench/results', { recursive: true });
       writeFileSync('bench/results/lab.json', JSON.stringify({ when: new Date().toISOString(), accel: 'tcg', vcpus: 1, stagesMs: stages }, null, 2) + '\n');
+      // What the machine and metalplane printed, for reading the timings (not committed).
+      writeFileSync('bench/results/lab-console.log', lab.console());
+      writeFileSync('bench/results/lab-metalplane.log', lab.serverLog());
       await lab.stop();
     }
     if (dir && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
@@ -134,6 +137,16 @@ describe('lab: a QEMU machine behind ipmi_sim, provisioned by metalplane', { tim
         for (const a of (wf.status?.actions ?? []) as Json[]) {
           if ((a.state === 'succeeded' || a.state === 'skipped') && !seen.has(a.name)) (seen.add(a.name), (stages[`provision.${a.name}`] = Date.now() - started));
         }
+      }
+      // Inside the installed OS's boot, from its serial console (the second kernel on this console is Debian's).
+      const osBoot = lab!.console().split('Linux version').slice(2).join('Linux version');
+      for (const [name, re] of [
+        ['os.kernel', /./],
+        ['os.network', /Reached target .*Network\b/],
+        ['os.cloudInitNetwork', /Finished .*cloud-init\.service/],
+        ['os.cloudInitFinal', /Cloud-init v\. .* finished/],
+      ] as const) {
+        if (!seen.has(name) && osBoot && re.test(osBoot)) (seen.add(name), (stages[`provision.${name}`] = Date.now() - started));
       }
       const state = String(d.status?.state ?? '');
       if (state === 'failed') throw new Error(`Device failed: ${JSON.stringify(d.status?.conditions)}\n${JSON.stringify(wfs.map((w) => w.status?.failure))}\n${context()}`);
