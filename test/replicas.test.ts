@@ -154,8 +154,10 @@ describe('two replicas on one PostgreSQL with the sim as its own process', { ski
       });
       assert.equal(r.status, 201, r.text);
     }
-    // Mid-provisioning: every device's workflow running, with an action under way or done, and none finished.
-    const inFlight = await waitFor('every device mid-provisioning under A', async () => {
+    // Mid-provisioning: every device's workflow running, with an action under way or done, and none finished;
+    // one of them past the image, where the leader's own BMC call (set-boot-disk) and the reboot into the
+    // installed OS are.
+    const inFlight = await waitFor('every device mid-provisioning under A, one past the image', async () => {
       const devices = ((await api(b, 'GET', DEVICES)).body as { items: Obj[] }).items;
       const workflows = ((await api(b, 'GET', WORKFLOWS)).body as { items: Obj[] }).items;
       const progress = devices.map((d) => {
@@ -164,7 +166,8 @@ describe('two replicas on one PostgreSQL with the sim as its own process', { ski
         const underway = d.status?.state === 'provisioning' && st?.state === 'running' && (st.actions ?? []).some((x) => x.state === 'running' || x.state === 'succeeded');
         return underway ? `${d.metadata.name}: ${st!.actions![st!.current ?? 0]!.name} ${st!.actions![st!.current ?? 0]!.state}` : undefined;
       });
-      return devices.length === DEVICE_COUNT && progress.every((p) => p !== undefined) ? progress : undefined;
+      const pastImage = progress.some((p) => /: (set-boot-disk|reboot|phone-home) /.test(p ?? ''));
+      return devices.length === DEVICE_COUNT && progress.every((p) => p !== undefined) && pastImage ? progress : undefined;
     }, 60_000, 50);
     await a.kill();
     const lastRenewByA = Date.parse(String((await lease(b)).spec.renewTime));
