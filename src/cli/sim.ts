@@ -3,7 +3,7 @@
 // metalplane's CA, with an operator's bearer token) and serves their BMCs, the switch fabric's API and its
 // operator API on its own port. Exit status: 0 after a signal, 1 when the server cannot be reached or refuses
 // the token (the message says which), 2 for a usage error.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pino from 'pino';
@@ -45,7 +45,11 @@ export function simCommand(p: SimCommandParsers): Command {
     .option('--kubeconfig <file>', 'take server, CA and token from this kubeconfig (the one `metalplane up` writes); --server, --ca-file and --token-file override it')
     .option('--machines <n>', 'simulated machines to create', p.parseCount, 48)
     .option('--speed <x>', 'simulated hardware time scale (1 = real time, "max" = no artificial delay); give the servers the same with `metalplane up --time-scale`', p.parseSpeed, 10)
-    .option('--listen <host:port>', 'where to serve the BMCs (Redfish), the switch API and the operator API (/sim/v1)', p.parseListen, p.parseListen(DEFAULT_SIM_LISTEN))
+    .addOption(
+      new Option('--listen <host:port>', 'where to serve the BMCs (Redfish), the switch API and the operator API (/sim/v1)')
+        .argParser(p.parseListen)
+        .default(p.parseListen(DEFAULT_SIM_LISTEN), DEFAULT_SIM_LISTEN),
+    )
     .option('--advertise-url <url>', 'the URL the servers reach this process at: the BMC address enrolled in each Hardware (default: http://<listen address>)')
     .option('--machine-url <url>', 'the plain-HTTP URL machines netboot from and their agents call (default: --server with http://, which metalplane serves machines on the same port)')
     .option('--log-level <level>', `log level (${p.logLevels.join('|')})`, p.parseLogLevel, 'info')
@@ -53,9 +57,9 @@ export function simCommand(p: SimCommandParsers): Command {
       'after',
       '\nThe operator API (/sim/v1: faults, chaos, consoles) and the switch API (/switch/v1) accept the same token as\n' +
         'the one given here. Tell the servers where the switches are, and how fast the machines are:\n\n' +
-        '  metalplane up --no-sim --sim-url http://127.0.0.1:7081 --sim-token-file .metalplane/admin-token --time-scale 10\n' +
+        '  metalplane up --sim-url http://127.0.0.1:7081 --time-scale 10\n' +
         '  metalplane sim --kubeconfig .metalplane/kubeconfig --machines 48 --speed 10\n' +
-        '  metalplane chaos --server http://127.0.0.1:7081 --token-file .metalplane/admin-token list\n',
+        '  metalplane chaos list --server http://127.0.0.1:7081 --token-file .metalplane/admin-token\n',
     )
     .exitOverride()
     .action(async (o: SimOptions) => {

@@ -336,10 +336,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // A sim of its own process is reached like hardware too: its switches over their HTTP API, and its operator
   // API (the console's and `metalplane chaos`'s /sim/v1) passed on with the token it was given.
   let switches: SwitchDriver | undefined = sim?.fabric;
+  let simSwitches: HttpSwitchDriver | undefined;
   if (opts.externalSim) {
     const simUrl = new URL(opts.externalSim.url);
     const simToken = opts.externalSim.tokenFile !== undefined ? readTokenFile(opts.externalSim.tokenFile) : adminToken;
-    switches = new HttpSwitchDriver({ url: simUrl, token: simToken });
+    switches = simSwitches = new HttpSwitchDriver({ url: simUrl, token: simToken });
     await app.register(async (scope) => {
       scope.addHook('onRequest', async (req, reply) => {
         try {
@@ -458,6 +459,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await sim?.stop();
       await controllers?.stop();
       controllers = undefined;
+      simSwitches?.close();
       provInformers.stop();
       sharedAgents?.stop();
       await elector.stop();

@@ -6,7 +6,8 @@
 // The layout is a pure function of the machine index (a fixed, interleaved cycle of 48 placements), so names
 // and MACs are the same for every N and across restarts. BMC passwords are random (nobody can compute them from
 // a machine's name); the Secrets hold them, and a restart on the same store reads them back, so enrolling again
-// is a no-op except for the BMC address (the emulator's port is picked anew on each start).
+// is a no-op except for the BMC address (the in-process emulator's port is picked anew on each start; `metalplane
+// sim` serves it on a fixed port, so there nothing moves).
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SimApiClient } from './kube-client.js';
