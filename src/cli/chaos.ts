@@ -270,7 +270,7 @@ function connection(o: ConnectionOptions): Connection {
 }
 
 /** server, token and CA of the kubeconfig's current context (certificate-authority-data or -file, token or tokenFile). */
-function readKubeconfig(path: string): { server?: string; token?: string; ca?: string } {
+export function readKubeconfig(path: string): { server?: string; token?: string; ca?: string } {
   let doc: unknown;
   try {
     doc = YAML.parse(readFileSync(path, 'utf8'));

@@ -7,6 +7,7 @@ import { startServer } from '../server/server.js';
 import { DataDirError } from '../server/data-dir.js';
 import { chaosCommand } from './chaos.js';
 import { backupCommands } from './backup.js';
+import { simCommand } from './sim.js';
 import { METALPLANE_VERSION, VERSION } from '../version.js';
 
 import { UsageError } from './usage.js';
@@ -62,6 +63,26 @@ interface UpOptions {
   dhcpRange?: string;
   dhcpRouter?: string;
   dhcpDns: string[];
+  simUrl?: string;
+  simTokenFile?: string;
+  timeScale?: number;
+}
+
+/** `--time-scale`: like --sim-speed, "max" counting as 1000 (what an in-process sim at max gives the controllers). */
+function parseTimeScale(v: string): number {
+  const s = parseSpeed(v);
+  return s === 'max' ? 1000 : s;
+}
+
+function parseSimUrl(v: string): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new InvalidArgumentError(`"${v}" is not a URL; expected the address \`metalplane sim\` printed, e.g. http://127.0.0.1:7081`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError(`"${v}" must be an http:// or https:// URL`);
+  return u.origin;
 }
 
 export function buildProgram(): Command {
@@ -98,6 +119,9 @@ export function buildProgram(): Command {
     .option('--dhcp-range <first-last>', 'full DHCP: the addresses to lease, e.g. 10.0.0.100-10.0.0.199')
     .option('--dhcp-router <ip>', 'full DHCP: the default gateway to hand out')
     .option('--dhcp-dns <ip>', 'full DHCP: a DNS server to hand out (repeatable, comma-separated)', collect, [])
+    .option('--sim-url <url>', 'a simulated datacenter running as its own process (`metalplane sim`, which prints its URL): its switches are the network controller\'s switch driver, and /sim/v1 is passed on to it; implies --no-sim')
+    .option('--sim-token-file <file>', 'with --sim-url: the file holding the token `metalplane sim` was given (default: <data-dir>/admin-token)')
+    .option('--time-scale <x>', 'how much faster than real hardware the machines are, for provisioning timeouts ("max" = 1000; default: --sim-speed with the in-process sim, else 1); give the --speed of `metalplane sim`', parseTimeScale)
     .action(async (o: UpOptions) => {
       await runUp(o);
     });
@@ -115,6 +139,7 @@ export function buildProgram(): Command {
     });
 
   program.addCommand(chaosCommand());
+  program.addCommand(simCommand({ parseListen, parseCount: parsePositiveInt, parseSpeed, parseLogLevel, logLevels: LOG_LEVELS }));
   for (const c of backupCommands()) program.addCommand(c);
 
   return program;
@@ -127,6 +152,9 @@ async function runUp(o: UpOptions): Promise<void> {
   const dataDir = resolve(o.dataDir);
   if (!['proxy', 'full', 'off'].includes(o.dhcp)) throw new UsageError(`--dhcp ${o.dhcp}: use proxy, full or off`);
   if (o.dhcp === 'full' && !o.dhcpRange) throw new UsageError('--dhcp full needs --dhcp-range <first>-<last>');
+  if (o.simTokenFile !== undefined && o.simUrl === undefined) throw new UsageError('--sim-token-file goes with --sim-url');
+  // A sim of its own process replaces the in-process one: two would enroll the same machine names.
+  const inProcessSim = o.sim && o.simUrl === undefined;
   const server = await startServer({
     dataDir,
     host: o.listen.host,
@@ -139,7 +167,9 @@ async function runUp(o: UpOptions): Promise<void> {
     insecureHttp: o.insecureHttp,
     store: o.store ?? (process.env.METALPLANE_STORE || undefined),
     encryptionKeyFile: o.encryptionKeyFile === undefined ? undefined : resolve(o.encryptionKeyFile),
-    sim: o.sim ? { machines: o.simMachines, speed: o.simSpeed } : undefined,
+    sim: inProcessSim ? { machines: o.simMachines, speed: o.simSpeed } : undefined,
+    ...(o.simUrl !== undefined ? { externalSim: { url: o.simUrl, ...(o.simTokenFile !== undefined ? { tokenFile: resolve(o.simTokenFile) } : {}) } } : {}),
+    ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}),
     ...(o.bootInterface
       ? {
           boot: {
@@ -153,9 +183,11 @@ async function runUp(o: UpOptions): Promise<void> {
       : {}),
     logDestination: pino.destination(2) as unknown as NodeJS.WritableStream,
   });
-  const simNote = o.sim
+  const simNote = inProcessSim
     ? `simulated datacenter: ${o.simMachines} machines at speed ${o.simSpeed} (BMCs at ${server.sim?.bmcUrl}; try: kubectl apply -f examples/device.yaml)`
-    : 'simulated datacenter: off';
+    : o.simUrl !== undefined
+      ? `simulated datacenter: its own process at ${o.simUrl} (switches, /sim/v1)`
+      : 'simulated datacenter: off';
   process.stdout.write(
     [
       `metalplane ${METALPLANE_VERSION} ready`,

@@ -43,6 +43,9 @@ import { registerMetadataService } from '../provisioning/metadata.js';
 import { TokenSigner } from '../provisioning/tokens.js';
 import { SimDatacenter } from '../sim/datacenter.js';
 import { registerSimRoutes } from '../sim/http.js';
+import { HttpSwitchDriver } from '../drivers/switch/http.js';
+import type { SwitchDriver } from '../drivers/switch/types.js';
+import { readFileSync } from 'node:fs';
 import { collapseMetalPath, registerMetalApi } from '../metal-api/index.js';
 import { metalRouteGroups } from '../metal-api/routes.js';
 import type { SimSpeed } from '../sim/clock.js';
@@ -69,6 +72,12 @@ export interface ServerOptions {
   bookmarkIntervalMs?: number;
   /** Start the simulated datacenter with this many machines at this speed (absent: no simulator). */
   sim?: { machines: number; speed: SimSpeed };
+  /**
+   * A simulated datacenter running as its own process (`metalplane sim`) at `url`: its switch API is the network
+   * controller's switch driver and /sim/v1 is passed on to it. `tokenFile` holds the token it was given
+   * (default: this server's admin token).
+   */
+  externalSim?: { url: string; tokenFile?: string };
   /**
    * How much faster than real hardware the machines are, for the provisioning controllers' timeouts (default:
    * the simulator's speed, `max` counting as 1000; 1 without a simulator).
@@ -324,6 +333,43 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       registerSimRoutes(scope, sim);
     });
   }
+  // A sim of its own process is reached like hardware too: its switches over their HTTP API, and its operator
+  // API (the console's and `metalplane chaos`'s /sim/v1) passed on with the token it was given.
+  let switches: SwitchDriver | undefined = sim?.fabric;
+  let simSwitches: HttpSwitchDriver | undefined;
+  if (opts.externalSim) {
+    const simUrl = new URL(opts.externalSim.url);
+    const simToken = opts.externalSim.tokenFile !== undefined ? readTokenFile(opts.externalSim.tokenFile) : adminToken;
+    switches = simSwitches = new HttpSwitchDriver({ url: simUrl, token: simToken });
+    await app.register(async (scope) => {
+      scope.addHook('onRequest', async (req, reply) => {
+        try {
+          requireOperator(await authenticate(req), 'the simulator API');
+        } catch (e) {
+          const err = toApiError(e);
+          return reply.code(err.code).send({ errors: [err.message] });
+        }
+      });
+      scope.all('/sim/v1/*', async (req, reply) => {
+        const target = new URL(req.url, simUrl);
+        const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
+        let res: Response;
+        try {
+          res = await fetch(target, {
+            method: req.method,
+            headers: { authorization: `Bearer ${simToken}`, accept: 'application/json', ...(body && req.headers['content-type'] ? { 'content-type': req.headers['content-type'] } : {}) },
+            ...(body ? { body } : {}),
+            signal: AbortSignal.timeout(30_000),
+          });
+        } catch (e) {
+          return reply.code(502).send({ errors: [`the simulated datacenter at ${simUrl.origin} (--sim-url) does not answer: ${e instanceof Error ? e.message : String(e)}`] });
+        }
+        const text = Buffer.from(await res.arrayBuffer());
+        if (res.status === 401) return reply.code(502).send({ errors: [`the simulated datacenter at ${simUrl.origin} refused this server's token: --sim-token-file must hold the token \`metalplane sim\` was given`] });
+        return reply.code(res.status).type(res.headers.get('content-type') ?? 'application/json').send(text);
+      });
+    });
+  }
   // The Metal API: a translation over the same kinds, sharing the provisioning informers' caches.
   await registerMetalApi(app, { registry, informers: provInformers, tokens: auth, clock: systemClock, ...metalRouteGroups() });
   registerConsole(app, { registry, sessions: consoleSessions, authenticate, onWatch: (delta, resource) => metrics.watches.inc({ resource }, delta) });
@@ -372,7 +418,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         kinds: pkinds,
         informers: provInformers,
         bmc: bmcDrivers(),
-        switches: sim?.fabric,
+        switches,
         agents: sharedAgents ?? hub,
         timing: createTiming(timeScale, opts.timeoutFloorMs),
         clock: systemClock,
@@ -416,6 +462,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await sim?.stop();
       await controllers?.stop();
       controllers = undefined;
+      simSwitches?.close();
       provInformers.stop();
       sharedAgents?.stop();
       await elector.stop();
@@ -428,6 +475,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     })());
 
   return { app, registry, store, metrics, url, plainUrl, port, kubeconfigPath, adminTokenPath, caPath: tls.caPath, adminToken, sim, consoleUrl, close };
+}
+
+function readTokenFile(file: string): string {
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new Error(`--sim-token-file ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (token === '') throw new Error(`--sim-token-file ${file} is empty; it must hold the token \`metalplane sim\` was given`);
+  return token;
 }
 
 /** Paths of the kube API (and metrics): every request is authenticated before anything else is done. */

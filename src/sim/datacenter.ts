@@ -6,9 +6,11 @@
 // The layout is a pure function of the machine index (a fixed, interleaved cycle of 48 placements), so names
 // and MACs are the same for every N and across restarts. BMC passwords are random (nobody can compute them from
 // a machine's name); the Secrets hold them, and a restart on the same store reads them back, so enrolling again
-// is a no-op except for the BMC address (the emulator's port is picked anew on each start).
+// is a no-op except for the BMC address (the in-process emulator's port is picked anew on each start; `metalplane
+// sim` serves it on a fixed port, so there nothing moves).
 import { createHash, randomBytes } from 'node:crypto';
-import type { ObjectClient } from '../runtime/client.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SimApiClient } from './kube-client.js';
 import { childLogger, silentLogger, type Logger } from '../runtime/logger.js';
 import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.js';
 import type { SimSpeed } from './clock.js';
@@ -27,12 +29,18 @@ export interface SimDatacenterOptions {
   speed: SimSpeed;
   /** The plain-HTTP URL of metalplane that machines reach (PXE, agent, metadata); read at start(). */
   serverUrl: string | (() => string);
-  client: ObjectClient;
+  /** Enrolls the machines: the in-process registry, or the server's kube API over HTTPS (kube-client.ts). */
+  client: SimApiClient;
   logger?: Logger;
   /** Where the BMC emulator listens; default 127.0.0.1. */
   host?: string;
   /** The BMC emulator's port; default 0 (any free one). */
   bmcPort?: number;
+  /**
+   * The emulator is served by someone else's HTTP server (the `metalplane sim` process's one port, through
+   * `redfishHandler`) at this base URL, read at start(); then it does not listen on its own.
+   */
+  bmcUrl?: string | (() => string);
 }
 
 /** Where one machine is racked. */
@@ -218,6 +226,11 @@ export class SimDatacenter {
     );
   }
 
+  /** Serves the BMCs' Redfish requests (`/redfish/...`) on a server of the caller's (with `bmcUrl`). */
+  get redfishHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+    return this.emulator.handler;
+  }
+
   /** The BMC emulator's base URL (after start). */
   get bmcUrl(): string {
     if (this.url === undefined) throw new Error('the simulated datacenter is not started');
@@ -226,7 +239,8 @@ export class SimDatacenter {
 
   /** Starts the BMC emulator, builds the machines (powered off) and enrolls them. */
   async start(): Promise<EnrollmentSummary> {
-    const { url } = await this.emulator.listen(this.opts.bmcPort ?? 0, this.opts.host ?? '127.0.0.1');
+    const given = typeof this.opts.bmcUrl === 'function' ? this.opts.bmcUrl() : this.opts.bmcUrl;
+    const url = given !== undefined ? given.replace(/\/+$/, '') : (await this.emulator.listen(this.opts.bmcPort ?? 0, this.opts.host ?? '127.0.0.1')).url;
     this.url = url;
     // The BMCs keep the passwords their Secrets hold (a restart on the same store); a machine without a usable
     // Secret gets a new password, and enrollment writes it into the Secret: both sides always agree.
@@ -426,7 +440,7 @@ function secretName(machine: string): string {
 }
 
 /** The passwords in the sim's BMC Secrets (user `admin`), by Secret name; unusable ones are left out. */
-async function storedPasswords(client: ObjectClient): Promise<Map<string, string>> {
+async function storedPasswords(client: SimApiClient): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if ((await client.get(client.kind('', 'Namespace'), undefined, SIM_NAMESPACE)) === undefined) return out;
   for (const [name, secret] of await listAll(client, client.kind('', 'Secret'), SIM_NAMESPACE)) {
@@ -441,7 +455,7 @@ async function storedPasswords(client: ObjectClient): Promise<Map<string, string
   return out;
 }
 
-async function listAll(client: ObjectClient, kind: KindDeclaration, namespace: string | undefined): Promise<Map<string, StoredObject>> {
+async function listAll(client: SimApiClient, kind: KindDeclaration, namespace: string | undefined): Promise<Map<string, StoredObject>> {
   const out = new Map<string, StoredObject>();
   let cont: string | undefined;
   do {

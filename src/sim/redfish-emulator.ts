@@ -98,6 +98,8 @@ export class RedfishEmulator {
   private readonly serviceUuid = randomUUID();
   private readonly sleeping = new Set<Timer>();
   private served = 0;
+  /** Answers one request as the emulator does; for a server of the caller's that also serves other paths. */
+  readonly handler: (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
   constructor(opts: RedfishEmulatorOptions) {
     this.systems = opts.systems;
@@ -108,6 +110,7 @@ export class RedfishEmulator {
         else write(res, req, internalError(err));
       });
     };
+    this.handler = handler;
     this.scheme = opts.tls ? 'https' : 'http';
     this.server = opts.tls
       ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key, noDelay: true }, handler)
