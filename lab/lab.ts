@@ -67,7 +67,8 @@ function machineScript(o: { dir: string; disk: string; memoryMiB: number }): str
       // graphics=off: SeaBIOS and iPXE print to the serial console (the log), not to a VGA nobody sees. The NIC
       // keeps QEMU's own iPXE ROM: naming `romfile=…/efi-virtio.rom` made SeaBIOS skip it ("No bootable device").
       'exec qemu-system-x86_64 -accel tcg -machine graphics=off -smp 1 -m ' + o.memoryMiB + ' -display none -monitor none \\',
-      `  -serial file:${o.dir}/console.log \\`,
+      // Appended, so the log keeps every boot of the machine (a power cycle restarts QEMU).
+      `  -chardev file,id=console,path=${o.dir}/console.log,append=on -serial chardev:console \\`,
       '  -boot order=$order,reboot-timeout=5000 \\',
       `  -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=${MACHINE_MAC} \\`,
       `  -drive file=${o.disk},if=virtio,format=raw,file.locking=off`,

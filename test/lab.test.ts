@@ -138,8 +138,8 @@ describe('lab: a QEMU machine behind ipmi_sim, provisioned by metalplane', { tim
           if ((a.state === 'succeeded' || a.state === 'skipped') && !seen.has(a.name)) (seen.add(a.name), (stages[`provision.${a.name}`] = Date.now() - started));
         }
       }
-      // Inside the installed OS's boot, from its serial console (the second kernel on this console is Debian's).
-      const osBoot = lab!.console().split('Linux version').slice(2).join('Linux version');
+      // Inside the installed OS's boot, from its serial console: Debian's kernel is the one GRUB gave root=/dev/vda1.
+      const osBoot = lab!.console().split('root=/dev/vda1').slice(1).join('root=/dev/vda1');
       for (const [name, re] of [
         ['os.kernel', /./],
         ['os.network', /Reached target .*Network\b/],
