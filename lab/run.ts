@@ -12,7 +12,7 @@ async function main(): Promise<number> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
     process.stdout.write(
       [
-        'Usage: npm run lab [-- --dir DIR] [-- --no-os]',
+        'Usage: npm run lab -- [--dir DIR] [--no-os]',
         '',
         'Builds the boot image and the Debian OS image when missing (cached in lab/build/), starts the lab and',
         'waits; Ctrl-C stops it. Needs root, qemu-system-x86, ipxe-qemu, openipmi, ipmitool, debootstrap,',
