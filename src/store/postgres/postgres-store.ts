@@ -242,7 +242,7 @@ export class PostgresStore implements Store {
 
   /** Creates the schema (once, under an advisory lock, so replicas starting together do not race) and starts the feed. */
   async init(): Promise<void> {
-    const c = await this.pool.connect();
+    const c = await this.connect();
     try {
       await c.query('BEGIN');
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`metalplane schema ${this.schema}`]);
@@ -255,7 +255,7 @@ export class PostgresStore implements Store {
       c.release();
     }
     // A few connections opened now: a read next to a write in flight should not wait for a connection handshake.
-    const warm = await Promise.all(Array.from({ length: Math.min(3, this.poolSize) - 1 }, () => this.pool.connect()));
+    const warm = await Promise.all(Array.from({ length: Math.min(3, this.poolSize) - 1 }, () => this.connect()));
     for (const w of warm) w.release();
     const meta = await this.readMeta();
     this.delivered = this.target = meta.head;
@@ -288,6 +288,22 @@ export class PostgresStore implements Store {
       if (timer) this.clock.clearTimeout(timer);
     }
   }
+
+  /**
+   * A connection of the pool for a transaction. A checked-out pg client emits 'error' when its connection dies
+   * (the pool listens only while it is idle), and an unheard 'error' would crash the process: the failure reaches
+   * us through the statement in flight anyway.
+   */
+  private async connect(): Promise<pg.PoolClient> {
+    const c = await this.pool.connect();
+    if (!this.heard.has(c)) {
+      this.heard.add(c);
+      c.on('error', () => undefined);
+    }
+    return c;
+  }
+
+  private readonly heard = new WeakSet<pg.PoolClient>();
 
   /** A read: idempotent, so retried with backoff while the database does not answer (for a while); errors translated. */
   private async read<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
@@ -528,7 +544,7 @@ export class PostgresStore implements Store {
   private async writeBatch(batch: PendingWrite[]): Promise<BatchResult> {
     let c: pg.PoolClient;
     try {
-      c = await this.pool.connect();
+      c = await this.connect();
     } catch (err) {
       throw new BeforeCommitError(err);
     }
@@ -615,7 +631,7 @@ export class PostgresStore implements Store {
         // Taking the revision lock first waits out our old transaction if the server still has it (the COMMIT
         // may not have reached it yet; it ends at COMMIT or when the server notices the dead connection, at the
         // latest after idle_in_transaction_session_timeout): once we hold the lock, the answer is final.
-        const c = await this.pool.connect();
+        const c = await this.connect();
         try {
           const r = (await c.query(
             `BEGIN; SELECT value FROM ${this.t.meta} WHERE name = 'revision' FOR UPDATE; SELECT 1 AS one FROM ${this.t.writes} WHERE write_id = '${writeId}'; ROLLBACK`,
@@ -884,7 +900,7 @@ export class PostgresStore implements Store {
   private async compactInChunks(target: number): Promise<void> {
     for (;;) {
       if (this.stopped) throw closedError();
-      const c = await this.pool.connect();
+      const c = await this.connect();
       let hi: number;
       try {
         await c.query('BEGIN');
