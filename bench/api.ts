@@ -205,7 +205,7 @@ async function benchList(server: TestServer, opts: BenchOptions): Promise<BenchR
  * objects at the same durability and concurrency; and the cross-replica watch delay: a watch on B, creates on A
  * one at a time, from sending the create to B's ADDED event.
  */
-async function benchPostgresReplicas(opts: BenchOptions): Promise<BenchResult[]> {
+export async function benchPostgresReplicas(opts: BenchOptions): Promise<BenchResult[]> {
   const db = await benchPostgres();
   if (!db) return [];
   const dir = mkdtempSync(join(tmpdir(), 'metalplane-bench-pg-'));
