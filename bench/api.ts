@@ -7,7 +7,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestServer, type TestServer } from '../test/helpers/server.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { runLoad } from './load.js';
+import { benchPostgres, rawPgInsertsPerSecond } from './store.js';
+import { formatKeyFile, newEncryptionKey } from '../src/store/encryption.js';
 import type { BenchOptions, BenchResult } from './types.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -89,6 +93,7 @@ export async function benchApi(opts: BenchOptions): Promise<BenchResult[]> {
     }
     results.push(await benchFanout(server, opts));
     results.push(await benchList(server, opts));
+    results.push(...(await benchPostgresReplicas(opts)));
   } finally {
     plainBase.proc.kill();
     tlsBase.proc.kill();
@@ -192,4 +197,92 @@ async function benchList(server: TestServer, opts: BenchOptions): Promise<BenchR
   const cpu1 = serverCpuMs(server.proc.pid);
   times.sort((a, b) => a - b);
   return { name: 'list.10k', value: round(times[Math.floor(times.length / 2)], 1), unit: 'ms', target: '< 300 ms', note: `median of ${times.length}, ~1 KB ConfigMaps, JSON${cpu0 !== undefined && cpu1 !== undefined ? `, server CPU ${round((cpu1 - cpu0) / runs, 1)} ms per list` : ''}` };
+}
+
+/**
+ * On PostgreSQL (a throwaway local server at full durability; skipped when PostgreSQL is not installed): two
+ * `metalplane up` replicas on one database. api.create through replica A against raw `pg` inserts of the same
+ * objects at the same durability and concurrency; and the cross-replica watch delay: a watch on B, creates on A
+ * one at a time, from sending the create to B's ADDED event.
+ */
+export async function benchPostgresReplicas(opts: BenchOptions): Promise<BenchResult[]> {
+  const db = await benchPostgres();
+  if (!db) return [];
+  const dir = mkdtempSync(join(tmpdir(), 'metalplane-bench-pg-'));
+  const keyFile = join(dir, 'encryption.key');
+  writeFileSync(keyFile, formatKeyFile([newEncryptionKey()]), { mode: 0o600 });
+  const shared = ['--log-level', 'error', '--store', await db.freshUrl(), '--encryption-key-file', keyFile];
+  const a = await startTestServer({ args: shared });
+  const b = await startTestServer({ args: shared });
+  const results: BenchResult[] = [];
+  try {
+    const n = opts.quick ? 2000 : 10000;
+    const c = 32;
+    const auth = { authorization: `Bearer ${a.token}` };
+    const url = `${a.plainUrl}/api/v1/namespaces/default/configmaps`;
+    await runLoad({ url, method: 'POST', headers: auth, body: (i) => configMap(500_000 + i) }, 300, c);
+    const create = await runLoad({ url, method: 'POST', headers: auth, body: configMap }, n, c);
+    if (create.errors) throw new Error(`api.create.pg: ${create.errors} errors`);
+    const raw = await rawPgInsertsPerSecond(await db.freshUrl(), n, c, configMap);
+    results.push(ratio('api.create.pg', create.perSecond, 'req/s', `raw pg inserts of the same ConfigMaps, one autocommit INSERT each on ${c} connections`, raw, '', `replica A of two on one PostgreSQL (fsync + synchronous_commit on), ${c} in flight, p99 ${round(create.p99ms, 2)} ms`));
+    results.push(await crossReplicaWatch(a, b, opts.quick ? 50 : 200));
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+    a.cleanup();
+    b.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+async function crossReplicaWatch(a: TestServer, b: TestServer, writes: number): Promise<BenchResult> {
+  const sentAt = new Map<string, number>();
+  const delays: number[] = [];
+  const agent = new http.Agent({ keepAlive: true });
+  let watchReq: http.ClientRequest | undefined;
+  await new Promise<void>((resolve, reject) => {
+    watchReq = http.get(
+      `${b.plainUrl}/api/v1/namespaces/default/configmaps?watch=true&labelSelector=xreplica%3Dtrue&resourceVersion=0`,
+      { agent, headers: { authorization: `Bearer ${b.token}` } },
+      (res) => {
+        res.on('error', () => undefined);
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          const now = performance.now();
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            const m = /"name":"(xr-\d+)"/.exec(line);
+            const t = m ? sentAt.get(m[1]) : undefined;
+            if (t !== undefined && line.startsWith('{"type":"ADDED"')) delays.push(now - t);
+          }
+        });
+        resolve();
+      },
+    );
+    watchReq.on('error', reject);
+  });
+  for (let i = 0; i < writes; i++) {
+    const name = `xr-${i}`;
+    const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels: { xreplica: 'true' } }, data: { a: 'b' } });
+    sentAt.set(name, performance.now());
+    const res = await fetch(`${a.plainUrl}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body });
+    if (res.status !== 201) throw new Error(`watch.cross-replica: create on A answered ${res.status}: ${await res.text()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const deadline = Date.now() + 10_000;
+  while (delays.length < writes && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  watchReq?.destroy();
+  agent.destroy();
+  delays.sort((x, y) => x - y);
+  const pct = (q: number): number => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))];
+  return {
+    name: 'watch.cross-replica.p99',
+    value: round(pct(0.99), 2),
+    unit: 'ms',
+    note: `create on replica A → ADDED on a watch on replica B (one PostgreSQL, LISTEN/NOTIFY wake-up), ${delays.length}/${writes} seen, p50 ${round(pct(0.5), 2)} ms; includes the create's own latency`,
+  };
 }

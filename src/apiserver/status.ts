@@ -46,6 +46,7 @@ function fromStoreError(e: StoreError): ApiError {
     case 'InvalidArgument':
       return ApiError.badRequest(e.message);
     case 'Closed':
+    case 'Unavailable':
       return new ApiError(503, 'ServiceUnavailable', e.message, { retryAfterSeconds: 1 });
     case 'Corrupt':
       return ApiError.internal(e.message);

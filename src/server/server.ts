@@ -270,9 +270,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   app.get('/livez', async (_req, reply) => reply.type('text/plain').send('ok'));
   app.get('/readyz', async (_req, reply) => {
     // A networked store can go away: not ready while it does not answer (the load balancer sends traffic elsewhere).
-    const storeUp = rawStore instanceof PostgresStore ? await rawStore.ping() : true;
-    if (ready && storeUp) return reply.type('text/plain').send('ok');
-    return reply.code(503).type('text/plain').send(storeUp ? 'not ready' : 'not ready: the store does not answer');
+    const storeDown = rawStore instanceof PostgresStore ? await rawStore.unavailableReason() : undefined;
+    if (ready && storeDown === undefined) return reply.type('text/plain').send('ok');
+    return reply.code(503).type('text/plain').send(storeDown === undefined ? 'not ready' : `not ready: ${storeDown}`);
   });
   // Authenticated by the guard (a 401 Status with WWW-Authenticate without a valid token).
   app.get('/metrics', async (req, reply) => {

@@ -17,6 +17,12 @@ export type StoreErrorCode =
   | 'InvalidArgument'
   /** the store is closed or closing */
   | 'Closed'
+  /**
+   * the backend did not answer in time or held a lock too long (a networked database restarting, failing over,
+   * or stuck behind another transaction); retrying later may succeed. A write that fails so was not applied,
+   * unless the message says its outcome is unknown.
+   */
+  | 'Unavailable'
   /** the store's file is in a state it cannot continue from (e.g. a second writer) */
   | 'Corrupt';
 

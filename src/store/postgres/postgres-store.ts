@@ -26,13 +26,22 @@
 // delivered it: a list on B after a write acknowledged on A includes that write, and a revision returned by
 // this store is never ahead of what its watchers will deliver next (bookmarks stay truthful).
 
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { StoreError } from '../errors.js';
+import { StoreError, isStoreError } from '../errors.js';
 import { systemClock, type Clock, type Timer } from '../../lib/clock.js';
 import type { CompactionOptions, KeyValue, ListOptions, ListResult, Store, StoreEvent, WatchHandle, WatchOptions, WriteOp } from '../types.js';
 import { WatchHub, Watcher } from '../watch-hub.js';
+import { DEFAULT_TIMEOUTS, parsePostgresUrl } from './url.js';
 
-/** The schema, in `schema` (quoted identifier). `name` collates "C": bytes of UTF-8 = code point order, as SQLite sorts. */
+export { parsePostgresUrl } from './url.js';
+export type { ParsedPostgresUrl } from './url.js';
+
+/**
+ * The schema, in `schema` (quoted identifier). `name` collates "C": bytes of UTF-8 = code point order, as SQLite
+ * sorts. `writes` holds one row per write transaction, written in it: the proof, after a COMMIT whose answer was
+ * lost, that it landed (kept for a while after compaction passes it; see compactInChunks).
+ */
 export function postgresSchema(schema: string): string {
   const s = quoteIdent(schema);
   return `
@@ -53,6 +62,11 @@ CREATE TABLE IF NOT EXISTS ${s}.meta (
   value BIGINT NOT NULL
 );
 INSERT INTO ${s}.meta (name, value) VALUES ('revision', 0), ('compact_revision', 0) ON CONFLICT (name) DO NOTHING;
+CREATE TABLE IF NOT EXISTS ${s}.writes (
+  write_id TEXT        PRIMARY KEY,
+  revision BIGINT      NOT NULL,
+  at       TIMESTAMPTZ NOT NULL DEFAULT now()
+);
 `;
 }
 
@@ -65,9 +79,15 @@ export interface PostgresStoreOptions {
   pollIntervalMs?: number;
   /** At most this many write calls share one transaction (default 1000). */
   maxBatch?: number;
-  /** Server-side statement_timeout, and lock_timeout, in ms (defaults 30 000 and 10 000). */
+  /** Server-side statement_timeout, lock_timeout and idle_in_transaction_session_timeout in ms (url.ts DEFAULT_TIMEOUTS). */
   statementTimeoutMs?: number;
   lockTimeoutMs?: number;
+  idleInTransactionTimeoutMs?: number;
+  /**
+   * How long a write keeps being retried while the database does not answer (restart, failover) before it
+   * fails as Unavailable (default 20 000 ms). Reads retry for a quarter of it.
+   */
+  retryForMs?: number;
   /** Drives compaction, polling and reconnect backoff (default: the system clock). */
   clock?: Clock;
   /** Where failures of background work go: compaction, a feed read that will be retried (default: process.emitWarning). */
@@ -115,25 +135,14 @@ const types = {
     oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-export interface ParsedPostgresUrl {
-  connectionString: string;
-  schema: string | undefined;
-}
-
-/** Splits our own `schema` parameter off a postgres:// URL; the rest goes to `pg` as it is. */
-export function parsePostgresUrl(url: string): ParsedPostgresUrl {
-  const u = new URL(url);
-  const schema = u.searchParams.get('schema') ?? undefined;
-  u.searchParams.delete('schema');
-  if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
-    throw new StoreError('InvalidArgument', `schema "${schema}" in the store URL must be letters, digits and _ (at most 63, not starting with a digit)`);
-  }
-  return { connectionString: u.toString(), schema };
-}
-
 export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
   const parsed = parsePostgresUrl(url);
-  const store = new PostgresStore(parsed.connectionString, { ...opts, schema: opts.schema ?? parsed.schema ?? 'metalplane' });
+  const store = new PostgresStore(parsed.connectionStrings, {
+    ...parsed.timeouts,
+    ...opts,
+    schema: opts.schema ?? parsed.schema ?? 'metalplane',
+    requireWritable: parsed.requireWritable,
+  });
   try {
     await store.init();
   } catch (err) {
@@ -148,7 +157,7 @@ export class PostgresStore implements Store {
   private readonly clock: Clock;
   private readonly onBackgroundError: (err: Error) => void;
   private readonly schema: string;
-  private readonly t: { kv: string; meta: string };
+  private readonly t: { kv: string; meta: string; writes: string };
   private readonly channel: string;
   private readonly pollIntervalMs: number;
   private readonly maxBatch: number;
@@ -186,39 +195,54 @@ export class PostgresStore implements Store {
   /** Background work (feed, listener, polls) has ended; set after the accepted writes were flushed. */
   private stopped = false;
 
-  constructor(connectionString: string, opts: PostgresStoreOptions & { schema: string }) {
+  /** `connectionStrings`: one per host, tried in turn (url.ts); `requireWritable`: skip read-only servers. */
+  constructor(connectionStrings: string | string[], opts: PostgresStoreOptions & { schema: string; requireWritable?: boolean }) {
+    const urls = typeof connectionStrings === 'string' ? [connectionStrings] : connectionStrings;
     this.schema = opts.schema;
-    this.t = { kv: `${quoteIdent(this.schema)}.kv`, meta: `${quoteIdent(this.schema)}.meta` };
+    this.t = { kv: `${quoteIdent(this.schema)}.kv`, meta: `${quoteIdent(this.schema)}.meta`, writes: `${quoteIdent(this.schema)}.writes` };
     this.channel = `metalplane_${this.schema}`.slice(0, 63);
     this.clock = opts.clock ?? systemClock;
     this.onBackgroundError = opts.onBackgroundError ?? ((err) => process.emitWarning(`store: ${err.message}`));
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.maxBatch = opts.maxBatch ?? 1000;
-    this.connectionString = connectionString;
-    this.clientConfig = {
-      connectionString,
+    this.retryForMs = opts.retryForMs ?? 20_000;
+    this.timeouts = {
+      statementTimeoutMs: opts.statementTimeoutMs ?? DEFAULT_TIMEOUTS.statementTimeoutMs,
+      lockTimeoutMs: opts.lockTimeoutMs ?? DEFAULT_TIMEOUTS.lockTimeoutMs,
+      idleInTransactionTimeoutMs: opts.idleInTransactionTimeoutMs ?? DEFAULT_TIMEOUTS.idleInTransactionTimeoutMs,
+    };
+    const clientConfig: pg.ClientConfig = {
+      connectionString: urls[0],
       types,
-      statement_timeout: opts.statementTimeoutMs ?? 30_000,
-      lock_timeout: opts.lockTimeoutMs ?? 10_000,
-      // A transaction whose client vanished mid-way must not hold the revision lock for long.
-      idle_in_transaction_session_timeout: opts.statementTimeoutMs ?? 30_000,
+      statement_timeout: this.timeouts.statementTimeoutMs,
+      lock_timeout: this.timeouts.lockTimeoutMs,
+      idle_in_transaction_session_timeout: this.timeouts.idleInTransactionTimeoutMs,
+      // Client side: a network that stalls (no RST, no answer) fails a statement instead of hanging it; later than
+      // the server's own statement timeout, which says more when the server is there.
+      query_timeout: this.timeouts.statementTimeoutMs + 5_000,
       application_name: 'metalplane',
       connectionTimeoutMillis: 10_000,
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
     };
+    this.Client = hostClient(urls, opts.requireWritable ?? false);
+    this.clientConfig = clientConfig;
     this.poolSize = opts.poolSize ?? 10;
-    this.pool = new pg.Pool({ ...this.clientConfig, max: this.poolSize, min: Math.min(3, this.poolSize), idleTimeoutMillis: 30_000 });
+    this.pool = new pg.Pool({ ...clientConfig, Client: this.Client, max: this.poolSize, min: Math.min(3, this.poolSize), idleTimeoutMillis: 30_000 });
     // An idle pooled connection that the server closed (restart, failover) is dropped by pg; say so, never crash.
     this.pool.on('error', (err) => this.onBackgroundError(new Error(`idle connection failed: ${err.message}`)));
   }
 
-  private readonly connectionString: string;
   private readonly poolSize: number;
   private readonly clientConfig: pg.ClientConfig;
+  private readonly Client: typeof pg.Client;
+  private readonly retryForMs: number;
+  /** The limits in force (from the URL or the options, else the defaults). */
+  readonly timeouts: { statementTimeoutMs: number; lockTimeoutMs: number; idleInTransactionTimeoutMs: number };
 
   /** Creates the schema (once, under an advisory lock, so replicas starting together do not race) and starts the feed. */
   async init(): Promise<void> {
-    const c = await this.pool.connect();
+    const c = await this.connect();
     try {
       await c.query('BEGIN');
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`metalplane schema ${this.schema}`]);
@@ -231,7 +255,7 @@ export class PostgresStore implements Store {
       c.release();
     }
     // A few connections opened now: a read next to a write in flight should not wait for a connection handshake.
-    const warm = await Promise.all(Array.from({ length: Math.min(3, this.poolSize) - 1 }, () => this.pool.connect()));
+    const warm = await Promise.all(Array.from({ length: Math.min(3, this.poolSize) - 1 }, () => this.connect()));
     for (const w of warm) w.release();
     const meta = await this.readMeta();
     this.delivered = this.target = meta.head;
@@ -244,13 +268,56 @@ export class PostgresStore implements Store {
     return { ...this.counters, watchers: this.hub.size };
   }
 
-  /** Whether the database answers (for /readyz). */
-  async ping(): Promise<boolean> {
+  /**
+   * Whether the database answers, and takes writes where the URL asks for that (for /readyz): undefined when it
+   * does, else why not. Bounded by `timeoutMs`, so a stalled network makes the probe fail, not hang.
+   */
+  async unavailableReason(timeoutMs = 2000): Promise<string | undefined> {
+    if (this.closing) return 'the store is closed';
+    let timer: Timer | undefined;
+    const timedOut = new Promise<string>((resolve) => {
+      timer = this.clock.setTimeout(() => resolve(`the database did not answer within ${timeoutMs} ms`), timeoutMs);
+    });
+    const probe = this.pool.query('SELECT 1').then(
+      () => undefined,
+      (err: Error) => `the database does not answer: ${err.message}`,
+    );
     try {
-      await this.pool.query('SELECT 1');
-      return true;
-    } catch {
-      return false;
+      return await Promise.race([probe, timedOut]);
+    } finally {
+      if (timer) this.clock.clearTimeout(timer);
+    }
+  }
+
+  /**
+   * A connection of the pool for a transaction. A checked-out pg client emits 'error' when its connection dies
+   * (the pool listens only while it is idle), and an unheard 'error' would crash the process: the failure reaches
+   * us through the statement in flight anyway.
+   */
+  private async connect(): Promise<pg.PoolClient> {
+    const c = await this.pool.connect();
+    if (!this.heard.has(c)) {
+      this.heard.add(c);
+      c.on('error', () => undefined);
+    }
+    return c;
+  }
+
+  private readonly heard = new WeakSet<pg.PoolClient>();
+
+  /** A read: idempotent, so retried with backoff while the database does not answer (for a while); errors translated. */
+  private async read<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    const deadline = this.clock.now() + this.retryForMs / 4;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.pool.query<R>(sql, params);
+      } catch (err) {
+        if (isConnectionError(err) && !this.stopped && this.clock.now() < deadline) {
+          await sleep(this.clock, backoffMs(attempt));
+          continue;
+        }
+        throw translateError(err, this.timeouts);
+      }
     }
   }
 
@@ -271,10 +338,10 @@ export class PostgresStore implements Store {
     let rows: Row[];
     if (revision === undefined || revision === 0) {
       // The newest committed version: never older than anything acknowledged anywhere.
-      rows = (await this.pool.query<Row>(`SELECT id, name, created, deleted, create_revision, value FROM ${this.t.kv} WHERE name = $1 ORDER BY id DESC LIMIT 1`, [key])).rows;
+      rows = (await this.read<Row>(`SELECT id, name, created, deleted, create_revision, value FROM ${this.t.kv} WHERE name = $1 ORDER BY id DESC LIMIT 1`, [key])).rows;
     } else {
       const rev = await this.readRevision(revision);
-      rows = (await this.pool.query<Row>(`SELECT id, name, created, deleted, create_revision, value FROM ${this.t.kv} WHERE name = $1 AND id <= $2 ORDER BY id DESC LIMIT 1`, [key, rev])).rows;
+      rows = (await this.read<Row>(`SELECT id, name, created, deleted, create_revision, value FROM ${this.t.kv} WHERE name = $1 AND id <= $2 ORDER BY id DESC LIMIT 1`, [key, rev])).rows;
     }
     const row = rows[0];
     return row && row.deleted === 0 ? toKeyValue(row) : undefined;
@@ -288,7 +355,7 @@ export class PostgresStore implements Store {
     if (range === undefined) return { items: [], revision: rev, more: false };
     const params: unknown[] = [rev, ...range.params];
     const rows = (
-      await this.pool.query<Row>(
+      await this.read<Row>(
         `SELECT k.id, k.name, k.created, k.deleted, k.create_revision, k.value FROM ${this.t.kv} AS k
          WHERE ${range.sql} AND ${this.latestLiveAt('$1')} ORDER BY k.name ${limit ? `LIMIT ${limit + 1}` : ''}`,
         params,
@@ -309,7 +376,7 @@ export class PostgresStore implements Store {
   private async countAt(prefix: string, rev: number, startAfter?: string): Promise<number> {
     const range = keyRange(prefix, startAfter, 2);
     if (range === undefined) return 0;
-    const r = await this.pool.query<{ n: number }>(`SELECT COUNT(*)::int8 AS n FROM ${this.t.kv} AS k WHERE ${range.sql} AND ${this.latestLiveAt('$1')}`, [rev, ...range.params]);
+    const r = await this.read<{ n: number }>(`SELECT COUNT(*)::int8 AS n FROM ${this.t.kv} AS k WHERE ${range.sql} AND ${this.latestLiveAt('$1')}`, [rev, ...range.params]);
     return r.rows[0].n;
   }
 
@@ -329,7 +396,7 @@ export class PostgresStore implements Store {
   }
 
   private async readMeta(): Promise<{ head: number; compact: number }> {
-    const r = await this.pool.query<{ name: string; value: number }>(`SELECT name, value FROM ${this.t.meta} WHERE name IN ('revision', 'compact_revision')`);
+    const r = await this.read<{ name: string; value: number }>(`SELECT name, value FROM ${this.t.meta} WHERE name IN ('revision', 'compact_revision')`);
     let head = 0;
     let compact = 0;
     for (const row of r.rows) {
@@ -427,18 +494,22 @@ export class PostgresStore implements Store {
   /** Commits one batch (retrying connection failures where the outcome is known), delivers it, settles the callers. */
   private async flush(batch: PendingWrite[]): Promise<void> {
     let result: BatchResult;
+    const deadline = this.clock.now() + this.retryForMs;
     for (let attempt = 0; ; attempt++) {
       try {
         result = await this.writeBatch(batch);
         break;
       } catch (err) {
-        // Only a transaction that surely did not commit is retried: one that failed before COMMIT was sent.
-        if (err instanceof BeforeCommitError && isConnectionError(err.cause) && attempt < 8 && !this.stopped) {
+        // Only a transaction that surely did not commit is retried: one that failed before COMMIT was sent, or
+        // whose COMMIT was found not to have landed. A lock or statement timeout is not retried here: the
+        // caller hears it at once (a stuck transaction elsewhere must not make every write wait forever).
+        if (err instanceof BeforeCommitError && isConnectionError(err.cause) && this.clock.now() < deadline && !this.stopped) {
           this.counters.retries++;
-          await sleep(this.clock, Math.min(2000, 50 * 2 ** attempt));
+          await sleep(this.clock, backoffMs(attempt));
           continue;
         }
-        const e = err instanceof BeforeCommitError ? translateError(err.cause) : translateError(err);
+        let e = translateError(err, this.timeouts);
+        if (err instanceof BeforeCommitError && isStoreError(e, 'Unavailable')) e = new StoreError('Unavailable', `${e.message}; the write was not applied`);
         this.counters.rejectedWrites += batch.length;
         for (const w of batch) w.reject(e);
         return;
@@ -474,7 +545,7 @@ export class PostgresStore implements Store {
   private async writeBatch(batch: PendingWrite[]): Promise<BatchResult> {
     let c: pg.PoolClient;
     try {
-      c = await this.pool.connect();
+      c = await this.connect();
     } catch (err) {
       throw new BeforeCommitError(err);
     }
@@ -510,15 +581,18 @@ export class PostgresStore implements Store {
           cols.value.push(r.value);
         }
         const last = base + plan.rows.length;
+        const writeId = randomUUID();
         await c.query(
           `WITH ins AS (
              INSERT INTO ${this.t.kv} (id, name, created, deleted, create_revision, prev_revision, value)
              SELECT * FROM unnest($1::int8[], $2::text[], $3::int2[], $4::int2[], $5::int8[], $6::int8[], $7::text[])
            ), bump AS (
              UPDATE ${this.t.meta} SET value = $8 WHERE name = 'revision'
+           ), proof AS (
+             INSERT INTO ${this.t.writes} (write_id, revision) VALUES ($11, $8)
            )
            SELECT pg_notify($9, $10)`,
-          [cols.id, cols.name, cols.created, cols.deleted, cols.cr, cols.prev, cols.value, last, this.channel, String(last)],
+          [cols.id, cols.name, cols.created, cols.deleted, cols.cr, cols.prev, cols.value, last, this.channel, String(last), writeId],
         );
         const result: BatchResult = { outcomes: plan.outcomes, events: plan.events, first: base + 1, last };
         committing = true;
@@ -528,7 +602,7 @@ export class PostgresStore implements Store {
           broken = true;
           if (!isConnectionError(err)) throw err;
           // COMMIT was sent and no answer came: the batch may or may not be in the log.
-          return await this.resolveUnknownCommit(err, result, plan.rows[0]);
+          return await this.resolveUnknownCommit(err, result, writeId);
         }
         return result;
       } catch (err) {
@@ -543,42 +617,45 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * A COMMIT whose answer was lost (the server restarted, failed over, or the network broke). The outcome is in
-   * the log: our first row is there, or another transaction now holds its revision, or nothing does. Ask until
-   * the database answers (bounded), then either acknowledge the batch or retry it as never written; so a write
-   * is neither duplicated nor reported lost when it was kept. If the database stays away, the callers hear the
-   * connection error: their write may or may not have happened, as with any networked database.
+   * A COMMIT whose answer was lost (the server restarted, failed over, or the network broke). Whether it landed
+   * is in the database: the transaction wrote its write id into `writes`. Ask until the database answers
+   * (bounded), then either acknowledge the batch or retry it as never written: a write is neither applied twice
+   * nor reported failed when it was kept. If the database stays away, the callers hear Unavailable saying that
+   * the outcome is unknown (the one honest answer then, as with any networked database).
    */
-  private async resolveUnknownCommit(err: unknown, result: BatchResult, first: NewRow): Promise<BatchResult> {
-    const deadline = this.clock.now() + 30_000;
+  private async resolveUnknownCommit(err: unknown, result: BatchResult, writeId: string): Promise<BatchResult> {
+    const deadline = this.clock.now() + this.retryForMs;
     for (let attempt = 0; !this.stopped && this.clock.now() < deadline; attempt++) {
-      await sleep(this.clock, Math.min(2000, 50 * 2 ** attempt));
-      let rows: { name: string; prev_revision: number; value: string }[];
+      await sleep(this.clock, backoffMs(attempt));
+      let landed: boolean;
       try {
         // Taking the revision lock first waits out our old transaction if the server still has it (the COMMIT
-        // may not have reached it yet): once we hold the lock, the log says what happened, finally.
-        const c = await this.pool.connect();
+        // may not have reached it yet; it ends at COMMIT or when the server notices the dead connection, at the
+        // latest after idle_in_transaction_session_timeout): once we hold the lock, the answer is final.
+        const c = await this.connect();
         try {
           const r = (await c.query(
-            `BEGIN; SELECT value FROM ${this.t.meta} WHERE name = 'revision' FOR UPDATE; SELECT name, prev_revision, value FROM ${this.t.kv} WHERE id = ${Number(first.id)}; ROLLBACK`,
-          )) as unknown as pg.QueryResult<{ name: string; prev_revision: number; value: string }>[];
-          rows = r[2].rows;
+            `BEGIN; SELECT value FROM ${this.t.meta} WHERE name = 'revision' FOR UPDATE; SELECT 1 AS one FROM ${this.t.writes} WHERE write_id = '${writeId}'; ROLLBACK`,
+          )) as unknown as pg.QueryResult<{ one: number }>[];
+          landed = r[2].rows.length > 0;
           c.release();
         } catch (e) {
           c.release(true); // possibly inside a failed transaction: not for reuse
           throw e;
         }
-      } catch (e) {
-        if (isConnectionError(e)) continue;
-        throw e;
+      } catch {
+        // Unreachable, or the old transaction still holds the lock: ask again (until the deadline).
+        continue;
       }
-      const row = rows[0];
-      if (row && row.name === first.name && row.prev_revision === first.prevRevision && row.value === first.value) return result;
-      // Not ours, or absent: our transaction did not commit and never will.
+      if (landed) return result;
+      // Not there while we hold the lock: our transaction did not commit and never will.
       this.counters.retries++;
       throw new BeforeCommitError(err);
     }
-    throw translateError(err);
+    throw new StoreError(
+      'Unavailable',
+      `the outcome of the write is unknown: the database stopped answering after COMMIT was sent (${(err as Error).message}) and did not answer within ${this.retryForMs} ms; read the object to see whether the write happened`,
+    );
   }
 
   // ------------------------------------------------------------------ the feed
@@ -659,7 +736,7 @@ export class PostgresStore implements Store {
       const from = this.delivered;
       this.counters.logReads++;
       const rows = (
-        await this.pool.query<LogRow>(
+        await this.read<LogRow>(
           `SELECT k.id, k.name, k.created, k.deleted, k.create_revision, k.prev_revision, k.value, p.value AS prev_value
            FROM ${this.t.kv} AS k LEFT JOIN ${this.t.kv} AS p ON p.id = k.prev_revision AND k.created = 0
            WHERE k.id > $1 AND k.id <= $2 ORDER BY k.id LIMIT ${FEED_PAGE}`,
@@ -701,7 +778,7 @@ export class PostgresStore implements Store {
   /** The dedicated LISTEN connection; reconnects with backoff and then polls once (notifications may have been lost). */
   private async connectListener(attempt = 0): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client(this.clientConfig);
+    const client = new this.Client(this.clientConfig);
     client.on('error', () => undefined); // followed by 'end', handled below
     client.on('notification', (msg) => {
       const rev = Number(msg.payload);
@@ -779,7 +856,7 @@ export class PostgresStore implements Store {
           const replay: StoreEvent[] = [];
           for (let after = from; ; ) {
             const rows = (
-              await this.pool.query<LogRow>(
+              await this.read<LogRow>(
                 `SELECT k.id, k.name, k.created, k.deleted, k.create_revision, k.prev_revision, k.value, p.value AS prev_value
                  FROM ${this.t.kv} AS k LEFT JOIN ${this.t.kv} AS p ON p.id = k.prev_revision AND k.created = 0
                  WHERE k.id > $1 AND k.id <= $2 AND ${range.sql} ORDER BY k.id LIMIT ${FEED_PAGE}`,
@@ -824,7 +901,7 @@ export class PostgresStore implements Store {
   private async compactInChunks(target: number): Promise<void> {
     for (;;) {
       if (this.stopped) throw closedError();
-      const c = await this.pool.connect();
+      const c = await this.connect();
       let hi: number;
       try {
         await c.query('BEGIN');
@@ -838,6 +915,8 @@ export class PostgresStore implements Store {
         await c.query(`DELETE FROM ${this.t.kv} WHERE id IN (SELECT prev_revision FROM ${this.t.kv} WHERE id > $1 AND id <= $2 AND prev_revision > 0)`, [lo, hi]);
         await c.query(`DELETE FROM ${this.t.kv} WHERE id > $1 AND id <= $2 AND deleted = 1`, [lo, hi]);
         await c.query(`UPDATE ${this.t.meta} SET value = $1 WHERE name = 'compact_revision'`, [hi]);
+        // Write ids are needed only while a writer may still be asking whether its COMMIT landed (seconds).
+        await c.query(`DELETE FROM ${this.t.writes} WHERE revision <= $1 AND at < now() - interval '1 hour'`, [hi]);
         await c.query('COMMIT');
       } catch (err) {
         await c.query('ROLLBACK').catch(() => undefined);
@@ -1004,6 +1083,58 @@ class BeforeCommitError extends Error {
   }
 }
 
+/**
+ * The pg.Client class for a store whose URL lists several hosts (libpq's multi-host form, which `pg` does not
+ * read) or requires a writable server: a new connection goes to the host that worked last; one that fails to
+ * connect, or (when writes are required) finds a read-only server, i.e. a standby, moves the next connection on
+ * to the next host. The callers' retries with backoff do the rest, so after a failover the store finds the
+ * promoted standby by itself.
+ */
+function hostClient(urls: string[], requireWritable: boolean): typeof pg.Client {
+  if (urls.length <= 1 && !requireWritable) return pg.Client;
+  let current = 0;
+  const moveOn = (from: number): void => {
+    if (current === from) current = (from + 1) % urls.length;
+  };
+  return class HostClient extends pg.Client {
+    private readonly hostIndex: number;
+    constructor(config: pg.ClientConfig) {
+      const i = current;
+      super({ ...config, connectionString: urls[i] });
+      this.hostIndex = i;
+    }
+
+    override connect(): Promise<pg.Client>;
+    override connect(callback: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): void;
+    override connect(callback?: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): Promise<pg.Client> | void {
+      const done = this.connectToUsable();
+      if (!callback) return done;
+      done.then(
+        (c) => (callback as (err: null, c: pg.Client) => void)(null, c),
+        (err: Error) => (callback as (err: Error) => void)(err),
+      );
+    }
+
+    private async connectToUsable(): Promise<pg.Client> {
+      try {
+        await super.connect();
+      } catch (err) {
+        moveOn(this.hostIndex);
+        throw err;
+      }
+      if (requireWritable) {
+        const r = await this.query<{ transaction_read_only: string }>('SHOW transaction_read_only');
+        if (r.rows[0]?.transaction_read_only === 'on') {
+          moveOn(this.hostIndex);
+          await this.end().catch(() => undefined);
+          throw Object.assign(new Error(`${this.host}:${this.port} is read-only (a standby); the store needs the primary (target_session_attrs=read-write), trying the next host`), { code: '25006' });
+        }
+      }
+      return this;
+    }
+  };
+}
+
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
@@ -1067,25 +1198,45 @@ function closedError(): StoreError {
   return new StoreError('Closed', 'the store is closed');
 }
 
-/** Errors that mean "the connection is gone", not "the statement was wrong". */
+/** Errors that mean "the connection is gone" (or useless for writes), not "the statement was wrong". */
 export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {
-    // 08xxx connection exceptions, 57P01-03 admin/crash shutdown, cannot connect now
-    if (/^08|^57P0[1-3]$/.test(code)) return true;
-    if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
+    // 08xxx connection exceptions, 57P01-03 admin/crash shutdown, cannot connect now; 25P03 the server ended an
+    // idle transaction (and the session); 25006 a read-only server (a standby, or a demoted primary)
+    if (/^08|^57P0[1-3]$|^25P03$|^25006$/.test(code)) return true;
+    if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].includes(code)) return true;
   }
-  return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(err.message);
+  return /Connection terminated|connection timeout|timeout expired|Query read timeout|Client has encountered a connection error|not queryable/i.test(err.message);
 }
 
-function translateError(err: unknown): Error {
+/** lock_timeout passed (55P03 lock_not_available). */
+function isLockTimeout(err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === '55P03';
+}
+
+/** The store's reading of a `pg` error: a StoreError where it has a meaning callers act on. */
+function translateError(err: unknown, timeouts?: PostgresStore['timeouts']): Error {
   if (err instanceof StoreError) return err;
-  if (err instanceof BeforeCommitError) return translateError(err.cause);
-  const code = (err as { code?: unknown }).code;
+  if (err instanceof BeforeCommitError) return translateError(err.cause, timeouts);
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | undefined)?.code;
   // The backstop: a write that lost a race the revision lock should have prevented.
-  if (code === '23505') return new StoreError('RevisionMismatch', `a key was modified concurrently by another writer (${(err as Error).message})`);
-  return err instanceof Error ? err : new Error(String(err));
+  if (code === '23505') return new StoreError('RevisionMismatch', `a key was modified concurrently by another writer (${message})`);
+  if (isLockTimeout(err)) {
+    return new StoreError('Unavailable', `the store is locked by another transaction (a stuck or partitioned replica?): no lock within lock_timeout${timeouts ? ` (${timeouts.lockTimeoutMs} ms)` : ''}, retry (${message})`);
+  }
+  if (code === '57014') {
+    return new StoreError('Unavailable', `a statement ran longer than statement_timeout${timeouts ? ` (${timeouts.statementTimeoutMs} ms)` : ''} and was cancelled, retry (${message})`);
+  }
+  if (isConnectionError(err)) return new StoreError('Unavailable', `the database does not answer (${message}), retry`);
+  return err instanceof Error ? err : new Error(message);
+}
+
+/** Backoff between attempts: 50 ms doubling, at most 2 s. */
+function backoffMs(attempt: number): number {
+  return Math.min(2000, 50 * 2 ** Math.min(attempt, 6));
 }
 
 function sleep(clock: Clock, ms: number): Promise<void> {

@@ -25,8 +25,27 @@ export interface TestPostgres {
   freshUrl(): Promise<string>;
   /** `pg_ctl restart -m fast` or `-m immediate` (a crash): connections drop, data stays. */
   restart(mode?: 'fast' | 'immediate'): void;
-  stop(): void;
+  /** `pg_ctl stop -m fast` (default) or `-m immediate` (as a kill -9 of the server would). */
+  stop(mode?: 'fast' | 'immediate'): void;
   start(): void;
+  /**
+   * A streaming standby of this server (pg_basebackup -R: standby.signal and primary_conninfo), started on a
+   * port of its own; `promote()` makes it a primary (`pg_ctl promote`).
+   */
+  startStandby(): Promise<TestPostgres & { promote(): void }>;
+  /** Stops the server and removes its files (for servers from startPostgresServer; the shared one goes at exit). */
+  destroy(): void;
+}
+
+export interface PostgresServerOptions {
+  /**
+   * synchronous_commit on (default off: tests measure behaviour). A test that crashes the server (`-m immediate`)
+   * and then counts acknowledged writes needs it: with it off, the last commits' WAL may still be in the dead
+   * server's memory. fsync stays off either way: the machine does not crash, only the server.
+   */
+  synchronousCommit?: boolean;
+  /** fsync on too (the bench: the same durability as a real deployment). */
+  fsync?: boolean;
 }
 
 let shared: Promise<TestPostgres | string> | undefined;
@@ -45,6 +64,21 @@ export function startTestPostgres(): Promise<TestPostgres | string> {
   return shared;
 }
 
+/** Why no test server can be started (PostgreSQL is not installed), or undefined; under CI=true, a throw. */
+export function whyNoPostgres(): string | undefined {
+  if (POSTGRES_BIN_DIRS.some((d) => existsSync(join(d, 'initdb')))) return undefined;
+  const why = `PostgreSQL is not installed (looked for initdb in ${POSTGRES_BIN_DIRS.join(', ')}; apt-get install postgresql-15)`;
+  if (process.env.CI === 'true') throw new Error(why);
+  return why;
+}
+
+/** A server of its own (for tests that restart, stall or fail over the server, and the bench), or why none. */
+export async function startPostgresServer(opts: PostgresServerOptions = {}): Promise<TestPostgres | string> {
+  const why = whyNoPostgres();
+  if (why !== undefined) return why;
+  return launch(POSTGRES_BIN_DIRS.find((d) => existsSync(join(d, 'initdb')))!, opts);
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -57,7 +91,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function launch(bin: string): Promise<TestPostgres> {
+async function launch(bin: string, opts: PostgresServerOptions = {}, primary?: { port: number }): Promise<TestPostgres & { promote(): void }> {
   const root = mkdtempSync(join(tmpdir(), 'metalplane-pg-'));
   const dataDir = join(root, 'data');
   const asRoot = process.getuid?.() === 0;
@@ -72,15 +106,20 @@ async function launch(bin: string): Promise<TestPostgres> {
     const r = spawnSync(argv[0], [...argv[1]], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.stdout}`);
   };
-  run('initdb', ['-D', dataDir, '-E', 'UTF8', '--locale=C', '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  if (primary) {
+    // A copy of the primary that follows it: -R writes standby.signal and primary_conninfo.
+    run('pg_basebackup', ['-D', dataDir, '-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-R', '-X', 'stream', '--no-sync']);
+  } else {
+    run('initdb', ['-D', dataDir, '-E', 'UTF8', '--locale=C', '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  }
   const port = await freePort();
   const serverOpts = [
     `-p ${port}`,
     `-k ${root}`,
     '-c listen_addresses=127.0.0.1',
-    '-c fsync=off',
-    '-c synchronous_commit=off',
-    '-c full_page_writes=off',
+    `-c fsync=${opts.fsync ? 'on' : 'off'}`,
+    `-c synchronous_commit=${opts.synchronousCommit || opts.fsync ? 'on' : 'off'}`,
+    `-c full_page_writes=${opts.fsync ? 'on' : 'off'}`,
     '-c max_connections=200',
     '-c shared_buffers=32MB',
   ].join(' ');
@@ -88,37 +127,48 @@ async function launch(bin: string): Promise<TestPostgres> {
   const stop = (mode: 'fast' | 'immediate' = 'fast'): void => run('pg_ctl', ['-D', dataDir, '-m', mode, '-w', 'stop']);
   start();
   let stopped = false;
-  process.on('exit', () => {
+  let removed = false;
+  const remove = (): void => {
+    if (removed) return;
+    removed = true;
     if (!stopped) {
       try {
         stop('immediate');
       } catch {
-        // the process is exiting anyway; the temp dir goes below
+        // already down, or the process is exiting anyway; the temp dir goes below
       }
     }
     rmSync(root, { recursive: true, force: true });
-  });
+  };
+  process.on('exit', remove);
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let schemas = 0;
-  return {
+  const self: TestPostgres & { promote(): void } = {
     url,
     port,
     dataDir,
     // The store creates its schema itself; a unique name per call is all a test needs.
-    freshUrl: async () => `${url}?schema=t${process.pid}_${++schemas}`,
+    freshUrl: async () => `${url}?schema=t${process.pid}_${port}_${++schemas}`,
     restart: (mode = 'fast') => {
       stop(mode);
       start();
     },
-    stop: () => {
-      stop('fast');
+    stop: (mode = 'fast') => {
+      stop(mode);
       stopped = true;
     },
     start: () => {
       start();
       stopped = false;
     },
+    startStandby: () => launch(bin, opts, { port }),
+    promote: () => run('pg_ctl', ['-D', dataDir, '-w', '-t', '30', 'promote']),
+    destroy: () => {
+      process.off('exit', remove);
+      remove();
+    },
   };
+  return self;
 }
 
 /** Runs one statement on the test server (for tests that inspect or sabotage the tables). */
