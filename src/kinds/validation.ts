@@ -483,13 +483,13 @@ export function compileValidator(kind: KindDeclaration): Validator {
       const empty = { apiVersion: '', kind: kind.kind, metadata: {} } as KubeObject;
       return { causes: [fieldTypeInvalid('<root>', jsonType(obj), 'the object must be a JSON object')], warnings, unknownFields, pruned: empty };
     }
-    // First, before anything recurses over it (structuredClone, Ajv, the kind's hooks).
+    // First, before anything recurses over it (the copy, Ajv, the kind's hooks).
     const tooBig = wholeObjectCause(obj);
     if (tooBig) {
       const empty = { apiVersion: '', kind: kind.kind, metadata: {} } as KubeObject;
       return { causes: [tooBig], warnings, unknownFields, pruned: empty };
     }
-    const copy = structuredClone(obj) as KubeObject;
+    const copy = copyJson(obj) as KubeObject;
     const unknown: string[] = [];
     prune(copy, schema, '', unknown, causes);
     if (mode === 'Strict') unknownFields.push(...unknown);
@@ -513,6 +513,28 @@ export function compileValidator(kind: KindDeclaration): Validator {
   };
   cache.set(kind, validator);
   return validator;
+}
+
+/**
+ * A deep copy of a JSON value (what a decoded body or a stored object is), several times cheaper than
+ * structuredClone, which serializes and deserializes. Members holding `undefined` are dropped, as JSON has
+ * none; the size check before it bounds the depth, so the recursion is bounded too.
+ */
+function copyJson(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    const arr: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) arr[i] = copyJson(v[i]);
+    return arr;
+  }
+  const src = v as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  const keys = Object.keys(src);
+  for (let i = 0; i < keys.length; i++) {
+    const x = src[keys[i]!];
+    if (x !== undefined) out[keys[i]!] = copyJson(x);
+  }
+  return out;
 }
 
 function toCause(c: FieldCauseLike): ErrorCause {

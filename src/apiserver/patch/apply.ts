@@ -28,7 +28,7 @@ import {
   type Subresource,
 } from './managed-fields.js';
 import type { SchemaHints } from './schema-hints.js';
-import { cmp, decodeManagedFields, decodeOrEmpty, finish, managerId, printManager, toSeconds, tracked, withoutManagedFields, type Manager, type Managers } from './managers.js';
+import { cmp, decodeManagedFields, decodeOrEmpty, finish, finishOwned, managerId, printManager, toSeconds, tracked, withoutManagedFields, type Manager, type Managers } from './managers.js';
 
 export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
 /** The Update manager kube credits with an object's fields when it is first applied to without managedFields. */
@@ -417,7 +417,8 @@ export function trackUpdate(input: TrackUpdateInput): KubeObject {
     if (prev) self.set = prev.set.union(changed);
     managers.set(id, self);
   }
-  return finish(newBody, managers, old, old ? oldBody : undefined);
+  // newBody is this call's own copy (withoutManagedFields): it can become the result without another copy.
+  return finishOwned(newBody, managers, old, old ? oldBody : undefined);
 }
 
 /** The fields a manager owns in an object, by operation (for callers and tests). */

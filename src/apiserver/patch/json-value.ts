@@ -29,10 +29,18 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 
 export function cloneJson<T>(v: T): T {
   if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) return v.map((x) => cloneJson(x)) as T;
+  if (Array.isArray(v)) {
+    const arr: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) arr[i] = cloneJson(v[i]);
+    return arr as T;
+  }
+  // Object.keys and an index loop rather than Object.entries: no pair arrays for every member (a hot path of writes).
+  const src = v as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    if (x !== undefined) out[k] = cloneJson(x);
+  const keys = Object.keys(src);
+  for (let i = 0; i < keys.length; i++) {
+    const x = src[keys[i]!];
+    if (x !== undefined) out[keys[i]!] = cloneJson(x);
   }
   return out as T;
 }

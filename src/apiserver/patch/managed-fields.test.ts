@@ -117,6 +117,40 @@ test('FieldsV1 round-trips', () => {
   assert.equal(back.size, set.size);
 });
 
+// compareObjects and fieldSetFromFieldsV1 key their paths as they walk instead of serializing each path from its
+// root: the sets they build must be the very sets the path-list constructor builds from the same paths.
+test('sets built while walking hold the same keys as sets built from their paths', () => {
+  const changed = {
+    ...object,
+    metadata: { ...object.metadata, labels: { app: 'api', tier: 'x' } },
+    spec: {
+      ...object.spec,
+      containers: [{ name: 'nginx', image: 'nginx:2', ports: [{ containerPort: 443, protocol: 'TCP' }] }, { name: 'side' }],
+      hosts: ['h1', 'h2', 'h2'],
+      env: {},
+    },
+    status: { conditions: [{ type: 'Ready', status: 'False' }, { type: 'Synced', status: 'True' }] },
+  };
+  const rows: { name: string; lhs: object | undefined; rhs: object | undefined }[] = [
+    { name: 'create', lhs: {}, rhs: object },
+    { name: 'update', lhs: object, rhs: changed },
+    { name: 'delete', lhs: changed, rhs: undefined },
+  ];
+  for (const row of rows) {
+    const c = compareObjects(row.lhs as never, row.rhs as never, hints);
+    for (const [part, set] of Object.entries(c)) {
+      const rebuilt = new FieldSet(set.paths());
+      assert.ok(set.equals(rebuilt) && rebuilt.equals(set), `${row.name}: ${part}`);
+      for (const p of set.paths()) assert.ok(set.has(p), `${row.name}: ${part} has ${formatPath(p)}`);
+    }
+    assert.ok(row.name === 'delete' || !c.added.isEmpty() || !c.modified.isEmpty(), `${row.name} finds changes`);
+  }
+  const set = fieldSetFromObject(changed as never, hints);
+  const parsed = fieldSetFromFieldsV1(fieldSetToFieldsV1(set));
+  for (const p of set.paths()) assert.ok(parsed.has(p), `parsed FieldsV1 has ${formatPath(p)}`);
+  assert.ok(new FieldSet(parsed.paths()).equals(parsed));
+});
+
 test('status is tracked only for the status subresource', () => {
   const main = fieldSetFromObject(object, hints);
   const status = fieldSetFromObject(object, hints, 'status');

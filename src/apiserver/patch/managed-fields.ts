@@ -131,6 +131,15 @@ function pathKey(path: FieldPath): string {
   return JSON.stringify(path.map(serializePathElement));
 }
 
+/**
+ * pathKey(path) without its brackets, extended by one element: builders that walk an object keep this along
+ * instead of re-serializing every path from its root (JSON of a string array is its elements' JSON joined by ',').
+ */
+function extendKey(inner: string, pe: PathElement): string {
+  const e = JSON.stringify(serializePathElement(pe));
+  return inner === '' ? e : `${inner},${e}`;
+}
+
 /** An immutable set of field paths. */
 export class FieldSet {
   // Keyed by the path's serialized elements, so a path's descendants are exactly the keys extending it.
@@ -146,6 +155,11 @@ export class FieldSet {
     const s = new FieldSet();
     s.byKey = m;
     return s;
+  }
+
+  /** A set from paths keyed by builders of this module (each key is `[` + extendKey's text + `]`). */
+  static fromKeyed(entries: Iterable<readonly [string, FieldPath]>): FieldSet {
+    return FieldSet.of(new Map(entries));
   }
 
   get size(): number {
@@ -205,6 +219,10 @@ export class FieldSet {
   paths(): FieldPath[] {
     return [...this.byKey.values()].sort(comparePaths);
   }
+  /** Paths in no particular order (for callers that order what they build themselves). */
+  unorderedPaths(): Iterable<FieldPath> {
+    return this.byKey.values();
+  }
   toString(): string {
     return this.paths().map(formatPath).join('\n');
   }
@@ -221,7 +239,8 @@ interface TreeNode {
 /** FieldsV1 JSON for a set, members ordered as kube-apiserver writes them. */
 export function fieldSetToFieldsV1(set: FieldSet): Record<string, unknown> {
   const root: TreeNode = { member: false, children: new Map() };
-  for (const path of set.paths()) {
+  // The tree does not depend on the order paths come in; emit() orders each node's members.
+  for (const path of set.unorderedPaths()) {
     let node = root;
     for (const pe of path) {
       const k = serializePathElement(pe);
@@ -237,7 +256,8 @@ export function fieldSetToFieldsV1(set: FieldSet): Record<string, unknown> {
   const emit = (node: TreeNode): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
     if (node.member && node.children.size > 0) out['.'] = {};
-    const entries = [...node.children.entries()].sort((a, b) => comparePathElements(a[1].pe, b[1].pe));
+    const entries = [...node.children.entries()];
+    if (entries.length > 1) entries.sort((a, b) => comparePathElements(a[1].pe, b[1].pe));
     for (const [k, { node: c }] of entries) out[k] = emit(c);
     return out;
   };
@@ -247,12 +267,12 @@ export function fieldSetToFieldsV1(set: FieldSet): Record<string, unknown> {
 /** Parses FieldsV1 JSON; throws a plain Error saying what is malformed. */
 export function fieldSetFromFieldsV1(fieldsV1: unknown): FieldSet {
   if (fieldsV1 === undefined || fieldsV1 === null) return new FieldSet();
-  const paths: FieldPath[] = [];
-  const walk = (v: unknown, path: PathElement[]): void => {
+  const paths: [string, FieldPath][] = [];
+  const walk = (v: unknown, path: PathElement[], key: string): void => {
     if (!isJsonObject(v)) throw new Error(`${formatPath(path) || 'fieldsV1'} must be an object, got ${describeType(v)}`);
     const keys = Object.keys(v);
     if (keys.length === 0) {
-      if (path.length > 0) paths.push(path);
+      if (path.length > 0) paths.push([`[${key}]`, path]);
       return;
     }
     for (const k of keys) {
@@ -261,14 +281,15 @@ export function fieldSetFromFieldsV1(fieldsV1: unknown): FieldSet {
         if (!isJsonObject(v[k]) || Object.keys(v[k] as object).length > 0) {
           throw new Error(`${formatPath(path)}: "." must map to {}`);
         }
-        paths.push(path);
+        paths.push([`[${key}]`, path]);
         continue;
       }
-      walk(v[k], [...path, parsePathElement(k)]);
+      const pe = parsePathElement(k);
+      walk(v[k], [...path, pe], extendKey(key, pe));
     }
   };
-  walk(fieldsV1, []);
-  return new FieldSet(paths);
+  walk(fieldsV1, [], '');
+  return FieldSet.fromKeyed(paths);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -445,17 +466,19 @@ export interface Comparison {
 
 /** What changed between two values, path by path, as structured-merge-diff's Compare. */
 export function compareObjects(lhs: JsonValue | undefined, rhs: JsonValue | undefined, hints: SchemaHints): Comparison {
-  const added: FieldPath[] = [];
-  const modified: FieldPath[] = [];
-  const removed: FieldPath[] = [];
-  const leaf = (l: JsonValue | undefined, r: JsonValue | undefined, path: FieldPath): void => {
-    if (l === undefined) added.push(path);
-    else if (r === undefined) removed.push(path);
-    else if (!deepEqual(l, r)) modified.push(path);
+  // Each path travels with its key (see extendKey), so no path is serialized from its root again.
+  type Keyed = [key: string, path: FieldPath];
+  const added: Keyed[] = [];
+  const modified: Keyed[] = [];
+  const removed: Keyed[] = [];
+  const leaf = (l: JsonValue | undefined, r: JsonValue | undefined, path: FieldPath, key: string): void => {
+    if (l === undefined) added.push([`[${key}]`, path]);
+    else if (r === undefined) removed.push([`[${key}]`, path]);
+    else if (!deepEqual(l, r)) modified.push([`[${key}]`, path]);
   };
   const isEmpty = (v: JsonValue | undefined): boolean =>
     v === undefined || (Array.isArray(v) ? v.length === 0 : isJsonObject(v) && Object.keys(v).length === 0);
-  const walk = (l: JsonValue | undefined, r: JsonValue | undefined, node: SchemaHints, path: FieldPath): void => {
+  const walk = (l: JsonValue | undefined, r: JsonValue | undefined, node: SchemaHints, path: FieldPath, key: string): void => {
     if (l === undefined && r === undefined) return;
     const lObj = l === undefined || isJsonObject(l);
     const rObj = r === undefined || isJsonObject(r);
@@ -463,19 +486,26 @@ export function compareObjects(lhs: JsonValue | undefined, rhs: JsonValue | unde
     const rArr = r === undefined || Array.isArray(r);
     if (lObj && rObj && (l !== undefined || r !== undefined) && (isJsonObject(l) || isJsonObject(r))) {
       // Two empty maps compare as a leaf, which keeps the difference between absent and {}.
-      if (node.mapType === 'atomic' || (isEmpty(l) && isEmpty(r))) return leaf(l, r, path);
+      if (node.mapType === 'atomic' || (isEmpty(l) && isEmpty(r))) return leaf(l, r, path, key);
       const lo = (l ?? {}) as JsonObject;
       const ro = (r ?? {}) as JsonObject;
-      for (const k of Object.keys(lo)) walk(lo[k], ro[k], node.field(k), [...path, { field: k }]);
-      for (const k of Object.keys(ro)) if (!(k in lo)) walk(undefined, ro[k], node.field(k), [...path, { field: k }]);
+      for (const k of Object.keys(lo)) {
+        const pe = { field: k };
+        walk(lo[k], ro[k], node.field(k), [...path, pe], extendKey(key, pe));
+      }
+      for (const k of Object.keys(ro)) {
+        if (k in lo) continue;
+        const pe = { field: k };
+        walk(undefined, ro[k], node.field(k), [...path, pe], extendKey(key, pe));
+      }
       if (path.length > 0) {
-        if (l === undefined) added.push(path);
-        else if (r === undefined) removed.push(path);
+        if (l === undefined) added.push([`[${key}]`, path]);
+        else if (r === undefined) removed.push([`[${key}]`, path]);
       }
       return;
     }
     if (lArr && rArr && (Array.isArray(l) || Array.isArray(r))) {
-      if (node.listType === 'atomic' || (isEmpty(l) && isEmpty(r))) return leaf(l, r, path);
+      if (node.listType === 'atomic' || (isEmpty(l) && isEmpty(r))) return leaf(l, r, path, key);
       const li = indexList((l ?? []) as JsonValue[], node, path);
       const ri = indexList((r ?? []) as JsonValue[], node, path);
       const items = node.items();
@@ -485,27 +515,28 @@ export function compareObjects(lhs: JsonValue | undefined, rhs: JsonValue | unde
         const re = ri.byKey.get(k);
         const pe = (le ?? re)!.pe;
         const itemPath = [...path, pe];
+        const itemKey = key === '' ? JSON.stringify(k) : `${key},${JSON.stringify(k)}`;
         const lg = le?.items ?? [];
         const rg = re?.items ?? [];
-        if (lg.length <= 1 && rg.length <= 1) walk(lg[0], rg[0], items, itemPath);
+        if (lg.length <= 1 && rg.length <= 1) walk(lg[0], rg[0], items, itemPath, itemKey);
         else if (lg.length >= 2 && rg.length >= 2) {
-          if (!deepEqual(lg, rg)) modified.push(itemPath);
+          if (!deepEqual(lg, rg)) modified.push([`[${itemKey}]`, itemPath]);
         } else if (lg.length >= 2) {
-          if (rg.length > 0) walk(undefined, rg[0], items, itemPath);
-          removed.push(itemPath);
+          if (rg.length > 0) walk(undefined, rg[0], items, itemPath, itemKey);
+          removed.push([`[${itemKey}]`, itemPath]);
         } else {
-          if (lg.length > 0) walk(lg[0], undefined, items, itemPath);
-          added.push(itemPath);
+          if (lg.length > 0) walk(lg[0], undefined, items, itemPath, itemKey);
+          added.push([`[${itemKey}]`, itemPath]);
         }
       }
       if (path.length > 0) {
-        if (l === undefined) added.push(path);
-        else if (r === undefined) removed.push(path);
+        if (l === undefined) added.push([`[${key}]`, path]);
+        else if (r === undefined) removed.push([`[${key}]`, path]);
       }
       return;
     }
-    leaf(l, r, path);
+    leaf(l, r, path, key);
   };
-  walk(lhs, rhs, hints, []);
-  return { added: new FieldSet(added), modified: new FieldSet(modified), removed: new FieldSet(removed) };
+  walk(lhs, rhs, hints, [], '');
+  return { added: FieldSet.fromKeyed(added), modified: FieldSet.fromKeyed(modified), removed: FieldSet.fromKeyed(removed) };
 }

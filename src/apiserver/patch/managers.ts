@@ -77,9 +77,15 @@ export function decodeOrEmpty(entries: unknown): Managers {
 
 /** managedFields times are RFC 3339 with whole seconds, as kube's metav1.Time writes them. */
 export function toSeconds(time: string): string {
+  // Every write of one second passes the same `now`: remember the last answer rather than parse and format again.
+  if (time === lastSeconds.time) return lastSeconds.result;
   const t = Date.parse(time);
-  return Number.isNaN(t) ? time : new Date(Math.floor(t / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const result = Number.isNaN(t) ? time : new Date(Math.floor(t / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  lastSeconds = { time, result };
+  return result;
 }
+
+let lastSeconds = { time: '', result: '' };
 
 export function seconds(time: string | undefined): number {
   if (!time) return 0;
@@ -131,9 +137,13 @@ export function withoutManagedFields(obj: KubeObject): JsonObject {
 
 /** Sets (or, when empty, removes) metadata.managedFields, keeping the old entries if only times moved. */
 export function finish(obj: JsonObject, managers: Managers, old: KubeObject | undefined, oldBody: JsonObject | undefined): KubeObject {
+  return finishOwned(cloneJson(obj), managers, old, oldBody);
+}
+
+/** `finish` on a body the caller hands over (a copy nothing else holds): it becomes the result, uncopied. */
+export function finishOwned(body: JsonObject, managers: Managers, old: KubeObject | undefined, oldBody: JsonObject | undefined): KubeObject {
   let entries: ManagedFieldsEntry[] | undefined = encodeManagedFields(managers);
   const oldEntries = old?.metadata.managedFields;
-  const body = cloneJson(obj);
   if (oldBody && oldEntries && deepEqual(body, oldBody) && sameIgnoringTime(entries, oldEntries)) {
     entries = cloneJson(oldEntries);
   }

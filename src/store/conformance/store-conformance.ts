@@ -526,7 +526,9 @@ export function runStoreConformance(
             writes.push(s.create(`/burst/k${String(i).padStart(3, '0')}`, `v${i}`));
             if (i % 50 === 25) {
               attaching.push(attach()); // attaches while writes are queued and in flight
-              await new Promise((r) => setImmediate(r)); // let some of the burst commit between attachments
+              // Let some of the burst commit between attachments: one turn is not enough for a store whose commits
+              // take real time elsewhere (a writer thread, a database server), so wait for an earlier write of it.
+              await writes[i - 25];
             }
           }
           await Promise.all(attaching);

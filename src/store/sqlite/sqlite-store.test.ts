@@ -186,6 +186,46 @@ describe('SqliteStore on disk', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('with the writer on its thread, a batch is invisible to reads and new watchers until it is reported, then seen once', async () => {
+    const s = openSqliteStore(freshPath());
+    try {
+      await s.create('/tw/seed', 'v');
+      const before = await s.currentRevision();
+      let settled = false;
+      const writes = Promise.all(Array.from({ length: 200 }, (_, i) => s.create(`/tw/k${i}`, `v${i}`))).finally(() => (settled = true));
+      const watchers: { from: number; events: StoreEvent[] }[] = [];
+      // Poll while the batch is with the writer thread (it may already be committed there): every read is at the
+      // reported revision, and a watcher attached meanwhile replays nothing of the batch before it is live.
+      for (let turn = 0; turn < 10_000 && !settled; turn++) {
+        const from = await s.currentRevision();
+        if (!settled) {
+          assert.equal(from, before, 'the revision moves only when the batch is reported');
+          assert.equal(await s.get('/tw/k0'), undefined, 'no read sees the batch before its writers do');
+          assert.equal((await s.list('/tw/')).items.length, 1);
+        }
+        if (watchers.length < 5) {
+          const w = { from, events: [] as StoreEvent[] };
+          await s.watch('/tw/', { fromRevision: from, onEvents: (evs) => w.events.push(...evs) });
+          watchers.push(w);
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      const kvs = await writes;
+      await new Promise((r) => setImmediate(r));
+      assert.ok(watchers.length > 0);
+      for (const w of watchers) {
+        assert.deepEqual(
+          w.events.map((e) => e.kv.modRevision),
+          kvs.map((kv) => kv.modRevision).filter((rev) => rev > w.from),
+          `watcher from ${w.from}`,
+        );
+      }
+      assert.equal((await s.get('/tw/k199'))?.value, 'v199');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('openStore picks the backend from the URL', async () => {
     const table: { url: string; sqlite?: true; refused?: true }[] = [
       { url: `sqlite:${freshPath()}`, sqlite: true },

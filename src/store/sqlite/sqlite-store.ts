@@ -3,16 +3,34 @@
 // - Every row is one version of one key; its INTEGER PRIMARY KEY is the global revision.
 // - Group commit: writes issued in the same event-loop turn are committed in ONE transaction (one fsync), each
 //   caller inside its own SAVEPOINT so that a failed precondition rolls back and rejects only that caller.
-// - One process, one writer: right after COMMIT the batch's events are broadcast to in-memory watchers
-//   (no polling, no gap filling), and only then are the writers' promises resolved.
-// better-sqlite3 is synchronous, so a flush, a read or a compaction chunk can never interleave with another.
+// - The writing connection of a file store lives on a worker thread (sqlite-writer-worker.ts): the COMMIT and
+//   its fsync block that thread, not the event loop. One batch is in flight at a time; writes arriving
+//   meanwhile gather into the next batch, so the slower the disk, the bigger the groups. `:memory:` (which a
+//   second thread cannot open) writes inline, in the same code (sqlite-writer.ts).
+// - One process, one writer: once the COMMIT is done, the batch's events are broadcast to in-memory watchers
+//   (no polling, no gap filling) on the main thread, in commit order, and only then are the writers' promises
+//   resolved, so an acknowledged write is durable and already seen by every watcher.
+// - Reads run on the main thread's own connection. WAL gives each statement a snapshot; a batch the worker has
+//   committed but not yet reported is invisible to them because every read is bounded by `this.revision`
+//   (which moves only when the report arrives), so reads and watches never see a write before its watchers do.
 
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
 import { systemClock, type Clock, type Timer } from '../../lib/clock.js';
 import { WatchHub, Watcher } from '../watch-hub.js';
+import {
+  SqliteWriter,
+  configureWriter,
+  fromWireError,
+  toWireError,
+  type BatchResult,
+  type WriterReply,
+  type WriterRequest,
+  type WriterWorkerData,
+} from './sqlite-writer.js';
 import type {
   CompactionOptions,
   KeyValue,
@@ -58,6 +76,11 @@ export interface SqliteStoreOptions {
   clock?: Clock;
   /** Where failures of periodic compaction go (default: process.emitWarning). */
   onCompactionError?: (err: Error) => void;
+  /**
+   * Where the writing connection runs: 'thread' (the default for a file) on a worker thread, so that commits
+   * overlap request handling; 'inline' on the caller's thread. `:memory:` is always inline.
+   */
+  writer?: 'thread' | 'inline';
 }
 
 /** Counters for metrics and for tests that check batching. */
@@ -79,7 +102,6 @@ const REPLAY_PAGE = 5000;
 
 // Raw row layouts (better-sqlite3 raw mode returns arrays, noticeably faster than objects for big lists).
 type KvRow = [id: number, name: string, created: number, deleted: number, createRevision: number, value: string];
-type LatestRow = [id: number, deleted: number, createRevision: number, value: string];
 type ReplayRow = [id: number, name: string, created: number, deleted: number, createRevision: number, prevRevision: number, value: string, prevValue: string | null];
 
 const KV_COLUMNS = 'k.id, k.name, k.created, k.deleted, k.create_revision, k.value';
@@ -105,8 +127,13 @@ export class SqliteStore implements Store {
   /** Highest revision committed (the in-memory mirror of sqlite_sequence; this process is the only writer). */
   private revision: number;
   private compactRevision: number;
+  private readonly writer: WriterChannel;
   private queue: PendingWrite[] = [];
   private flushScheduled = false;
+  /** A batch is with the writer; the next flush waits for its outcome. */
+  private inFlight = false;
+  /** close() waiting for the last batch. */
+  private drained: (() => void)[] = [];
   private compaction: Promise<void> = Promise.resolve();
   private compactionTimer: Timer | undefined;
   private closing = false;
@@ -121,15 +148,18 @@ export class SqliteStore implements Store {
     this.onCompactionError = opts.onCompactionError ?? ((err) => process.emitWarning(`store compaction failed: ${err.message}`));
     this.db = new Database(path);
     try {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
-      this.db.pragma('busy_timeout = 5000');
-      this.db.pragma('cache_size = -32768');
+      // The schema is written here, before any writer thread exists; in thread mode this connection only reads.
+      configureWriter(this.db, { durability: opts.durability });
       this.db.exec(SQLITE_SCHEMA);
       const seq = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'kv'").pluck().get() as number | undefined;
       const max = this.db.prepare('SELECT MAX(id) FROM kv').pluck().get() as number | null;
       this.revision = Math.max(seq ?? 0, max ?? 0);
       this.compactRevision = this.db.prepare("SELECT value FROM meta WHERE name = 'compact_revision'").pluck().get() as number;
+      const inMemory = path === ':memory:' || path === '';
+      this.writer =
+        inMemory || opts.writer === 'inline'
+          ? new InlineWriter(new SqliteWriter(this.db, this.revision))
+          : new ThreadWriter({ path, durability: opts.durability ?? 'full', revision: this.revision });
     } catch (err) {
       this.db.close();
       throw err;
@@ -234,66 +264,85 @@ export class SqliteStore implements Store {
     }
     return new Promise<KeyValue[]>((resolve, reject) => {
       this.queue.push({ ops, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // setImmediate rather than a microtask: it also gathers writes arriving from other I/O callbacks of
-        // this loop iteration (e.g. several HTTP requests), so more of them share one fsync.
-        setImmediate(() => this.flush());
-      }
+      if (!this.inFlight) this.scheduleFlush();
     });
   }
 
-  /** Commits every queued write in one transaction, broadcasts the events, then settles the callers. */
+  /** Hands every queued write to the writer as one batch (unless one is already in flight). */
   private flush(): void {
     this.flushScheduled = false;
+    if (this.inFlight || this.queue.length === 0 || this.closed) return;
     const batch = this.queue;
     this.queue = [];
-    if (batch.length === 0 || this.closed) return;
-
-    const outcomes: (KeyValue[] | Error)[] = [];
-    const events: StoreEvent[] = [];
-    let rev = this.revision;
-    try {
-      this.stmt('BEGIN IMMEDIATE').run();
-      // Revisions are assigned from memory, which is only right while this process is the file's one writer.
-      const seq = this.stmt("SELECT seq FROM sqlite_sequence WHERE name = 'kv'").get() as [number] | undefined;
-      if (seq && seq[0] > rev) {
-        throw new StoreError('Corrupt', `the store file was written by another process (revision ${seq[0]}, expected ${rev}): metalplane must be its only writer`);
-      }
-      for (const write of batch) {
-        const mark = rev;
-        const eventMark = events.length;
-        this.stmt('SAVEPOINT write').run();
-        try {
-          const kvs: KeyValue[] = [];
-          // A check takes no revision: revisions stay consecutive over what is written.
-          for (const op of write.ops) kvs.push(this.apply(op, op.op === 'check' ? rev : ++rev, events));
-          this.stmt('RELEASE write').run();
-          outcomes.push(kvs);
-        } catch (err) {
-          rev = mark;
-          events.length = eventMark;
-          // A precondition failure (or a statement error) leaves the transaction open: undo only this caller.
-          // If SQLite itself aborted the transaction, everything before is lost too: fail the whole batch.
-          if (!this.db.inTransaction) throw err;
-          this.stmt('ROLLBACK TO write').run();
-          this.stmt('RELEASE write').run();
-          outcomes.push(translateWriteError(err, write.ops));
+    const result = this.writer.commit(batch.map((w) => w.ops));
+    if (!(result instanceof Promise)) return this.settle(batch, result);
+    this.inFlight = true;
+    result
+      .catch((err: unknown): BatchResult => ({ ok: false, error: toWireError(err, []) }))
+      .then((r) => {
+        this.inFlight = false;
+        this.settle(batch, r);
+        if (this.queue.length > 0) {
+          if (this.closing) this.flush();
+          else this.scheduleFlush();
         }
-      }
-      this.stmt('COMMIT').run();
-    } catch (err) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      const e = translateWriteError(err, []);
+        if (!this.inFlight) for (const done of this.drained.splice(0)) done();
+      });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // setImmediate rather than a microtask: it also gathers writes arriving from other I/O callbacks of
+    // this loop iteration (e.g. several HTTP requests), so more of them share one fsync.
+    setImmediate(() => this.flush());
+  }
+
+  /** Builds the batch's KeyValues and events from its ops and what the writer reports, broadcasts, then settles the callers. */
+  private settle(batch: PendingWrite[], r: BatchResult): void {
+    if (!r.ok) {
+      const e = fromWireError(r.error);
       this.counters.rejectedWrites += batch.length;
       for (const write of batch) write.reject(e);
       return;
     }
-    this.revision = rev;
+    this.revision = r.revision;
     this.counters.commits++;
+    const events: StoreEvent[] = [];
+    const settled: (KeyValue[] | Error)[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const outcome = r.outcomes[i];
+      if (!Array.isArray(outcome)) {
+        settled.push(fromWireError(outcome));
+        continue;
+      }
+      const kvs: KeyValue[] = [];
+      const ops = batch[i].ops;
+      for (let j = 0; j < ops.length; j++) {
+        const op = ops[j];
+        const [rev, createRevision, prevRevision, prevValue] = outcome[j];
+        if (op.op === 'create') {
+          const kv = freezeKv({ key: op.key, value: op.value, createRevision, modRevision: rev });
+          events.push(Object.freeze({ type: 'create', kv }));
+          kvs.push(kv);
+          continue;
+        }
+        const prevKv = freezeKv({ key: op.key, value: prevValue!, createRevision, modRevision: prevRevision });
+        // A check wrote nothing: its KeyValue is the key as it stands, and there is no event.
+        if (op.op === 'check') {
+          kvs.push(prevKv);
+          continue;
+        }
+        // A delete's KeyValue is the last value, at the deletion's revision (the tombstone keeps it too).
+        const kv = freezeKv({ key: op.key, value: op.op === 'update' ? op.value : prevValue!, createRevision, modRevision: rev });
+        events.push(Object.freeze({ type: op.op, kv, prevKv }));
+        kvs.push(kv);
+      }
+      settled.push(kvs);
+    }
     if (events.length > 0) this.hub.broadcast(events);
     for (let i = 0; i < batch.length; i++) {
-      const outcome = outcomes[i];
+      const outcome = settled[i];
       if (outcome instanceof Error) {
         this.counters.rejectedWrites++;
         batch[i].reject(outcome);
@@ -302,43 +351,6 @@ export class SqliteStore implements Store {
         batch[i].resolve(outcome);
       }
     }
-  }
-
-  /** Checks one op's precondition against the latest version (including earlier ops of this transaction) and appends its row. */
-  private apply(op: WriteOp, rev: number, events: StoreEvent[]): KeyValue {
-    const latest = this.stmt('SELECT id, deleted, create_revision, value FROM kv WHERE name = ? ORDER BY id DESC LIMIT 1').get(op.key) as
-      | LatestRow
-      | undefined;
-    const live = latest !== undefined && latest[1] === 0 ? latest : undefined;
-    const insert = this.stmt('INSERT INTO kv (id, name, created, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?, ?, ?)');
-
-    if (op.op === 'create') {
-      if (live) throw new StoreError('KeyExists', `key "${op.key}" already exists`, op.key);
-      // A re-create points at the tombstone, so (name, prev_revision) stays unique.
-      insert.run(rev, op.key, 1, 0, rev, latest ? latest[0] : 0, op.value);
-      const kv = freezeKv({ key: op.key, value: op.value, createRevision: rev, modRevision: rev });
-      events.push(Object.freeze({ type: 'create', kv }));
-      return kv;
-    }
-
-    if (!live) throw new StoreError('KeyNotFound', `key "${op.key}" not found`, op.key);
-    const [prevRevision, , createRevision, prevValue] = live;
-    if (op.expectedRevision !== undefined && op.expectedRevision !== prevRevision) {
-      throw new StoreError('RevisionMismatch', `key "${op.key}" was modified: expected revision ${op.expectedRevision}, current revision ${prevRevision}`, op.key);
-    }
-    const prevKv = freezeKv({ key: op.key, value: prevValue, createRevision, modRevision: prevRevision });
-    if (op.op === 'check') return prevKv;
-    if (op.op === 'update') {
-      insert.run(rev, op.key, 0, 0, createRevision, prevRevision, op.value);
-      const kv = freezeKv({ key: op.key, value: op.value, createRevision, modRevision: rev });
-      events.push(Object.freeze({ type: 'update', kv, prevKv }));
-      return kv;
-    }
-    // The tombstone keeps the last value, so a delete event (and a replay of it) can say what was deleted.
-    insert.run(rev, op.key, 0, 1, createRevision, prevRevision, prevValue);
-    const kv = freezeKv({ key: op.key, value: prevValue, createRevision, modRevision: rev });
-    events.push(Object.freeze({ type: 'delete', kv, prevKv }));
-    return kv;
   }
 
   // ------------------------------------------------------------------ watch
@@ -387,26 +399,19 @@ export class SqliteStore implements Store {
     return run;
   }
 
+  /** Compacts in chunks of COMPACTION_CHUNK revisions (see SqliteWriter.compact); between chunks the event loop runs. */
   private async compactInChunks(target: number): Promise<void> {
     while (this.compactRevision < target) {
       if (this.closing) throw closedError();
-      this.compactChunk(this.compactRevision, Math.min(target, this.compactRevision + COMPACTION_CHUNK));
-      if (this.compactRevision < target) await new Promise((r) => setImmediate(r));
+      const lo = this.compactRevision;
+      const hi = Math.min(target, lo + COMPACTION_CHUNK);
+      // Reads and watches below `hi` are refused from here on: on a writer thread the chunk's deletes may be
+      // committed before its reply arrives, and a read must never see half-compacted history.
+      this.compactRevision = hi;
+      const done = this.writer.compact(lo, hi);
+      if (done instanceof Promise) await done;
+      else if (this.compactRevision < target) await new Promise((r) => setImmediate(r));
     }
-  }
-
-  /**
-   * Compacts (lo, hi] as kine does: a row in that range supersedes the row its prev_revision names, and a
-   * tombstone in it supersedes itself. Rows superseded only by rows above `hi` stay, so reads at any revision
-   * >= hi (and replays from hi) still see every value they need; no key's current value is ever removed.
-   */
-  private compactChunk(lo: number, hi: number): void {
-    this.db.transaction(() => {
-      this.stmt('DELETE FROM kv WHERE id IN (SELECT prev_revision FROM kv WHERE id > ? AND id <= ? AND prev_revision > 0)').run(lo, hi);
-      this.stmt('DELETE FROM kv WHERE id > ? AND id <= ? AND deleted = 1').run(lo, hi);
-      this.stmt("UPDATE meta SET value = ? WHERE name = 'compact_revision'").run(hi);
-    }).immediate();
-    this.compactRevision = hi;
   }
 
   startCompaction(opts: CompactionOptions = {}): void {
@@ -439,10 +444,15 @@ export class SqliteStore implements Store {
     this.compactionTimer = undefined;
     // Writes already accepted are committed (and acknowledged), not dropped.
     this.flush();
+    while (this.inFlight) await new Promise<void>((r) => this.drained.push(r));
     await this.compaction;
     this.closed = true;
     this.hub.closeAll(closedError());
-    this.db.close();
+    try {
+      await this.writer.close();
+    } finally {
+      this.db.close();
+    }
   }
 
   private assertOpen(): void {
@@ -545,12 +555,93 @@ function closedError(): StoreError {
   return new StoreError('Closed', 'the store is closed');
 }
 
-function translateWriteError(err: unknown, ops: WriteOp[]): Error {
-  if (err instanceof StoreError) return err;
-  const code = (err as { code?: unknown }).code;
-  // Only reachable if a second writer shares the file: the unique (name, prev_revision) index made us lose the race.
-  if (code === 'SQLITE_CONSTRAINT_UNIQUE' && ops.length > 0) {
-    return new StoreError('RevisionMismatch', `one of the keys ${ops.map((o) => `"${o.key}"`).join(', ')} was modified concurrently by another writer`, ops[0]!.key);
-  }
-  return err instanceof Error ? err : new Error(String(err));
+/** Where batches and compaction chunks go: a SqliteWriter on this thread, or one on a worker thread. */
+interface WriterChannel {
+  /** Synchronous inline; a promise of the worker's report otherwise. */
+  commit(batch: WriteOp[][]): BatchResult | Promise<BatchResult>;
+  compact(lo: number, hi: number): void | Promise<void>;
+  close(): Promise<void>;
 }
+
+class InlineWriter implements WriterChannel {
+  constructor(private readonly writer: SqliteWriter) {}
+
+  commit(batch: WriteOp[][]): BatchResult {
+    return this.writer.commit(batch);
+  }
+
+  compact(lo: number, hi: number): void {
+    this.writer.compact(lo, hi);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * The writer on a worker thread. The thread is unref'd while idle, so an open store does not keep a process
+ * alive, and ref'd while a request is outstanding, so a process awaiting a write does not exit under it.
+ */
+class ThreadWriter implements WriterChannel {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (r: WriterReply) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private readonly exited: Promise<void>;
+  private failure: Error | undefined;
+  private closing = false;
+
+  constructor(data: WriterWorkerData) {
+    this.worker = new Worker(new URL('./sqlite-writer-worker.js', import.meta.url), { workerData: data });
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.unref();
+    this.worker.on('message', (r: WriterReply) => {
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      // Closing stays ref'd until the thread has exited, so that close() resolves in a process with nothing else to do.
+      if (this.pending.size === 0 && !this.closing) this.worker.unref();
+      p.resolve(r);
+    });
+    this.worker.on('error', (err) => this.fail(new Error(`the store's writer thread failed: ${err.message}`)));
+    this.worker.on('exit', (code) => this.fail(new Error(`the store's writer thread exited (code ${code})`)));
+  }
+
+  async commit(batch: WriteOp[][]): Promise<BatchResult> {
+    const r = await this.request({ type: 'commit', batch });
+    if ('result' in r) return r.result;
+    throw 'error' in r ? fromWireError(r.error) : new Error('the store writer answered a commit without a result');
+  }
+
+  async compact(lo: number, hi: number): Promise<void> {
+    const r = await this.request({ type: 'compact', lo, hi });
+    if ('error' in r) throw fromWireError(r.error);
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.failure) return;
+    this.worker.ref();
+    await this.request({ type: 'close' }, true);
+    await this.exited;
+  }
+
+  private request(m: DistributiveOmit<WriterRequest, 'id'>, evenIfClosing = false): Promise<WriterReply> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closing && !evenIfClosing) return Promise.reject(closedError());
+    const id = this.nextId++;
+    return new Promise<WriterReply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      if (this.pending.size === 1) this.worker.ref();
+      this.worker.postMessage({ ...m, id } as WriterRequest);
+    });
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
