@@ -53,7 +53,7 @@ export class Registry implements ObjectClient {
     this.kinds = deps.kinds;
     this.clock = deps.clock ?? systemClock;
     this.current = new CurrentState(this.store);
-    this.watches = new Watches(this.store, this.codec, deps.bookmarkIntervalMs ?? 30_000);
+    this.watches = new Watches(this.store, this.codec, deps.bookmarkIntervalMs ?? 30_000, this.current);
     const admission = new NamespaceAdmission(this.kinds, this.current, this.codec);
     this.prep = { clock: this.clock, hints: (k) => this.hintsFor(k), admitToNamespace: (k, ns, obj) => admission.admit(k, ns, obj) };
   }
@@ -120,7 +120,7 @@ export class Registry implements ObjectClient {
 
   /** `list` without materializing objects: the HTTP surface serializes the stored versions directly. */
   async listVersions(kind: KindDeclaration, query: ListVersionsQuery = {}): Promise<ListedVersions> {
-    return listVersions(this.store, this.codec, kind, query);
+    return listVersions(this.store, this.codec, kind, query, this.current);
   }
 
   async watch(kind: KindDeclaration, query: WatchQuery, onEvent: (e: ObjectWatchEvent) => void): Promise<ObjectWatch> {
