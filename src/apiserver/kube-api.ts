@@ -229,6 +229,12 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
         if (neg.table) {
           const t = toTable(kind, list.kvs.map((kv) => registry.decode(kv)), { includeObject: includeObjectParam(query), now: Date.now() }) as { metadata?: Record<string, unknown> };
           t.metadata = { resourceVersion: list.resourceVersion, ...(list.continue ? { continue: list.continue } : {}), ...(list.remainingItemCount !== undefined ? { remainingItemCount: list.remainingItemCount } : {}) };
+          if (!neg.yaml && list.kvs.length > STREAM_ABOVE_ITEMS) {
+            // The rows are the table's last field: everything before them, then the rows as they are encoded.
+            const { rows, ...rest } = t as unknown as { rows: unknown[] };
+            const head = JSON.stringify({ ...rest, rows: [] }).slice(0, -2);
+            return reply.code(200).type('application/json').send(streamedList(head, rows, (r) => JSON.stringify(r), ']}'));
+          }
           return send(reply, 200, t);
         }
         const listMeta = {
