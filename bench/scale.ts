@@ -52,7 +52,7 @@ function configMap(ns: string, i: number): KubeObject {
 }
 
 /** Writes the objects through an in-process registry on the server's store file (the server is stopped). */
-async function load(dataDir: string, hardwareCount: number, total: number): Promise<number> {
+export async function loadScaleObjects(dataDir: string, hardwareCount: number, total: number): Promise<number> {
   const t0 = performance.now();
   const store = await openStore(join(dataDir, 'state.db'));
   const registry = new Registry({ store, kinds: new KindRegistry(allKinds) });
@@ -200,7 +200,7 @@ export async function benchScale(opts: BenchOptions): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   let server: TestServer | undefined;
   try {
-    const loadSeconds = await load(dataDir, hardwareCount, total);
+    const loadSeconds = await loadScaleObjects(dataDir, hardwareCount, total);
     const t0 = performance.now();
     server = await startTestServer({ dataDir, args: ['--log-level', 'error'], timeoutMs: 120_000 });
     const readyMs = performance.now() - t0;

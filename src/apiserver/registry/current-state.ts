@@ -3,8 +3,8 @@
 // store. The store hands events to watchers before it acknowledges a write, so an acknowledged write is always
 // visible here; and a revision the store returns from currentRevision() is never ahead of what its watchers
 // were given (both backends promise it), so after asking for it the map holds exactly the state at that
-// revision or later. Reads at an older revision (Exact, a continue token of a list that has moved on) still go
-// to the store.
+// revision or later. A read at an older revision (Exact, a continue token) is answered here too while nothing
+// in its collection has changed since; otherwise it goes to the store's history.
 import type { KeyValue, Store, WatchHandle } from '../../store/types.js';
 import { STORE_KEY_PREFIX } from '../../kinds/index.js';
 
@@ -14,9 +14,15 @@ import { STORE_KEY_PREFIX } from '../../kinds/index.js';
  * Physically held keys are always the live ones plus `dead`.
  */
 class CollectionKeys {
+  /** The revision of the last event in this collection (or the revision the map was loaded at). */
+  changedAt: number;
   private sorted: string[] = [];
   private pending: string[] = [];
   private readonly dead = new Set<string>();
+
+  constructor(changedAt: number) {
+    this.changedAt = changedAt;
+  }
 
   /** A key that was not live became live. */
   added(key: string): void {
@@ -56,6 +62,11 @@ class CollectionKeys {
 export interface CurrentView {
   revision: number;
   get(key: string): KeyValue | undefined;
+  /**
+   * The revision of the last change under `prefix`'s collection: the state there at any revision from this one
+   * to `revision` is the current one.
+   */
+  changedAt(prefix: string): number;
   /** The live keys starting with `prefix` (a collection's, or one namespace of it) greater than `startAfter`. */
   range(prefix: string, startAfter?: string): { keys: readonly string[]; start: number; end: number };
 }
@@ -90,6 +101,8 @@ export class CurrentState {
   private readonly collections = new Map<string, CollectionKeys>();
   /** The revision the map is known to be at: its last event's, or the last store revision it was synced to. */
   private revision = 0;
+  /** The revision the map was loaded at: nothing older is known here. */
+  private loadedAt = 0;
   private watch: WatchHandle | undefined;
 
   constructor(private readonly store: Store) {}
@@ -99,6 +112,7 @@ export class CurrentState {
     const page = await this.store.list(STORE_KEY_PREFIX);
     const current = new Map<string, KeyValue>();
     this.collections.clear();
+    this.loadedAt = page.revision;
     for (const kv of page.items) {
       current.set(kv.key, kv);
       this.collectionFor(kv.key)?.added(kv.key);
@@ -109,10 +123,12 @@ export class CurrentState {
       onEvents: (events) => {
         for (const ev of events) {
           const key = ev.kv.key;
+          const c = this.collectionFor(key);
+          if (c) c.changedAt = ev.kv.modRevision;
           if (ev.type === 'delete') {
-            if (current.delete(key)) this.collectionFor(key)?.removed(key);
+            if (current.delete(key)) c?.removed(key);
           } else {
-            if (!current.has(key)) this.collectionFor(key)?.added(key);
+            if (!current.has(key)) c?.added(key);
             current.set(key, ev.kv);
           }
         }
@@ -130,7 +146,8 @@ export class CurrentState {
     const c = collectionOf(key);
     if (c === undefined) return undefined;
     let keys = this.collections.get(c);
-    if (!keys) this.collections.set(c, (keys = new CollectionKeys()));
+    // A collection first seen now had no change since the map was loaded (its loaded state is the current one).
+    if (!keys) this.collections.set(c, (keys = new CollectionKeys(this.loadedAt)));
     return keys;
   }
 
@@ -153,6 +170,10 @@ export class CurrentState {
     const view: CurrentView = {
       revision: this.revision,
       get: (key) => current.get(key),
+      changedAt: (prefix) => {
+        const c = collectionOf(prefix);
+        return (c !== undefined ? this.collections.get(c)?.changedAt : undefined) ?? this.loadedAt;
+      },
       range: (prefix, startAfter) => {
         const c = collectionOf(prefix);
         const keys = (c !== undefined ? this.collections.get(c)?.keys() : undefined) ?? [];

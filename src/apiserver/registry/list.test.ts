@@ -1,7 +1,8 @@
 // Lists from the in-memory current state must be the lists the store gives: the same items in the same order,
 // the same resourceVersion, continue tokens and remainingItemCount, page after page, across creates, deletes
-// and label changes in several namespaces, with and without selectors. And a continue token at a revision that
-// has moved on is served from the store's history (or 410 once compacted), not from the newer memory.
+// and label changes in several namespaces, with and without selectors. A continue token (or Exact read) at a
+// revision after which the collection changed is served from the store's history (or 410 once compacted), not
+// from the newer memory; after changes elsewhere only, memory answers it the same.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSqliteStore } from '../../store/sqlite/sqlite-store.js';
@@ -13,6 +14,7 @@ import { ObjectCodec } from './codec.js';
 import { CurrentState } from './current-state.js';
 import { listVersions, type ListedVersions, type ListVersionsQuery } from './list.js';
 import { isGone } from '../../lib/errors.js';
+import { toApiError } from '../status.js';
 
 const NAMESPACES = ['alpha', 'beta', 'gamma'];
 
@@ -115,6 +117,29 @@ describe('lists from the current state', () => {
     assert.equal(second.resourceVersion, first.resourceVersion);
     await store.compact(await store.currentRevision());
     await assert.rejects(listVersions(store, codec, cmKind, { limit: 2, continue: first.continue }, current), (e: unknown) => isGone(e));
+  });
+
+  it('answers a continue token and an Exact read from memory while only other collections changed', async () => {
+    // (A revision past the earlier test's compaction: a token at the compacted revision itself is refused.)
+    await reg.create(cmKind, cm('gamma', 'after-compaction', 'web'));
+    const first = await listVersions(store, codec, cmKind, { limit: 3 }, current);
+    assert.ok(first.continue);
+    // Writes elsewhere move the revision on but leave the ConfigMaps as they were at the first page.
+    await reg.create(reg.kind('', 'Namespace'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'elsewhere' } });
+    await reg.create(reg.kind('', 'Secret'), { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'elsewhere' }, data: { a: 'Yg==' } });
+    assert.ok((await store.currentRevision()) > Number(first.resourceVersion));
+    for (const q of [{ limit: 3, continue: first.continue }, { limit: 4, resourceVersion: first.resourceVersion, resourceVersionMatch: 'Exact' }]) {
+      const fromStore = await listVersions(store, codec, cmKind, q);
+      const fromMemory = await listVersions(store, codec, cmKind, q, current);
+      assert.deepEqual(shape(fromMemory), shape(fromStore), JSON.stringify(q));
+      assert.equal(fromMemory.resourceVersion, first.resourceVersion);
+    }
+    // Compacted away: 410 as the store says, though memory still holds that state.
+    await store.compact(await store.currentRevision());
+    const exact = { limit: 4, resourceVersion: first.resourceVersion, resourceVersionMatch: 'Exact' };
+    // (The store's Compacted error, which the HTTP surface answers as 410 Expired.)
+    await assert.rejects(listVersions(store, codec, cmKind, exact), (e: unknown) => isGone(toApiError(e)));
+    await assert.rejects(listVersions(store, codec, cmKind, exact, current), (e: unknown) => isGone(toApiError(e)));
   });
 
   it('a current list includes a write acknowledged just before it, at its revision or later', async () => {

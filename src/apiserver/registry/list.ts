@@ -44,16 +44,22 @@ export async function listVersions(store: Store, codec: ObjectCodec, kind: KindD
     }
   } else if (query.resourceVersion && query.resourceVersion !== '0') {
     const rv = parseResourceVersion(query.resourceVersion);
-    if (query.resourceVersionMatch === 'Exact') revision = rv;
-    else {
+    if (query.resourceVersionMatch === 'Exact') {
+      revision = rv;
+      // History below the compacted revision is gone, even where memory could answer: 410 from the store.
+      if (rv < (await store.compactedRevision())) current = undefined;
+    } else {
       const cur = await store.currentRevision();
       if (rv > cur) throw new ApiError(504, 'Timeout', `Too large resource version: ${rv}, current: ${cur}`, { retryAfterSeconds: 1 });
     }
   }
   if (current && servesPrefix(prefix)) {
-    // `revision` is 0 for a current list, else a continue token's: served from memory only while nothing
-    // has been written since (the view's revision is exactly the token's).
-    const fromMemory = await current.read((view) => (revision === 0 || view.revision === revision ? listView(view, codec, prefix, startAfter, limit, matches) : undefined));
+    // `revision` is 0 for a current list, else an Exact one or a continue token's: served from memory while
+    // nothing under the collection has changed since (its state then is the current one).
+    const fromMemory = await current.read((view) => {
+      if (revision === 0) return listView(view, view.revision, codec, prefix, startAfter, limit, matches);
+      return revision <= view.revision && view.changedAt(prefix) <= revision ? listView(view, revision, codec, prefix, startAfter, limit, matches) : undefined;
+    });
     if (fromMemory) return fromMemory;
   }
   const items: KeyValue[] = [];
@@ -92,7 +98,7 @@ export async function listVersions(store: Store, codec: ObjectCodec, kind: KindD
 }
 
 /** One page of a list from the current state, with the same paging and selector rules as the store's loop. */
-function listView(view: CurrentView, codec: ObjectCodec, prefix: string, startAfter: string | undefined, limit: number, matches: Matcher | undefined): ListedVersions {
+function listView(view: CurrentView, at: number, codec: ObjectCodec, prefix: string, startAfter: string | undefined, limit: number, matches: Matcher | undefined): ListedVersions {
   const { keys, start, end } = view.range(prefix, startAfter);
   const items: KeyValue[] = [];
   let i = start;
@@ -101,11 +107,11 @@ function listView(view: CurrentView, codec: ObjectCodec, prefix: string, startAf
     if (matches && !matches(codec.decode(kv))) continue;
     items.push(kv);
   }
-  const out: ListedVersions = { kvs: items, resourceVersion: String(view.revision) };
+  const out: ListedVersions = { kvs: items, resourceVersion: String(at) };
   // As from the store: a continue token whenever keys follow the last item (matching or not), and the count of
   // what follows when there is no selector.
   if (limit && items.length >= limit && i < end) {
-    out.continue = encodeContinue(view.revision, items[items.length - 1]!.key);
+    out.continue = encodeContinue(at, items[items.length - 1]!.key);
     if (!matches) out.remainingItemCount = end - i;
   }
   return out;
