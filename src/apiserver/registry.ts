@@ -112,10 +112,10 @@ export class Registry implements ObjectClient {
     return { obj: this.codec.own(kv), kv };
   }
 
-  /** Lists with kube semantics (see registry/list.ts); items are the caller's to change. */
+  /** Lists with kube semantics (see registry/list.ts); items are the caller's to change, unless `shared`. */
   async list(kind: KindDeclaration, query: ListVersionsQuery = {}): Promise<ObjectList> {
     const { kvs, ...meta } = await this.listVersions(kind, query);
-    return { ...meta, items: kvs.map((kv) => this.codec.own(kv)) };
+    return { ...meta, items: kvs.map((kv) => (query.shared ? this.codec.decode(kv) : this.codec.own(kv))) };
   }
 
   /** `list` without materializing objects: the HTTP surface serializes the stored versions directly. */
