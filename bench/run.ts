@@ -8,6 +8,7 @@ import { benchApi } from './api.js';
 import { benchProvision } from './provision.js';
 import { benchMetal } from './metal.js';
 import { benchBackup } from './backup.js';
+import { benchScale } from './scale.js';
 import type { BenchResult } from './types.js';
 
 const quick = process.argv.includes('--quick');
@@ -20,6 +21,7 @@ const suites: Array<[string, () => Promise<BenchResult[]>]> = [
   ['provision', () => benchProvision({ quick })],
   ['metal', () => benchMetal({ quick })],
   ['backup', () => benchBackup({ quick })],
+  ['scale', () => benchScale({ quick })],
 ];
 
 const results: BenchResult[] = [];

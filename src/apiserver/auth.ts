@@ -1,7 +1,7 @@
 // Bearer-token authentication. Tokens are random 256-bit secrets; only their SHA-256 is stored, so a copy of
 // the database does not hand out access. The admin token is created on first start and written, mode 0600,
 // into the data dir.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import type { Store } from '../store/types.js';
 import { ApiError } from '../lib/errors.js';
@@ -24,7 +24,8 @@ interface TokenRecord {
 const TOKEN_PREFIX = '/metalplane/tokens/';
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  // The one-shot hash: every API request hashes its token, and a Hash object costs several times more.
+  return hash('sha256', token, 'hex');
 }
 
 export function newToken(): string {

@@ -13,6 +13,7 @@ import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVer
 import type { Registry } from './registry.js';
 import { statusFromError, successStatus, toApiError } from './status.js';
 import { toTable } from './table.js';
+import { STREAM_ABOVE_ITEMS, streamedList } from './list-body.js';
 import { openApiV2, openApiV3For, openApiV3Index } from './openapi.js';
 import type { User } from './auth.js';
 import { authorize, verbOf } from './authz.js';
@@ -157,7 +158,8 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
   const namespaceKind = registry.kinds.all().find((k) => k.isNamespace);
   const lookupNamespace = async (name: string): Promise<StoredObject | undefined> => (namespaceKind ? registry.get(namespaceKind, undefined, name) : undefined);
   const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> => {
-    const user = await deps.authenticate(req);
+    // The request guard authenticated it before the body was read (a handler without the guard asks now).
+    const user = req.user ?? (await deps.authenticate(req));
     const info = parseRequestPath(req.url, namespacePaths);
     if (info.type === 'discovery') return serveDiscovery(req, reply, info);
     return serveResource(req, reply, info, user);
@@ -204,7 +206,7 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
     const ns = info.namespace;
     const method = req.method;
     // Tenants (Metal API keys) reach only their projects; operator tokens pass (authz.ts).
-    await authorize(user, { verb: verbOf(method, info.name !== undefined, boolParam(query, 'watch')), kind, namespace: ns, name: info.name, subresource: sub }, lookupNamespace);
+    if (user.tenant) await authorize(user, { verb: verbOf(method, info.name !== undefined, boolParam(query, 'watch')), kind, namespace: ns, name: info.name, subresource: sub }, lookupNamespace);
     const neg = method === 'GET' ? negotiate(req) : { table: false, yaml: negotiate(req).yaml };
     const warnings: string[] = [];
     const resourceLabel = sub ? `${kind.plural}/${sub}` : kind.plural;
@@ -228,6 +230,12 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
         if (neg.table) {
           const t = toTable(kind, list.kvs.map((kv) => registry.decode(kv)), { includeObject: includeObjectParam(query), now: Date.now() }) as { metadata?: Record<string, unknown> };
           t.metadata = { resourceVersion: list.resourceVersion, ...(list.continue ? { continue: list.continue } : {}), ...(list.remainingItemCount !== undefined ? { remainingItemCount: list.remainingItemCount } : {}) };
+          if (!neg.yaml && list.kvs.length > STREAM_ABOVE_ITEMS) {
+            // The rows are the table's last field: everything before them, then the rows as they are encoded.
+            const { rows, ...rest } = t as unknown as { rows: unknown[] };
+            const head = JSON.stringify({ ...rest, rows: [] }).slice(0, -2);
+            return reply.code(200).type('application/json').send(streamedList(head, rows, (r) => JSON.stringify(r), ']}'));
+          }
           return send(reply, 200, t);
         }
         const listMeta = {
@@ -240,6 +248,9 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
         }
         // Items are spliced from their stored JSON: no parse/stringify per object (list.10k is a hot path).
         const head = `{"apiVersion":${JSON.stringify(apiVersionOf(kind))},"kind":"${kind.kind}List","metadata":${JSON.stringify(listMeta)},"items":[`;
+        if (list.kvs.length > STREAM_ABOVE_ITEMS) {
+          return reply.code(200).type('application/json').send(streamedList(head, list.kvs, (kv) => registry.rawJson(kv), ']}'));
+        }
         return reply.code(200).type('application/json').send(head + list.kvs.map((kv) => registry.rawJson(kv)).join(',') + ']}');
       }
       if (method === 'POST') {

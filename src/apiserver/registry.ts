@@ -54,7 +54,7 @@ export class Registry implements ObjectClient {
     this.kinds = deps.kinds;
     this.clock = deps.clock ?? systemClock;
     this.current = new CurrentState(this.store);
-    this.watches = new Watches(this.store, this.codec, deps.bookmarkIntervalMs ?? 30_000);
+    this.watches = new Watches(this.store, this.codec, deps.bookmarkIntervalMs ?? 30_000, this.current);
     const admission = new NamespaceAdmission(this.kinds, this.current, this.codec);
     this.prep = { clock: this.clock, hints: (k) => this.hintsFor(k), admitToNamespace: (k, ns, obj) => admission.admit(k, ns, obj) };
   }
@@ -113,15 +113,15 @@ export class Registry implements ObjectClient {
     return { obj: this.codec.own(kv), kv };
   }
 
-  /** Lists with kube semantics (see registry/list.ts); items are the caller's to change. */
+  /** Lists with kube semantics (see registry/list.ts); items are the caller's to change, unless `shared`. */
   async list(kind: KindDeclaration, query: ListVersionsQuery = {}): Promise<ObjectList> {
     const { kvs, ...meta } = await this.listVersions(kind, query);
-    return { ...meta, items: kvs.map((kv) => this.codec.own(kv)) };
+    return { ...meta, items: kvs.map((kv) => (query.shared ? this.codec.decode(kv) : this.codec.own(kv))) };
   }
 
   /** `list` without materializing objects: the HTTP surface serializes the stored versions directly. */
   async listVersions(kind: KindDeclaration, query: ListVersionsQuery = {}): Promise<ListedVersions> {
-    return listVersions(this.store, this.codec, kind, query);
+    return listVersions(this.store, this.codec, kind, query, this.current);
   }
 
   async watch(kind: KindDeclaration, query: WatchQuery, onEvent: (e: ObjectWatchEvent) => void): Promise<ObjectWatch> {

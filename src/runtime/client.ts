@@ -14,6 +14,11 @@ export interface ListQuery {
   continue?: string;
   /** resourceVersion semantics as in the kube API ('' or absent = most recent). */
   resourceVersion?: string;
+  /**
+   * The items may be the client's deep-frozen shared objects (as watch events are) rather than copies the
+   * caller owns: for caches that keep them as they are (an informer), which then neither parse nor copy them.
+   */
+  shared?: boolean;
 }
 
 export interface ObjectList {

@@ -163,6 +163,8 @@ export class Informer {
         fieldSelector,
         limit: this.opts.pageSize ?? 500,
         continue: cont,
+        // Frozen shared objects go into the cache as they are (see own()); a copy would only be frozen again.
+        shared: true,
       });
       // Every page of a paginated list is read at the first page's revision.
       if (!resourceVersion) resourceVersion = page.resourceVersion;

@@ -93,11 +93,19 @@ export class ConsoleSessions {
     return rec;
   }
 
-  /** The onRequest hook: a valid session cookie becomes the surface's own credential header. */
-  readonly hook = async (req: FastifyRequest): Promise<void> => {
+  /**
+   * The onRequest hook: a valid session cookie becomes the surface's own credential header. Callback style, so
+   * the requests without a cookie (kubectl, controllers, agents: nearly all of them) pass without a promise.
+   */
+  readonly hook = (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+    if (req.headers.cookie === undefined || req.headers.authorization !== undefined || req.headers['x-auth-token'] !== undefined) return done();
+    this.applyCookie(req).then(() => done(), done);
+  };
+
+  private async applyCookie(req: FastifyRequest): Promise<void> {
     const path = req.url.split('?')[0] ?? '';
     const surface = cookieAuthenticates(path);
-    if (!surface || req.headers.authorization !== undefined || req.headers['x-auth-token'] !== undefined) return;
+    if (!surface) return;
     const cookie = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
     if (!cookie || !/^[A-Za-z0-9_-]{10,200}$/.test(cookie)) return;
     // SameSite=Strict keeps other sites' requests from carrying the cookie; a cross-origin request that does
@@ -107,7 +115,7 @@ export class ConsoleSessions {
     if (!(await this.record(cookie))) return;
     if (surface === 'metal') req.headers['x-auth-token'] = cookie;
     else req.headers.authorization = `Bearer ${cookie}`;
-  };
+  }
 
   /** Exchanges a login token or a presented token for a session; returns the cookie value. */
   async begin(body: { login?: string; token?: string }): Promise<{ cookie: string; user: string }> {

@@ -104,9 +104,7 @@ function closing(reply: FastifyReply): FastifyReply {
 
 export function installRequestGuard(app: FastifyInstance, opts: RequestGuardOptions): PeerBudget {
   const budget = new PeerBudget(opts.maxBodyBytesPerPeer);
-  app.addHook('onRequest', async (req, reply) => {
-    const path = pathOf(req.url);
-    const hasBody = announcesBody(req);
+  const guard = async (req: FastifyRequest, reply: FastifyReply, path: string, hasBody: boolean): Promise<FastifyReply | undefined> => {
     if (opts.isApiPath(path)) {
       try {
         req.user = await opts.authenticate(req);
@@ -151,6 +149,16 @@ export function installRequestGuard(app: FastifyInstance, opts: RequestGuardOpti
     };
     reply.raw.once('close', release);
     reply.raw.once('finish', release);
+    return undefined;
+  };
+  // Callback style: a request without a body outside the kube API (probes, boot files, long polls) has nothing
+  // to show here and passes without a promise. The others wait for the guard; a refusal has sent its reply,
+  // which ends Fastify's hook chain there.
+  app.addHook('onRequest', (req, reply, done) => {
+    const path = pathOf(req.url);
+    const hasBody = announcesBody(req);
+    if (!hasBody && !opts.isApiPath(path)) return done();
+    guard(req, reply, path, hasBody).then(() => done(), done);
   });
   return budget;
 }

@@ -1,5 +1,7 @@
-// Lists with Kubernetes semantics over the store: resourceVersion ''/'0'/N (+ resourceVersionMatch),
-// limit/continue with pages consistent at the first page's revision, label and field selectors.
+// Lists with Kubernetes semantics: resourceVersion ''/'0'/N (+ resourceVersionMatch), limit/continue with pages
+// consistent at the first page's revision, label and field selectors. A list of the current state (no
+// resourceVersion, 0, N NotOlderThan, or a continue token whose revision is still the current one) is read from
+// the in-memory current state; one at an older revision (Exact, a continue token after writes) from the store.
 import type { KeyValue, Store } from '../../store/types.js';
 import type { KindDeclaration, StoredObject } from '../../kinds/types.js';
 import type { ListQuery, ObjectList } from '../../runtime/client.js';
@@ -8,6 +10,7 @@ import { ApiError } from '../../lib/errors.js';
 import { parseFieldSelector, parseLabelSelector } from '../selectors.js';
 import { decodeContinue, encodeContinue } from '../continue-token.js';
 import type { ObjectCodec } from './codec.js';
+import { servesPrefix, type CurrentState, type CurrentView } from './current-state.js';
 import { namespaceOf, parseResourceVersion } from './meta.js';
 
 export type Matcher = (obj: StoredObject) => boolean;
@@ -24,7 +27,7 @@ export function matcherFor(kind: KindDeclaration, query: ListQuery | undefined):
 }
 
 /** The stored versions a list returns, without materializing objects (the HTTP surface serializes them directly). */
-export async function listVersions(store: Store, codec: ObjectCodec, kind: KindDeclaration, query: ListVersionsQuery = {}): Promise<ListedVersions> {
+export async function listVersions(store: Store, codec: ObjectCodec, kind: KindDeclaration, query: ListVersionsQuery = {}, current?: CurrentState): Promise<ListedVersions> {
   const matches = matcherFor(kind, query);
   const prefix = prefixFor(kind, namespaceOf(kind, query.namespace));
   const limit = query.limit && query.limit > 0 ? query.limit : 0;
@@ -41,11 +44,23 @@ export async function listVersions(store: Store, codec: ObjectCodec, kind: KindD
     }
   } else if (query.resourceVersion && query.resourceVersion !== '0') {
     const rv = parseResourceVersion(query.resourceVersion);
-    if (query.resourceVersionMatch === 'Exact') revision = rv;
-    else {
+    if (query.resourceVersionMatch === 'Exact') {
+      revision = rv;
+      // History below the compacted revision is gone, even where memory could answer: 410 from the store.
+      if (rv < (await store.compactedRevision())) current = undefined;
+    } else {
       const cur = await store.currentRevision();
       if (rv > cur) throw new ApiError(504, 'Timeout', `Too large resource version: ${rv}, current: ${cur}`, { retryAfterSeconds: 1 });
     }
+  }
+  if (current && servesPrefix(prefix)) {
+    // `revision` is 0 for a current list, else an Exact one or a continue token's: served from memory while
+    // nothing under the collection has changed since (its state then is the current one).
+    const fromMemory = await current.read((view) => {
+      if (revision === 0) return listView(view, view.revision, codec, prefix, startAfter, limit, matches);
+      return revision <= view.revision && view.changedAt(prefix) <= revision ? listView(view, revision, codec, prefix, startAfter, limit, matches) : undefined;
+    });
+    if (fromMemory) return fromMemory;
   }
   const items: KeyValue[] = [];
   let more = false;
@@ -78,6 +93,26 @@ export async function listVersions(store: Store, codec: ObjectCodec, kind: KindD
   if (more && items.length) {
     out.continue = encodeContinue(revision, items[items.length - 1].key);
     if (remaining !== undefined) out.remainingItemCount = remaining;
+  }
+  return out;
+}
+
+/** One page of a list from the current state, with the same paging and selector rules as the store's loop. */
+function listView(view: CurrentView, at: number, codec: ObjectCodec, prefix: string, startAfter: string | undefined, limit: number, matches: Matcher | undefined): ListedVersions {
+  const { keys, start, end } = view.range(prefix, startAfter);
+  const items: KeyValue[] = [];
+  let i = start;
+  while (i < end && (!limit || items.length < limit)) {
+    const kv = view.get(keys[i++]!)!;
+    if (matches && !matches(codec.decode(kv))) continue;
+    items.push(kv);
+  }
+  const out: ListedVersions = { kvs: items, resourceVersion: String(at) };
+  // As from the store: a continue token whenever keys follow the last item (matching or not), and the count of
+  // what follows when there is no selector.
+  if (limit && items.length >= limit && i < end) {
+    out.continue = encodeContinue(at, items[items.length - 1]!.key);
+    if (!matches) out.remainingItemCount = end - i;
   }
   return out;
 }

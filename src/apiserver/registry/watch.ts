@@ -1,7 +1,7 @@
 // Watches with Kubernetes semantics over the store's watch: synthetic ADDED events for "get state and start
 // at most recent", selector transitions as ADDED/DELETED, bookmarks (periodic and initial-events-end), and a
 // 410 Expired as one ERROR event when the revision was compacted away.
-import type { Store, StoreEvent } from '../../store/types.js';
+import type { KeyValue, Store, StoreEvent } from '../../store/types.js';
 import type { KindDeclaration, KubeObject, StoredObject } from '../../kinds/types.js';
 import { apiVersionOf } from '../../kinds/types.js';
 import type { ObjectWatch, ObjectWatchEvent, ObjectWatchQuery } from '../../runtime/client.js';
@@ -9,6 +9,7 @@ import { prefixFor } from '../../kinds/index.js';
 import { ApiError } from '../../lib/errors.js';
 import { statusFromError, toApiError } from '../status.js';
 import type { ObjectCodec } from './codec.js';
+import { servesPrefix, type CurrentState } from './current-state.js';
 import { matcherFor } from './list.js';
 import { namespaceOf, parseResourceVersion } from './meta.js';
 
@@ -27,6 +28,8 @@ export class Watches {
     private readonly codec: ObjectCodec,
     /** How often watches that asked for bookmarks get one (ms). */
     bookmarkIntervalMs: number,
+    /** The in-memory current state, for the initial state of a watch without a resourceVersion. */
+    private readonly current?: CurrentState,
   ) {
     this.timer = setInterval(() => void this.sendBookmarks(), bookmarkIntervalMs);
     this.timer.unref();
@@ -47,7 +50,7 @@ export class Watches {
     const rvParam = query.resourceVersion ?? '';
     if (rvParam === '' || rvParam === '0' || query.sendInitialEvents) {
       // "Get state and start at most recent": synthetic ADDED events for what exists, then follow.
-      const page = await this.store.list(prefix);
+      const page = await this.initialState(prefix);
       from = page.revision;
       for (const kv of page.items) {
         const o = codec.decode(kv);
@@ -119,6 +122,20 @@ export class Watches {
       handle?.cancel();
     };
     return { stop };
+  }
+
+  /** What exists under a prefix now and the revision it is at: from memory when it serves, else the store. */
+  private async initialState(prefix: string): Promise<{ revision: number; items: KeyValue[] }> {
+    const fromMemory =
+      this.current && servesPrefix(prefix)
+        ? await this.current.read((view) => {
+            const { keys, start, end } = view.range(prefix);
+            const items: KeyValue[] = [];
+            for (let i = start; i < end; i++) items.push(view.get(keys[i]!)!);
+            return { revision: view.revision, items };
+          })
+        : undefined;
+    return fromMemory ?? this.store.list(prefix);
   }
 
   private async sendBookmarks(): Promise<void> {

@@ -63,8 +63,22 @@ loopback.addAddress('::1', 'ipv6');
 // IPv4-mapped loopback (`::ffff:127.0.0.1`) as a dual-stack socket reports it.
 loopback.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
 
+// Every request on the shared port asks about its peer, and BlockList.check costs microseconds (it builds a
+// SocketAddress): the answers for the few addresses a server sees are remembered (bounded).
+const loopbackAnswers = new Map<string, boolean>();
+
 export function isLoopbackAddress(address: string | undefined): boolean {
   if (!address) return false;
+  let known = loopbackAnswers.get(address);
+  if (known === undefined) {
+    known = checkLoopback(address);
+    if (loopbackAnswers.size >= 4096) loopbackAnswers.clear();
+    loopbackAnswers.set(address, known);
+  }
+  return known;
+}
+
+function checkLoopback(address: string): boolean {
   // A link-local zone (`fe80::1%eth0`) never makes an address loopback; drop it so isIP accepts the rest.
   const bare = address.split('%')[0]!;
   const family = isIP(bare);
@@ -78,10 +92,11 @@ export const HTTPS_REQUIRED_MESSAGE =
   'use https:// on the same port (the CA certificate is ca.crt in the metalplane data dir)';
 
 const DENY: PlainHttpDecision = { allow: false, status: 403, message: HTTPS_REQUIRED_MESSAGE };
+const ALLOW: PlainHttpDecision = { allow: true };
 
 export function plainHttpDecision(req: PlainHttpRequest): PlainHttpDecision {
-  if (req.encrypted || req.insecureHttp || isLoopbackAddress(req.remoteAddress)) return { allow: true };
-  return isPlainHttpPath(req.path) ? { allow: true } : DENY;
+  if (req.encrypted || req.insecureHttp || isLoopbackAddress(req.remoteAddress)) return ALLOW;
+  return isPlainHttpPath(req.path) ? ALLOW : DENY;
 }
 
 /**
