@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WorkflowSpec, WorkflowStatus } from '../../kinds/workflow.js';
-import { completeAction, currentAction, isFinished, percentage, restartWorkflow, startWorkflow, takeAgentAction, timeLeft, abandon } from './state.js';
+import { completeAction, currentAction, isFinished, markAttempt, percentage, restartWorkflow, startWorkflow, takeAgentAction, timeLeft, abandon } from './state.js';
 import { deprovisionActions, provisionActions } from './templates.js';
 
 const T0 = '2026-11-25T00:00:00Z';
@@ -84,6 +84,22 @@ test('timeLeft counts from when the current action started, with the timeout giv
   const t0 = Date.parse(T0);
   assert.equal(timeLeft(provision, s, t0 + 1000, (sec) => sec * 10), 120 * 10 - 1000);
   assert.ok(timeLeft(provision, s, t0 + 5000, () => 1000)! < 0);
+});
+
+test("a BMC action's clock starts at its first attempt; an agent action's when it becomes current", () => {
+  const cold = startWorkflow(provision, T0, false); // power-on-pxe (bmc, 300 s) current since T0
+  const atSetBootDisk = [0, 1, 2, 3, 4, 5].reduce((s, i) => completeAction(provision, s, i, { ok: true }, T0), cold);
+  const t1 = Date.parse(T1);
+  const left = (s: WorkflowStatus) => timeLeft(provision, s, t1 + 1000, (sec) => sec * 10);
+  const rows: Array<{ name: string; status: WorkflowStatus; want: number }> = [
+    { name: 'BMC action not attempted: all of its timeout', status: cold, want: 3000 },
+    { name: 'set-boot-disk not attempted: all of its timeout', status: atSetBootDisk, want: 1200 },
+    { name: 'BMC action attempted at T1: counts from the marker', status: markAttempt(cold, 0, T1, 'powering on', false), want: 3000 - 1000 },
+    { name: 'a retry keeps the first attempt\'s clock', status: markAttempt(markAttempt(cold, 0, T0, 'powering on', false), 0, T1, 'powering on', false), want: 3000 - 11_000 },
+    { name: 'a fresh attempt starts it again', status: markAttempt(markAttempt(cold, 0, T0, 'powering on', false), 0, T1, 'powering on', true), want: 3000 - 1000 },
+    { name: 'agent action pending since T0: counts from T0 (the agent pulls)', status: startWorkflow(provision, T0, true), want: 1200 - 11_000 },
+  ];
+  for (const row of rows) assert.equal(left(row.status), row.want, row.name);
 });
 
 test('abandon ends a workflow that was replaced, naming the current action', () => {

@@ -71,12 +71,15 @@ export function markRunning(status: WorkflowStatus, i: number, now: string): Wor
 
 /**
  * The marker written before a BMC call of action `i`: running, one more attempt, saying what is being done.
- * `fresh` starts the attempt's clock again (its timeout, and the time after which an agent registration
- * counts as this boot's): the earlier attempt left no trace on the machine.
+ * The first attempt starts the action's clock (its timeout, and the time after which an agent registration
+ * counts as this boot's): until the controller calls, the BMC has nothing to do, so the time the action
+ * waited to be taken up is the controller's, not the machine's. `fresh` starts it again: the earlier attempt
+ * left no trace on the machine. A retry after a BMC error keeps it: the retries share the action's timeout.
  */
 export function markAttempt(status: WorkflowStatus, i: number, now: string, message: string, fresh: boolean): WorkflowStatus {
+  const first = status.actions![i]!.state !== 'running';
   const s = markRunning(status, i, now);
-  s.actions![i] = { ...s.actions![i]!, message, ...(fresh ? { startedAt: now } : {}) };
+  s.actions![i] = { ...s.actions![i]!, message, ...(fresh || first ? { startedAt: now } : {}) };
   return s;
 }
 
@@ -132,11 +135,20 @@ export function abandon(status: WorkflowStatus | undefined, spec: WorkflowSpec, 
   return s;
 }
 
-/** Milliseconds left before the current action times out (≤ 0: timed out). */
+/**
+ * Milliseconds left before the current action times out (≤ 0: timed out). A BMC action not attempted yet has
+ * all of it: its clock starts at its first marker (markAttempt), because a timeout is what the machine took,
+ * and a BMC that was never asked has taken nothing; the wait before is the controller's own queue. An agent
+ * action counts from when it became current (the agent pulls it: an agent that does not ask is the machine's
+ * delay), and phone-home from the reboot that made it current.
+ */
 export function timeLeft(spec: WorkflowSpec, status: WorkflowStatus, nowMs: number, timeoutMs: (s: number) => number): number | undefined {
   const cur = currentAction(spec, status);
-  if (!cur || !cur.state.startedAt) return undefined;
-  return Date.parse(cur.state.startedAt) + timeoutMs(cur.action.timeoutSeconds) - nowMs;
+  if (!cur) return undefined;
+  const timeout = timeoutMs(cur.action.timeoutSeconds);
+  if (cur.action.executor === 'bmc' && cur.state.state !== 'running') return timeout;
+  if (!cur.state.startedAt) return undefined;
+  return Date.parse(cur.state.startedAt) + timeout - nowMs;
 }
 
 /** 0–100: the weighted share of actions done (skipped ones count as done), plus the current one's progress. */

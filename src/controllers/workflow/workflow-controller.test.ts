@@ -389,3 +389,91 @@ test("a BMC step of a previous leader times out by its stored clock once the new
   assert.match(st.failure!.message, /ECONNREFUSED \(2 attempts in 15 s\)$/);
   assert.equal(w.bmc.changes().length, 2);
 });
+
+// A timeout says what the machine took. The time a BMC action waits for this controller (a long queue under
+// load, a paused process) is the controller's own, so its clock starts at the attempt's marker, not when it
+// became current.
+const writeDatasource: WorkflowAction = { name: 'write-datasource', executor: 'agent', type: 'write-datasource', timeoutSeconds: 120 };
+const reboot: WorkflowAction = { name: 'reboot', executor: 'agent', type: 'reboot', timeoutSeconds: 120 };
+
+/** Makes action `i` current now, as the agent API does when the action before it completes. */
+async function makeCurrent(w: World, i: number): Promise<void> {
+  const wf = await w.workflow();
+  const now = new Date(w.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  await w.registry.updateStatus(w.deps.kinds.workflow, { ...wf, status: at(i, {})(wf.spec as WorkflowSpec, now) });
+}
+
+test('a BMC action that became current long before this controller got to it is attempted, not timed out', async (t) => {
+  const rows: Array<{ name: string; actions: WorkflowAction[]; current: number; power: 'on' | 'off'; calls: string[]; after: string }> = [
+    { name: 'set-boot-disk after write-datasource', actions: [writeDatasource, setBootDisk, reboot], current: 1, power: 'on', calls: ['setBootDevice disk'], after: 'set-boot-disk:succeeded/1' },
+    { name: 'power-on-pxe at the start of a workflow', actions: discoverActions(), current: 0, power: 'off', calls: ['setBootDevice pxe once', 'setPower on'], after: 'power-on-pxe:succeeded/1' },
+    { name: 'power-off', actions: [inventory, powerOff, reboot], current: 1, power: 'on', calls: ['setPower off'], after: 'power-off:succeeded/1' },
+  ];
+  for (const row of rows) {
+    await t.test(row.name, async (t) => {
+      const w = await world(t, row.actions, at(row.current, {}));
+      w.bmc.power = row.power;
+      // The controller runs; then the action becomes current and waits a minute, four times its scaled 15 s
+      // timeout, for a worker.
+      const r = w.reconciler();
+      await makeCurrent(w, row.current);
+      w.clock.advance(60_000);
+      await w.reconcile(r);
+      const st = await w.status();
+      assert.notEqual(st.state, 'failed', JSON.stringify(st.failure));
+      assert.deepEqual(w.bmc.changes(), row.calls.map((op) => ({ op, stored: 'running/1' })));
+      assert.equal(states(st)[row.current], row.after);
+    });
+  }
+});
+
+test('a BMC action times out by the clock of its first attempt', async (t) => {
+  // power-on-pxe has 30 s (300 s scaled by 10). It waits 60 s for the controller, then the power rail sticks.
+  const w = await world(t, discoverActions(), at(0, {}));
+  w.bmc.powerStuck = true;
+  const r = w.reconciler();
+  await makeCurrent(w, 0);
+  w.clock.advance(60_000);
+  const marked = w.clock.now();
+  await w.reconcile(r);
+  let st = await w.status();
+  assert.equal(states(st)[0], 'power-on-pxe:running/1');
+  assert.equal(Date.parse(st.actions![0]!.startedAt!), marked, 'the marker starts the clock');
+  w.clock.advance(25_000);
+  await w.reconcile(r);
+  st = await w.status();
+  assert.equal(states(st)[0], 'power-on-pxe:running/1', '25 s after the call: still within the 30 s');
+  w.clock.advance(6_000);
+  await w.reconcile(r);
+  st = await w.status();
+  assert.equal(st.state, 'failed', '31 s after the call');
+  assert.equal(st.failure?.reason, 'PowerStuck');
+  assert.deepEqual(w.bmc.changes().map((c) => c.op), ['setBootDevice pxe once', 'setPower on'], 'one call');
+});
+
+test('an agent that registered while power-on was current completes register, however late the controller looks', async (t) => {
+  const rows: Array<{ name: string; registeredAfterPowerOnMs: number; alive: boolean; want: string }> = [
+    { name: 'registered, agent calling in', registeredAfterPowerOnMs: 0, alive: true, want: 'register:succeeded' },
+    { name: 'registered, agent quiet since', registeredAfterPowerOnMs: 0, alive: false, want: 'register:succeeded' },
+    // A registration from before this workflow's power on belongs to a boot that is gone: the timeout stands.
+    { name: 'only a stale registration, agent calling in', registeredAfterPowerOnMs: -60_000, alive: true, want: 'failed AgentTimeout' },
+    { name: 'only a stale registration, agent quiet', registeredAfterPowerOnMs: -60_000, alive: false, want: 'restarted' },
+  ];
+  for (const row of rows) {
+    await t.test(row.name, async (t) => {
+      const w = await world(t, discoverActions(), at(1, {}));
+      const poweredOn = Date.parse((await w.status()).actions![0]!.startedAt!);
+      const hw = (await w.registry.get(w.deps.kinds.hardware, undefined, 'hw-1'))!;
+      const registeredAt = new Date(poweredOn + row.registeredAfterPowerOnMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      await w.registry.updateStatus(w.deps.kinds.hardware, { ...hw, status: { ...(hw.status as object), agent: { bootId: 'boot-1', registeredAt, lastHeartbeat: registeredAt } } });
+      if (row.alive) w.alive.add('hw-1');
+      w.bmc.power = 'on';
+      // register has 60 s (600 s scaled by 10); the controller looks after two minutes.
+      w.clock.advance(120_000);
+      await w.reconcile(w.reconciler());
+      const st = await w.status();
+      const got = st.state === 'failed' ? `failed ${st.failure?.reason}` : (st.restarts ?? 0) > 0 ? 'restarted' : `register:${st.actions![1]!.state}`;
+      assert.equal(got, row.want, states(st).join(' '));
+    });
+  }
+});

@@ -142,14 +142,27 @@ export class WorkflowReconciler implements Reconciler {
     }
     const cur = currentAction(spec, status);
     if (!cur) return done;
+    // The agent of the boot this workflow caused registered while power-on was still current (the agent API
+    // completes register itself only when it is current): the machine was in time, however late this
+    // controller gets to it, so this comes before the timeout.
+    if (cur.action.type === 'register' && this.agentRegisteredSince(hw, spec, status)) {
+      await this.write(wf, pass, (s, st) => {
+        const again = currentAction(s, st);
+        if (!again || again.index !== cur.index) return undefined;
+        return completeAction(s, st!, cur.index, { ok: true, message: `agent of boot ${(hw.status as HardwareStatus).agent?.bootId} registered` }, this.now(), true);
+      });
+      return done;
+    }
     const began = Date.parse(cur.state.startedAt ?? status.startedAt ?? wf.metadata.creationTimestamp);
+    // A BMC action's clock starts at its first marker, not when it became current (timeLeft): one this
+    // controller has not attempted yet, however long it waited for a worker, has its whole timeout left.
     const stored = timeLeft(spec, status, this.deps.clock.now(), (s) => this.deps.timing.timeoutMs(s)) ?? 0;
     // A BMC step begun by a previous process or leader is settled by looking at the BMC (bmc-step.ts) before its
     // stored clock may time it out: the new leader's lease wait, when nobody could act on it, must not fail it
     // unseen. From that first look on, the stored clock — the same for every leader — decides (a new attempt
     // after the look starts it again).
     const lookKey = `${key}/${status.restarts ?? 0}/${cur.index}`;
-    const firstLook = cur.action.executor === 'bmc' && began < this.startedAt && !this.lookedAt.has(lookKey);
+    const firstLook = cur.action.executor === 'bmc' && cur.state.state === 'running' && began < this.startedAt && !this.lookedAt.has(lookKey);
     const left = firstLook ? Math.max(stored, this.deps.timing.timeoutMs(cur.action.timeoutSeconds)) : stored;
     const canRestart = spec.actions.some((a) => a.type === 'power-on-pxe') && (status.restarts ?? 0) < MaxRestarts;
     const restart = async (why: string): Promise<Result> => {
@@ -191,20 +204,8 @@ export class WorkflowReconciler implements Reconciler {
     switch (cur.action.executor) {
       case 'bmc':
         return this.runBmc(wf, hw, cur.index, left, pass, () => firstLook && this.lookedAt.add(lookKey));
-      case 'agent':
-        if (cur.action.type === 'register') {
-          if (this.agentRegisteredSince(hw, spec, status)) {
-            await this.write(wf, pass, (s, st) => {
-              const again = currentAction(s, st);
-              if (!again || again.index !== cur.index) return undefined;
-              return completeAction(s, st!, cur.index, { ok: true, message: `agent of boot ${(hw.status as HardwareStatus).agent?.bootId} registered` }, this.now(), true);
-            });
-            return done;
-          }
-          return requeueAfter(left);
-        }
-        return requeueAfter(left);
       default:
+        // The agent (or the installed OS) moves it on; this controller only watches the clock.
         return requeueAfter(left);
     }
   }
