@@ -29,7 +29,8 @@ describe('web console', { skip, timeout: 900_000 }, () => {
 
   const watchErrors = (p: Page, who: string) => {
     p.on('console', (m) => {
-      if (m.type() === 'error') errors.push(`${who}: ${m.text()}`);
+      // The location names the resource of a "Failed to load resource" (its text does not).
+      if (m.type() === 'error') errors.push(`${who}: ${m.text()}${m.location().url ? ` (${m.location().url})` : ''}`);
     });
     p.on('pageerror', (e) => errors.push(`${who}: ${e.message}`));
   };
