@@ -57,9 +57,23 @@ async function errorOf(res: Response): Promise<HttpError> {
   return new HttpError(res.status, message);
 }
 
+/** What every request() of this session listens to: signing out aborts the ones still in flight (endSessionRequests). */
+let sessionRequests = new AbortController();
+
+/**
+ * Aborts the requests still in flight, so none reaches the server after the session has ended there (its 401
+ * would be an error in the browser console, and would read as "your session ended"). Requests made after this
+ * go out as usual.
+ */
+export function endSessionRequests(): void {
+  sessionRequests.abort();
+  sessionRequests = new AbortController();
+}
+
 export async function request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
   const res = await fetch(path, {
     method,
+    signal: sessionRequests.signal,
     credentials: 'same-origin',
     headers: body !== undefined ? { 'content-type': contentType, accept: 'application/json' } : { accept: 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),

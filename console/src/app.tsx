@@ -1,7 +1,8 @@
 // The shell: sign-in (the printed link's one-time token, or a pasted token), the session, the project picker,
 // the navigation and the pages. Heavy pages (the graph: xyflow + elkjs) load lazily.
 import { createContext, lazy, Suspense, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
-import { HttpError, session as sessionApi, type Session } from './api';
+import { endSessionRequests, HttpError, session as sessionApi, type Session } from './api';
+import { live } from './live';
 import { linkProps, navigate, useRoute } from './router';
 import { SignIn } from './views/signin';
 import { Datacenter } from './views/datacenter';
@@ -31,7 +32,7 @@ export function useScope(): Scope {
   return s;
 }
 
-type Phase = { kind: 'loading' } | { kind: 'signed-out'; message?: string } | { kind: 'signed-in'; session: Session };
+type Phase = { kind: 'loading' } | { kind: 'signing-out' } | { kind: 'signed-out'; message?: string } | { kind: 'signed-in'; session: Session };
 
 export function App() {
   const [phase, setPhase] = useState<Phase>({ kind: 'loading' });
@@ -65,9 +66,28 @@ export function App() {
     return () => window.removeEventListener('metalplane:unauthorized', onUnauthorized);
   }, [load]);
 
+  // Signing out: the views (their polls) are gone once this runs; the live lists and the requests still in flight
+  // go next, so nothing asks with the cookie being revoked. The sign-in form comes when the server has ended the
+  // session, not before.
+  useEffect(() => {
+    if (phase.kind !== 'signing-out') return;
+    live.reset();
+    endSessionRequests();
+    void sessionApi.signOut().then(
+      () => setPhase({ kind: 'signed-out', message: 'Signed out.' }),
+      (e: unknown) =>
+        setPhase({
+          kind: 'signed-out',
+          // 401: the session had ended already.
+          message: e instanceof HttpError && e.status === 401 ? 'Signed out.' : `Signed out here, but the server did not confirm it (${e instanceof Error ? e.message : String(e)}): the session may stay valid until it expires.`,
+        }),
+    );
+  }, [phase.kind]);
+
   if (phase.kind === 'loading') return <div className="center muted" role="status">Loading…</div>;
+  if (phase.kind === 'signing-out') return <div className="center muted" role="status">Signing out…</div>;
   if (phase.kind === 'signed-out') return <SignIn message={phase.message} onSignedIn={() => void load()} />;
-  return <Shell session={phase.session} onSignOut={() => setPhase({ kind: 'signed-out', message: 'Signed out.' })} />;
+  return <Shell session={phase.session} onSignOut={() => setPhase({ kind: 'signing-out' })} />;
 }
 
 function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
@@ -147,10 +167,8 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
           type="button"
           className="ghost"
           onClick={() => {
-            // Views (their polls and the live stream) go first, then the session: nothing asks with a revoked cookie.
             navigate('', true);
             onSignOut();
-            void sessionApi.signOut().catch(() => undefined);
           }}
         >
           Sign out

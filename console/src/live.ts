@@ -91,6 +91,20 @@ class LiveStore {
     }
   }
 
+  /**
+   * Forgets every list and closes the stream (at sign-out, once the views are gone): nothing opens it again with
+   * the cookie of a session that is ending.
+   */
+  reset(): void {
+    this.abort?.abort();
+    this.abort = undefined;
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.reopenTimer = undefined;
+    for (const e of this.entries.values()) if (e.dropTimer) clearTimeout(e.dropTimer);
+    this.entries.clear();
+    this.backoffMs = 500;
+  }
+
   private async relist(e: Entry): Promise<void> {
     try {
       const list = await kube.list(e.resource, e.namespace);
@@ -100,6 +114,8 @@ class LiveStore {
       e.status = 'live';
       e.error = undefined;
     } catch (err) {
+      // A list forgotten meanwhile (reset, dropped) has nobody to tell and no stream to reopen.
+      if (this.entries.get(e.key) !== e) return;
       e.status = 'error';
       e.error = err instanceof Error ? err.message : String(err);
     }

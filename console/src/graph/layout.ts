@@ -6,8 +6,10 @@ import type { Graph } from './model';
 
 let elk: InstanceType<typeof ELK> | undefined;
 
+/** The size of every node, as laid out and as drawn (the view gives it to React Flow; the box fills it). */
 export const NODE_W = 200;
-export const NODE_H = 56;
+/** Three lines (kind and badge, name, detail) at the node's font sizes, with its padding and border. */
+export const NODE_H = 68;
 
 export async function layout(g: Graph): Promise<Map<string, { x: number; y: number }>> {
   elk ??= new ELK({ workerUrl });

@@ -3,7 +3,7 @@
 // worker, drawn by @xyflow/react.
 // This module and its libraries are a lazy chunk: other pages do not load them.
 import { useEffect, useMemo, useState } from 'react';
-import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
+import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeHandle, type NodeProps } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { useScope } from '../app';
 import { HEALTH_LABEL } from '../health';
@@ -11,7 +11,7 @@ import { useLive } from '../live';
 import { R } from '../resources';
 import { linkProps, navigate } from '../router';
 import { buildGraph, type GraphNode } from '../graph/model';
-import { layout } from '../graph/layout';
+import { layout, NODE_H, NODE_W } from '../graph/layout';
 import { servedResources } from '../api';
 
 type FlowNode = Node<{ node: GraphNode }, 'resource'>;
@@ -34,6 +34,17 @@ function ResourceNode({ data }: NodeProps<FlowNode>) {
 }
 
 const nodeTypes = { resource: ResourceNode };
+
+// Every node is drawn at the size the layout gives it (NODE_W × NODE_H; the box fills it, styles.css), with its two
+// handles in the middle of its sides, all declared rather than measured. React Flow hides a node it has not
+// measured (visibility: hidden) and draws no edge to it; it forgets the measurement whenever `nodes` is passed
+// anew, and measures again only when its own state flips. A new `nodes` landing just as a measurement does — a
+// layout finishing while the browser is busy — leaves the node unmeasured for good: hidden, without edges,
+// until the page is reloaded. A declared size and declared handles need no measurement.
+const HANDLES: NodeHandle[] = [
+  { type: 'target', position: Position.Left, x: 0, y: NODE_H / 2 - 0.5, width: 1, height: 1 },
+  { type: 'source', position: Position.Right, x: NODE_W - 1, y: NODE_H / 2 - 0.5, width: 1, height: 1 },
+];
 
 export default function GraphPage() {
   const { namespaces, session } = useScope();
@@ -66,7 +77,16 @@ export default function GraphPage() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [shape]);
 
-  const flowNodes: FlowNode[] = graph.nodes.map((n) => ({ id: n.id, type: 'resource', position: positions?.get(n.id) ?? { x: 0, y: 0 }, data: { node: n }, ariaLabel: `${n.kind} ${n.label}: ${HEALTH_LABEL[n.health]}` }));
+  const flowNodes: FlowNode[] = graph.nodes.map((n) => ({
+    id: n.id,
+    type: 'resource',
+    position: positions?.get(n.id) ?? { x: 0, y: 0 },
+    width: NODE_W,
+    height: NODE_H,
+    handles: HANDLES,
+    data: { node: n },
+    ariaLabel: `${n.kind} ${n.label}: ${HEALTH_LABEL[n.health]}`,
+  }));
   const flowEdges: Edge[] = graph.edges.map((e) => ({ id: e.id, source: e.source, target: e.target }));
   const loading = devices.status === 'loading' || !positions;
 
