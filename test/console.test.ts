@@ -162,8 +162,7 @@ describe('web console', { skip, timeout: 900_000 }, () => {
   test('the graph draws the composition example: db-1 → CloudConfig app → app-1, waiting until db-1 is Ready', async (t) => {
     // db-1 must still be on its way when the graph is looked at, whatever the machine's load: the free da
     // c3.small machines are held by placeholder devices first, so db-1 waits in the queue (NoCapacity) until
-    // they are deleted and their machines wiped. (Not spec.maintenance: a machine back from maintenance
-    // fails its rediscovery once, AgentTimeout, and returns only after the retry delay.)
+    // they are deleted and their machines wiped.
     type Obj = { metadata: { name: string }; spec: { metro: string; plan: string }; status?: { state?: string; hardware?: string } };
     const list = (what: string, ns?: string): Obj[] => (JSON.parse(kubectlOk(s, ['get', what, ...(ns ? ['-n', ns] : []), '-o', 'json'])) as { items: Obj[] }).items;
     // Machines still being wiped by earlier tests come free later: they are held too, until none is left.

@@ -276,6 +276,26 @@ describe('devices on the simulated datacenter', () => {
     assert.ok(!after.faults.some((f) => f.machine === 'fr2-r01-s02'));
   });
 
+  test('a machine taken into maintenance and released is rediscovered to available, without failing on its old agent', async () => {
+    // The release power-cycles the machine into PXE; the old boot's agent, still in a long poll when the reset
+    // came, must not count as alive afterwards (its registration would refuse the new boot's: AgentTimeout).
+    const free = (await list(s, HARDWARE)).find((h) => h.status?.state === 'available');
+    assert.ok(free, 'a free machine');
+    const name = free.metadata.name;
+    const patch = (maintenance: boolean) => kubectlOk(s, ['patch', 'hardware', name, '--type=merge', '-p', JSON.stringify({ spec: { maintenance } })]);
+    patch(true);
+    await waitFor(`${name} in maintenance`, async () => ((await get(s, `${HARDWARE}/${name}`)).status?.state === 'maintenance' ? true : undefined), 30_000, 100);
+    patch(false);
+    const states: string[] = [];
+    const back = await waitFor(`${name} available again`, async () => {
+      const h = await get(s, `${HARDWARE}/${name}`);
+      const state = String(h.status?.state);
+      if (states.at(-1) !== state) states.push(state);
+      return state === 'available' || state === 'failed' ? h : undefined;
+    }, 60_000, 100);
+    assert.equal(back.status?.state, 'available', `states after the release: ${states.join(' → ')}; conditions: ${JSON.stringify(back.status?.conditions)}`);
+  });
+
   test('bad device specs are refused with clear messages; unknown references wait with a reason', async () => {
     const noMetro = await api(s, 'POST', DEVICES, device('bad-1', {}));
     assert.equal(noMetro.status, 422);

@@ -11,6 +11,12 @@ type Waiter = () => void;
 export class AgentHub {
   private readonly seen = new Map<string, AgentSeen>();
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /**
+   * The boot each machine's agent was forgotten at (its machine was reset or powered off): a late call of that
+   * boot — a long poll that ends after the reset — must not make it alive again, or a new boot's registration
+   * is refused as long as the old one seems alive.
+   */
+  private readonly forgotten = new Map<string, string>();
 
   constructor(private readonly opts: { now?: () => number; aliveMs?: number; onTouch?: (hardware: string, bootId: string) => void } = {}) {}
 
@@ -19,6 +25,8 @@ export class AgentHub {
   }
 
   touch(hardware: string, bootId: string): void {
+    if (this.forgotten.get(hardware) === bootId) return;
+    this.forgotten.delete(hardware);
     const s = this.seen.get(hardware);
     if (s && s.bootId === bootId) s.lastSeen = this.now();
     else this.seen.set(hardware, { bootId, lastSeen: this.now() });
@@ -26,9 +34,10 @@ export class AgentHub {
     this.opts.onTouch?.(hardware, bootId);
   }
 
-  /** Forget an agent (its machine was powered off or reset). */
-  forget(hardware: string): void {
+  /** Forget an agent (its machine was powered off or reset): its boot does not come back alive. */
+  forget(hardware: string, bootId = this.seen.get(hardware)?.bootId): void {
     this.seen.delete(hardware);
+    if (bootId !== undefined) this.forgotten.set(hardware, bootId);
   }
 
   /** The agent of `bootId` (any boot if absent) called in recently. */

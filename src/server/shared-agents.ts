@@ -20,6 +20,8 @@ interface Seen {
 export class SharedAgentPresence implements AgentPresence {
   private readonly seen = new Map<string, Seen>();
   private readonly published = new Map<string, Seen>();
+  /** Boots forgotten here (a heartbeat of one published before the other replica heard of it counts for nothing). */
+  private readonly forgottenBoots = new Map<string, string>();
   private watch: WatchHandle | undefined;
   private local: AgentHub | undefined;
   private readonly clock: Clock;
@@ -48,8 +50,14 @@ export class SharedAgentPresence implements AgentPresence {
       fromRevision: page.revision,
       onEvents: (events) => {
         for (const e of events) {
-          if (e.type === 'delete') this.seen.delete(e.kv.key.slice(AGENT_HEARTBEAT_PREFIX.length));
-          else this.note(e.kv.key, e.kv.value);
+          const hardware = e.kv.key.slice(AGENT_HEARTBEAT_PREFIX.length);
+          if (e.type === 'delete') {
+            // The leader forgot this agent (its machine was reset): so does this replica, whose hub may be the
+            // one the old boot's last long poll still touches.
+            this.seen.delete(hardware);
+            const bootId = bootIdOf(e.kv.value);
+            if (bootId !== undefined) this.local?.forget(hardware, bootId);
+          } else this.note(e.kv.key, e.kv.value);
         }
       },
     });
@@ -61,12 +69,10 @@ export class SharedAgentPresence implements AgentPresence {
   }
 
   private note(key: string, value: string): void {
-    try {
-      const { bootId } = JSON.parse(value) as { bootId: string };
-      this.seen.set(key.slice(AGENT_HEARTBEAT_PREFIX.length), { bootId, at: this.clock.now() });
-    } catch {
-      // not a heartbeat of ours: ignore
-    }
+    const bootId = bootIdOf(value);
+    const hardware = key.slice(AGENT_HEARTBEAT_PREFIX.length);
+    if (bootId !== undefined && this.forgottenBoots.get(hardware) === bootId) return;
+    if (bootId !== undefined) this.seen.set(key.slice(AGENT_HEARTBEAT_PREFIX.length), { bootId, at: this.clock.now() });
   }
 
   /** Called by the local hub on every agent call: publishes a heartbeat when one is due. */
@@ -103,11 +109,23 @@ export class SharedAgentPresence implements AgentPresence {
   }
 
   forget(hardware: string): void {
-    this.local?.forget(hardware);
+    const bootId = this.local?.agent(hardware)?.bootId ?? this.seen.get(hardware)?.bootId;
+    if (bootId !== undefined) this.forgottenBoots.set(hardware, bootId);
+    this.local?.forget(hardware, bootId);
     this.seen.delete(hardware);
     this.published.delete(hardware);
     void this.store.delete(AGENT_HEARTBEAT_PREFIX + hardware).catch((e: unknown) => {
       if (!isKeyNotFound(e)) this.onError(e as Error);
     });
+  }
+}
+
+/** The boot of a heartbeat value, or undefined for anything that is not one of ours. */
+function bootIdOf(value: string): string | undefined {
+  try {
+    const { bootId } = JSON.parse(value) as { bootId?: unknown };
+    return typeof bootId === 'string' ? bootId : undefined;
+  } catch {
+    return undefined;
   }
 }
