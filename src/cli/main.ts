@@ -21,6 +21,16 @@ export function parseListen(v: string): { host: string; port: number } {
   return { host: host || '0.0.0.0', port };
 }
 
+/** `--machine-address`: HOST or HOST:PORT (the port defaults to the one metalplane listens on). */
+export function parseMachineAddress(v: string): { host: string; port?: number } {
+  const s = v.trim();
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+))(?::(\d{1,5}))?$/.exec(s) ?? (/^[0-9A-Fa-f:]+$/.test(s) && s.includes('::') ? [s, s, undefined, undefined] : null);
+  if (!m || !(m[1] ?? m[2])) throw new InvalidArgumentError(`"${v}" is not HOST or HOST:PORT (e.g. metalplane.example.net, 10.0.0.10:7080 or [fd00::10]:7080)`);
+  const port = m[3] === undefined ? undefined : Number(m[3]);
+  if (port !== undefined && (port < 1 || port > 65535)) throw new InvalidArgumentError(`port ${port} is out of range (1-65535)`);
+  return { host: (m[1] ?? m[2])!, ...(port !== undefined ? { port } : {}) };
+}
+
 function parsePositiveInt(v: string): number {
   if (!/^[0-9]+$/.test(v)) throw new InvalidArgumentError(`"${v}" is not a non-negative integer`);
   return Number(v);
@@ -52,6 +62,7 @@ interface UpOptions {
   sim: boolean;
   logLevel: string;
   tlsSan: string[];
+  machineAddress?: { host: string; port?: number };
   tlsCertFile?: string;
   tlsKeyFile?: string;
   tlsCaFile?: string;
@@ -104,6 +115,7 @@ export function buildProgram(): Command {
     .option('--sim', 'start the simulated datacenter (the default)', true)
     .option('--no-sim', 'do not start the simulated datacenter')
     .option('--log-level <level>', `log level (${LOG_LEVELS.join('|')})`, parseLogLevel, 'info')
+    .option('--machine-address <host[:port]>', 'where machines reach this server, e.g. a load balancer in front of the replicas: written into iPXE scripts, the agent URL and metadata URLs, and added to the certificate (default: the boot interface address, else the listen address)', parseMachineAddress)
     .option('--tls-san <name|ip>', 'extra subject alternative name for the serving certificate (repeatable, comma-separated)', collect, [])
     .option('--tls-cert-file <file>', "serve this certificate (PEM) instead of a generated one")
     .option('--tls-key-file <file>', 'the private key (PEM) for --tls-cert-file')
@@ -161,6 +173,7 @@ async function runUp(o: UpOptions): Promise<void> {
     port: o.listen.port,
     logLevel: o.logLevel,
     tlsSans: o.tlsSan,
+    machineAddress: o.machineAddress,
     tlsCertFile: o.tlsCertFile,
     tlsKeyFile: o.tlsKeyFile,
     tlsCaFile: o.tlsCaFile,

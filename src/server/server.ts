@@ -96,6 +96,11 @@ export interface ServerOptions {
   encryptionKeyFile?: string;
   /** Serve DHCP/TFTP on a provisioning network; machines then reach us at that interface's address. */
   boot?: BootNetworkOptions;
+  /**
+   * Where machines reach us, when not at the listen or boot-interface address: a load balancer in front of the
+   * replicas (any of which may answer a machine), a DNS name. The port defaults to the listen port.
+   */
+  machineAddress?: { host: string; port?: number };
 }
 
 /**
@@ -167,7 +172,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // Certificates first: a bad --tls-cert-file must fail start-up before anything is written.
   // Machines on the boot interface reach us (and verify our certificate) at its address.
   const bootIface = opts.boot ? resolveBootInterface(opts.boot) : undefined;
-  const sans = ['localhost', '127.0.0.1', '::1', hostname(), ...(opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? [opts.host] : []), ...(bootIface ? [bootIface.address] : []), ...(opts.tlsSans ?? [])];
+  const sans = ['localhost', '127.0.0.1', '::1', hostname(), ...(opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? [opts.host] : []), ...(bootIface ? [bootIface.address] : []), ...(opts.machineAddress ? [opts.machineAddress.host] : []), ...(opts.tlsSans ?? [])];
   let tls = await ensureCertificates({ dataDir: opts.dataDir, sans, certFile: opts.tlsCertFile, keyFile: opts.tlsKeyFile, caFile: opts.tlsCaFile });
   const metrics = createMetrics();
   const storeUrl = opts.store ?? join(opts.dataDir, 'state.db');
@@ -385,7 +390,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   address = `${urlHost(opts.host)}:${port}`;
-  machineAddress = bootIface ? `${bootIface.address}:${port}` : address;
+  machineAddress = opts.machineAddress
+    ? `${urlHost(opts.machineAddress.host)}:${opts.machineAddress.port ?? port}`
+    : bootIface
+      ? `${bootIface.address}:${port}`
+      : address;
   const url = `https://${address}`;
   const plainUrl = `http://${address}`;
   const timeScale = opts.timeScale ?? (opts.sim ? (opts.sim.speed === 'max' ? 1000 : opts.sim.speed) : 1);
