@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { api, startTestServer, waitFor, type TestServer } from './helpers/server.js';
+import { api, runMetalplane, startTestServer, waitFor, type TestServer } from './helpers/server.js';
 import { startPostgresServer, whyNoPostgres, type TestPostgres } from '../src/store/postgres/testing.js';
 import { formatKeyFile, newEncryptionKey } from '../src/store/encryption.js';
 
@@ -80,5 +80,37 @@ describe('metalplane up on PostgreSQL when PostgreSQL fails', { skip: whyNoPostg
     }
     const created = await api(server, 'POST', CONFIGMAPS, configMap('during-lock'));
     assert.equal(created.status, 201, `the same create after the lock is released: ${created.text}`);
+  });
+
+  test('a replica started while PostgreSQL is down waits for it and becomes ready once it is up; a database that does not exist fails at once', async () => {
+    const url = await db.freshUrl();
+    db.stop();
+    let up = false;
+    let started: TestServer | undefined;
+    try {
+      const starting = startTestServer({ args: ['--store', url, '--encryption-key-file', join(dir, 'encryption.key')] });
+      // Still waiting, not exited, while the database is away.
+      await new Promise((r) => setTimeout(r, 2_000));
+      db.start();
+      up = true;
+      started = await starting;
+      assert.match(started.stderr(), /waiting for PostgreSQL at /);
+      assert.equal((await fetch(`${started.plainUrl}/readyz`)).status, 200);
+      assert.equal((await api(started, 'POST', CONFIGMAPS, configMap('after-waiting'))).status, 201);
+    } finally {
+      if (!up) db.start();
+      await started?.stop();
+      started?.cleanup();
+    }
+    // (The throwaway server trusts local connections, so a wrong password cannot be shown here; a missing
+    // database is the same kind of refusal: waiting does not mend it.)
+    const wrong = new URL(url);
+    wrong.pathname = '/no_such_database';
+    const t0 = Date.now();
+    const r = await runMetalplane(['up', '--no-sim', '--data-dir', join(dir, 'wrong-password'), '--listen', '127.0.0.1:0', '--store', wrong.toString(), '--encryption-key-file', join(dir, 'encryption.key')], 30_000);
+    assert.notEqual(r.status, 0, 'a missing database is an error');
+    assert.ok(Date.now() - t0 < 20_000, 'and is not waited on for --store-wait');
+    assert.match(r.stderr, /no_such_database/);
+    assert.doesNotMatch(r.stderr, /waiting for PostgreSQL/);
   });
 });

@@ -63,6 +63,7 @@ interface UpOptions {
   logLevel: string;
   tlsSan: string[];
   machineAddress?: { host: string; port?: number };
+  storeWait: number;
   tlsCertFile?: string;
   tlsKeyFile?: string;
   tlsCaFile?: string;
@@ -125,6 +126,7 @@ export function buildProgram(): Command {
       '--store <url>',
       'where state lives: sqlite:PATH (default: sqlite:<data-dir>/state.db) or postgres://user:pass@host:port/db[?schema=NAME], which several replicas may share (env METALPLANE_STORE)',
     )
+    .option('--store-wait <seconds>', 'how long to wait at start-up for a PostgreSQL store that does not answer yet (it is starting, or failing over)', parsePositiveInt, 60)
     .option('--encryption-key-file <file>', 'the at-rest encryption keys (default: <data-dir>/encryption.key, created on first start); replicas sharing a store need the same file')
     .option('--boot-interface <if>', 'serve DHCP and TFTP for netbooting machines on this interface (e.g. br0); machines reach metalplane at its address')
     .option('--dhcp <mode>', 'with --boot-interface: proxy (beside an existing DHCP server), full (lease --dhcp-range) or off', 'proxy')
@@ -174,6 +176,7 @@ async function runUp(o: UpOptions): Promise<void> {
     logLevel: o.logLevel,
     tlsSans: o.tlsSan,
     machineAddress: o.machineAddress,
+    storeWaitMs: o.storeWait * 1000,
     tlsCertFile: o.tlsCertFile,
     tlsKeyFile: o.tlsKeyFile,
     tlsCaFile: o.tlsCaFile,

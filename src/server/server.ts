@@ -101,6 +101,8 @@ export interface ServerOptions {
    * replicas (any of which may answer a machine), a DNS name. The port defaults to the listen port.
    */
   machineAddress?: { host: string; port?: number };
+  /** How long a PostgreSQL store that does not answer yet is waited for at start-up (default 60 s). */
+  storeWaitMs?: number;
 }
 
 /**
@@ -155,6 +157,44 @@ export interface RunningServer {
 
 const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease', 'metalplane-system'];
 
+/** Connection failures a database that is starting, restarting or failing over gives (not a wrong password). */
+const TRANSIENT_CONNECT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE', '57P03', '57P01']);
+
+function isTransientConnectError(e: unknown): boolean {
+  for (let cur = e as { code?: unknown; cause?: unknown } | undefined, i = 0; cur && i < 4; cur = cur.cause as typeof cur, i++) {
+    if (typeof cur.code === 'string' && TRANSIENT_CONNECT.has(cur.code)) return true;
+    if (cur instanceof Error && /connection terminated|timeout expired/i.test(cur.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * A replica started before its PostgreSQL is up (a reboot of both, a failover in progress) waits for it, with
+ * backoff, for `waitMs`; a refusal that waiting does not mend (wrong password, no such database) fails at once.
+ */
+async function openSharedStoreWaiting(url: string, waitMs: number, log: pino.Logger): Promise<Store> {
+  const deadline = Date.now() + waitMs;
+  const where = (() => {
+    try {
+      const u = new URL(url);
+      return `${u.hostname}${u.port ? `:${u.port}` : ''}`;
+    } catch {
+      return 'the store';
+    }
+  })();
+  for (let attempt = 1, delay = 250; ; attempt++, delay = Math.min(delay * 2, 5_000)) {
+    try {
+      return await openStore(url);
+    } catch (e) {
+      if (!isTransientConnectError(e)) throw e;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`PostgreSQL at ${where} did not answer for ${Math.round(waitMs / 1000)} s (--store-wait): ${(e as Error).message}`);
+      log.warn({ attempt, err: (e as Error).message, retryInMs: Math.min(delay, left) }, `waiting for PostgreSQL at ${where}`);
+      await new Promise((r) => setTimeout(r, Math.min(delay, left)));
+    }
+  }
+}
+
 function urlHost(host: string): string {
   const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return h.includes(':') ? `[${h}]` : h;
@@ -178,7 +218,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const storeUrl = opts.store ?? join(opts.dataDir, 'state.db');
   // Only PostgreSQL can be shared by several replicas (SQLite has one writer: a second process is refused).
   const sharedStore = isSharedStoreUrl(storeUrl);
-  const rawStore = await openStore(storeUrl);
+  const rawStore = sharedStore ? await openSharedStoreWaiting(storeUrl, opts.storeWaitMs ?? 60_000, log) : await openStore(storeUrl);
   // Secrets (BMC passwords) and the token signing key are encrypted at rest with a key file next to the database.
   const encryptionKeys = loadOrCreateKeyFile(opts.encryptionKeyFile ?? join(opts.dataDir, 'encryption.key'));
   const encrypted = encryptingStore(rawStore, { keys: encryptionKeys, matches: isSecretKey });
