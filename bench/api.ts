@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { startTestServer, type TestServer } from '../test/helpers/server.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { runLoad } from './load.js';
+import { onWatchLines, runLoad } from './load.js';
 import { benchPostgres, rawPgInsertsPerSecond } from './store.js';
 import { formatKeyFile, newEncryptionKey } from '../src/store/encryption.js';
 import type { BenchOptions, BenchResult } from './types.js';
@@ -127,20 +127,10 @@ async function benchFanout(server: TestServer, opts: BenchOptions): Promise<Benc
         `${server.plainUrl}/api/v1/namespaces/default/configmaps?watch=true&labelSelector=fanout%3Dtrue&resourceVersion=0`,
         { agent, headers: { authorization: `Bearer ${server.token}` } },
         (res) => {
-          res.on('error', () => undefined); // the stream is torn down at the end of the run
-          let buf = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            const now = performance.now();
-            buf += chunk;
-            let nl: number;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-              const line = buf.slice(0, nl);
-              buf = buf.slice(nl + 1);
-              const m = /"name":"(fan-\d+)"/.exec(line);
-              const t = m ? sentAt.get(m[1]) : undefined;
-              if (t !== undefined && line.startsWith('{"type":"ADDED"')) delays.push(now - t);
-            }
+          onWatchLines(res, (line, now) => {
+            const m = /"name":"(fan-\d+)"/.exec(line);
+            const t = m ? sentAt.get(m[1]!) : undefined;
+            if (t !== undefined && line.startsWith('{"type":"ADDED"')) delays.push(now - t);
           });
           if (++ready === watchers) resolveAll();
         },
@@ -254,20 +244,10 @@ async function crossReplicaWatch(a: TestServer, b: TestServer, writes: number): 
       `${b.plainUrl}/api/v1/namespaces/default/configmaps?watch=true&labelSelector=xreplica%3Dtrue&resourceVersion=0`,
       { agent, headers: { authorization: `Bearer ${b.token}` } },
       (res) => {
-        res.on('error', () => undefined);
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          const now = performance.now();
-          buf += chunk;
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl);
-            buf = buf.slice(nl + 1);
-            const m = /"name":"(xr-\d+)"/.exec(line);
-            const t = m ? sentAt.get(m[1]) : undefined;
-            if (t !== undefined && line.startsWith('{"type":"ADDED"')) delays.push(now - t);
-          }
+        onWatchLines(res, (line, now) => {
+          const m = /"name":"(xr-\d+)"/.exec(line);
+          const t = m ? sentAt.get(m[1]!) : undefined;
+          if (t !== undefined && line.startsWith('{"type":"ADDED"')) delays.push(now - t);
         });
         resolve();
       },

@@ -76,3 +76,22 @@ export async function runLoad(t: LoadTarget, count: number, concurrency: number,
   const pct = (p: number): number => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : 0);
   return { requests: lat.length, errors, seconds, perSecond: lat.length / seconds, p50ms: pct(0.5), p99ms: pct(0.99) };
 }
+
+/**
+ * Reads a watch response line by line: `onLine(line, receivedAt)` for each complete JSON line, with the time its
+ * chunk arrived (performance.now()), so delivery delays are measured before parsing.
+ */
+export function onWatchLines(res: http.IncomingMessage, onLine: (line: string, receivedAt: number) => void): void {
+  res.on('error', () => undefined); // watch streams are torn down at the end of a run
+  res.setEncoding('utf8');
+  let buf = '';
+  res.on('data', (chunk: string) => {
+    const now = performance.now();
+    buf += chunk;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      onLine(line, now);
+    }
+  });
+}

@@ -15,6 +15,7 @@ import { Registry } from '../src/apiserver/registry.js';
 import { KindRegistry, allKinds } from '../src/kinds/index.js';
 import type { KubeObject } from '../src/kinds/types.js';
 import type { BenchOptions, BenchResult } from './types.js';
+import { onWatchLines } from './load.js';
 
 const NAMESPACES = 30;
 
@@ -148,20 +149,10 @@ async function watchLatency(server: TestServer, writes: number): Promise<{ p50: 
     let ready = 0;
     for (let w = 0; w < watchers; w++) {
       const req = http.get(`${server.plainUrl}${HW_PATH}?watch=true&fieldSelector=metadata.name%3Dhw-00001&resourceVersion=0`, { agent, headers: { authorization: `Bearer ${server.token}` } }, (res) => {
-        res.setEncoding('utf8');
-        res.on('error', () => undefined);
-        let buf = '';
-        res.on('data', (chunk: string) => {
-          const now = performance.now();
-          buf += chunk;
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl);
-            buf = buf.slice(nl + 1);
-            const m = /"scale-mark":"(m-\d+)"/.exec(line);
-            const t = m ? sentAt.get(m[1]!) : undefined;
-            if (t !== undefined && line.startsWith('{"type":"MODIFIED"')) delays.push(now - t);
-          }
+        onWatchLines(res, (line, now) => {
+          const m = /"scale-mark":"(m-\d+)"/.exec(line);
+          const t = m ? sentAt.get(m[1]!) : undefined;
+          if (t !== undefined && line.startsWith('{"type":"MODIFIED"')) delays.push(now - t);
         });
         if (++ready === watchers) resolveAll();
       });
