@@ -77,7 +77,8 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
         if (buf.length < len) return;
         const msg = buf.subarray(0, len);
         buf = buf.subarray(len);
-        const isCommit = msg[0] === 0x51 /* Q */ && msg.subarray(5).equals(COMMIT);
+        // A query that commits: a plain COMMIT, or the store's write query, which ends with one.
+        const isCommit = msg[0] === 0x51 /* Q */ && msg.length >= 5 + COMMIT.length && msg.subarray(msg.length - COMMIT.length).equals(COMMIT);
         if (isCommit && armed) {
           const { fault, done } = armed;
           armed = undefined;

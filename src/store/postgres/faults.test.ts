@@ -106,7 +106,21 @@ describe('PostgresStore when PostgreSQL restarts', { skip }, () => {
         const seenThere = await collect(other, '/load/', base);
         const load = writeLoad(store, '/load/', 8);
         await until(() => load.count() >= 100, 'some writes before the restart');
+        // A write must be in flight when the server goes: fast as writes are, the load could otherwise sit
+        // between two round trips at that moment and never feel it. A held revision lock keeps the next batch
+        // waiting on the server until the restart ends every session.
+        const holder = new pg.Client({ connectionString: server.url });
+        holder.on('error', () => undefined);
+        await holder.connect();
+        const schema = new URL(url).searchParams.get('schema')!;
+        await holder.query(`BEGIN; SELECT value FROM "${schema}".meta WHERE name = 'revision' FOR UPDATE`);
+        // (A batch that committed just before the lock was taken may still be acknowledged meanwhile.)
+        await new Promise((r) => setTimeout(r, 100));
+        const blockedAt = load.count();
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(load.count(), blockedAt, 'the load waits on the held lock');
         server.restart(mode);
+        await holder.end().catch(() => undefined);
         const atRestart = load.count();
         await until(() => load.count() >= atRestart + 200, 'writes resume after the restart', 30_000);
         const result = await load.stop();
