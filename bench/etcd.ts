@@ -126,6 +126,23 @@ async function startEtcd(bin: string): Promise<Etcd> {
   }
 }
 
+/** How many keys under a prefix etcd holds (a count-only range over [prefix, prefix with its last byte + 1)). */
+async function etcdCount(clientUrl: string, prefix: string): Promise<number> {
+  const key = Buffer.from(prefix);
+  const end = Buffer.from(key);
+  end[end.length - 1]++;
+  const res = await fetch(`${clientUrl}/v3/kv/range`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ key: key.toString('base64'), range_end: end.toString('base64'), count_only: true }),
+    signal: AbortSignal.timeout(5_000),
+  });
+  if (!res.ok) throw new Error(`etcd range answered ${res.status}: ${await res.text()}`);
+  // int64 fields come back as strings from the gateway, and are omitted when zero.
+  const body = (await res.json()) as { count?: string };
+  return Number(body.count ?? 0);
+}
+
 function round(n: number, d = 1): number {
   const f = 10 ** d;
   return Math.round(n * f) / f;
@@ -153,6 +170,9 @@ export async function benchEtcd(opts: BenchOptions): Promise<BenchResult[]> {
       const bare = await withCpu(etcd.proc.pid, () => runLoad({ ...put, body: etcdPut }, n, c, LOAD_TIMEOUT_MS));
       if (kube.errors) throw new Error(`api.create.vs-etcd: ${kube.errors} kube API create errors`);
       if (bare.errors) throw new Error(`api.create.vs-etcd: ${bare.errors} etcd put errors`);
+      // The puts must really be in etcd, or the baseline measured something else (a gateway answering 200 to a no-op).
+      const stored = await etcdCount(etcd.clientUrl, '/registry/configmaps/default/bench-');
+      if (stored < bare.requests) throw new Error(`api.create.vs-etcd: etcd holds ${stored} keys after ${bare.requests} puts`);
       const cpu =
         kube.cpuUs !== undefined && bare.cpuUs !== undefined
           ? `, process CPU ${round(kube.cpuUs, 1)} µs per create vs etcd ${round(bare.cpuUs, 1)} µs per put (${round(kube.cpuUs / bare.cpuUs, 2)}×)`
