@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchStore } from './store.js';
 import { benchApi } from './api.js';
+import { benchEtcd } from './etcd.js';
 import { benchProvision } from './provision.js';
 import { benchMetal } from './metal.js';
 import { benchBackup } from './backup.js';
@@ -18,6 +19,7 @@ const outDir = join(fileURLToPath(new URL('../..', import.meta.url)), 'bench', '
 const suites: Array<[string, () => Promise<BenchResult[]>]> = [
   ['store', () => benchStore({ quick })],
   ['api', () => benchApi({ quick })],
+  ['etcd', () => benchEtcd({ quick })],
   ['provision', () => benchProvision({ quick })],
   ['metal', () => benchMetal({ quick })],
   ['backup', () => benchBackup({ quick })],

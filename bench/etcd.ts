@@ -1,0 +1,210 @@
+// etcd as a baseline for durable writes (issue 20): kube API creates through a real `metalplane up` against bare
+// etcd v3 puts of the same ~1 KB bodies over etcd's JSON gateway, same load generator, concurrency and count as
+// api.create, in the same run. Uses the etcd that Debian's `etcd-server` installs; installs nothing, and skips
+// the row when etcd is not on PATH. etcd runs per run on loopback only, with a temp data dir and its default
+// durability (the WAL is fsynced per commit), and is killed and removed at the end, also on failure.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { startTestServer } from '../test/helpers/server.js';
+import { freePort } from '../test/helpers/sim.js';
+import { runLoad, type LoadResult } from './load.js';
+import type { BenchOptions, BenchResult } from './types.js';
+
+const START_TIMEOUT_MS = 15_000;
+const LOAD_TIMEOUT_MS = 60_000;
+
+/** The same ConfigMap api.create in bench/api.ts posts, so both sides of the ratio move the same bytes. */
+function configMap(i: number): string {
+  return JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `bench-${i}`, labels: { bench: 'true' } }, data: { payload: 'x'.repeat(900) } });
+}
+
+/** The etcd v3 gateway's put body: key and value base64 (the gateway maps proto `bytes` fields that way). */
+function etcdPut(i: number): string {
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  return JSON.stringify({ key: b64(`/registry/configmaps/default/bench-${i}`), value: b64(configMap(i)) });
+}
+
+/** user + system CPU ms a process has used so far (all its threads), from /proc; undefined off Linux. */
+function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+async function withCpu(pid: number | undefined, run: () => Promise<LoadResult>): Promise<LoadResult & { cpuUs?: number }> {
+  const before = processCpuMs(pid);
+  const r = await run();
+  const after = processCpuMs(pid);
+  return { ...r, ...(before !== undefined && after !== undefined && r.requests > 0 ? { cpuUs: ((after - before) * 1000) / r.requests } : {}) };
+}
+
+function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+interface Etcd {
+  proc: ChildProcess;
+  clientUrl: string;
+  /** SIGTERM (SIGKILL after 5 s), wait for exit, remove the data dir. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Starts a single-member etcd on two free loopback ports and resolves once /health answers true. */
+async function startEtcd(bin: string): Promise<Etcd> {
+  const dir = mkdtempSync(join(tmpdir(), 'metalplane-bench-etcd-'));
+  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const clientUrl = `http://127.0.0.1:${clientPort}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  const args = [
+    '--name', 'bench',
+    '--data-dir', join(dir, 'data'),
+    '--listen-client-urls', clientUrl,
+    '--advertise-client-urls', clientUrl,
+    '--listen-peer-urls', peerUrl,
+    '--initial-advertise-peer-urls', peerUrl,
+    '--initial-cluster', `bench=${peerUrl}`,
+    '--initial-cluster-state', 'new',
+    '--logger', 'zap',
+    '--log-outputs', 'stderr',
+    '--log-level', 'warn',
+  ];
+  // A clean environment for etcd's own settings: ETCD_* variables would override the flags above.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_')));
+  const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+  let log = '';
+  proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  // If the bench itself dies, etcd must not outlive it.
+  const onExit = (): void => void proc.kill('SIGKILL');
+  process.once('exit', onExit);
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    process.removeListener('exit', onExit);
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  try {
+    for (;;) {
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`etcd exited (${proc.exitCode ?? proc.signalCode}) before it was healthy: ${log.trim()}`);
+      try {
+        const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1_000) });
+        const body = (await res.json()) as { health?: string };
+        if (body.health === 'true') return { proc, clientUrl, stop };
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`etcd not healthy within ${START_TIMEOUT_MS} ms: ${log.trim()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** How many keys under a prefix etcd holds (a count-only range over [prefix, prefix with its last byte + 1)). */
+async function etcdCount(clientUrl: string, prefix: string): Promise<number> {
+  const key = Buffer.from(prefix);
+  const end = Buffer.from(key);
+  end[end.length - 1]++;
+  const res = await fetch(`${clientUrl}/v3/kv/range`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ key: key.toString('base64'), range_end: end.toString('base64'), count_only: true }),
+    signal: AbortSignal.timeout(5_000),
+  });
+  if (!res.ok) throw new Error(`etcd range answered ${res.status}: ${await res.text()}`);
+  // int64 fields come back as strings from the gateway, and are omitted when zero.
+  const body = (await res.json()) as { count?: string };
+  return Number(body.count ?? 0);
+}
+
+function round(n: number, d = 1): number {
+  const f = 10 ** d;
+  return Math.round(n * f) / f;
+}
+
+export async function benchEtcd(opts: BenchOptions): Promise<BenchResult[]> {
+  const bin = findOnPath('etcd');
+  if (!bin) {
+    process.stderr.write('  skipping the etcd row: etcd is not installed (apt-get install etcd-server)\n');
+    return [];
+  }
+  const n = opts.quick ? 3000 : 20000;
+  const c = 32;
+  const etcd = await startEtcd(bin);
+  try {
+    const server = await startTestServer({ args: ['--log-level', 'error'] });
+    try {
+      const auth = { authorization: `Bearer ${server.token}` };
+      const create = { url: `${server.plainUrl}/api/v1/namespaces/default/configmaps`, method: 'POST' as const, headers: auth };
+      const put = { url: `${etcd.clientUrl}/v3/kv/put`, method: 'POST' as const };
+      // Warm both up (JIT, connections, first WAL segment) on keys the measured runs do not use.
+      await runLoad({ ...create, body: (i) => configMap(500_000 + i) }, 300, c, LOAD_TIMEOUT_MS);
+      await runLoad({ ...put, body: (i) => etcdPut(500_000 + i) }, 300, c, LOAD_TIMEOUT_MS);
+      const kube = await withCpu(server.proc.pid, () => runLoad({ ...create, body: configMap }, n, c, LOAD_TIMEOUT_MS));
+      const bare = await withCpu(etcd.proc.pid, () => runLoad({ ...put, body: etcdPut }, n, c, LOAD_TIMEOUT_MS));
+      if (kube.errors) throw new Error(`api.create.vs-etcd: ${kube.errors} kube API create errors`);
+      if (bare.errors) throw new Error(`api.create.vs-etcd: ${bare.errors} etcd put errors`);
+      // The puts must really be in etcd, or the baseline measured something else (a gateway answering 200 to a no-op).
+      const stored = await etcdCount(etcd.clientUrl, '/registry/configmaps/default/bench-');
+      if (stored < bare.requests) throw new Error(`api.create.vs-etcd: etcd holds ${stored} keys after ${bare.requests} puts`);
+      const cpu =
+        kube.cpuUs !== undefined && bare.cpuUs !== undefined
+          ? `, process CPU ${round(kube.cpuUs, 1)} µs per create vs etcd ${round(bare.cpuUs, 1)} µs per put (${round(kube.cpuUs / bare.cpuUs, 2)}×)`
+          : '';
+      return [
+        {
+          name: 'api.create.vs-etcd',
+          value: round(kube.perSecond),
+          unit: 'req/s',
+          baseline: `bare etcd ${etcdVersion(bin)}v3 puts over its JSON gateway (POST /v3/kv/put), the same ConfigMap JSON as value, WAL fsync per commit`,
+          baselineValue: round(bare.perSecond),
+          ratio: round(kube.perSecond / bare.perSecond, 3),
+          target: '≥ 2×',
+          note: `durable kube API creates (fresh server, same run), ${kube.requests} vs ${bare.requests} requests, ${c} in flight; p99 ${round(kube.p99ms, 2)} ms vs etcd ${round(bare.p99ms, 2)} ms${cpu}`,
+        },
+      ];
+    } finally {
+      await server.stop();
+      server.cleanup();
+    }
+  } finally {
+    await etcd.stop();
+  }
+}
+
+/** "3.4.23 " (with a trailing space) or '': best effort, for the row's label only. */
+function etcdVersion(bin: string): string {
+  try {
+    const out = execFileSync(bin, ['--version'], { encoding: 'utf8', timeout: 5_000 });
+    const v = /etcd Version: (\S+)/.exec(out)?.[1];
+    return v ? `${v} ` : '';
+  } catch {
+    return '';
+  }
+}
