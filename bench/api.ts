@@ -30,7 +30,8 @@ async function startBaseline(tls?: { certFile: string; keyFile: string }): Promi
   return { port, proc };
 }
 
-function configMap(i: number): string {
+/** The ~1 KB ConfigMap every create benchmark writes (and the etcd baseline puts). */
+export function configMap(i: number): string {
   return JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `bench-${i}`, labels: { bench: 'true' } }, data: { payload: 'x'.repeat(900) } });
 }
 
@@ -42,7 +43,7 @@ function ratio(name: string, value: number, unit: string, baseline: string, base
  * CPU time (user + system, ms) the server process has used so far, from /proc: unlike latency, what the server
  * spends per delivery or per list hardly depends on how busy the shared machine is. Undefined off Linux.
  */
-function serverCpuMs(pid: number | undefined): number | undefined {
+export function serverCpuMs(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -4,21 +4,19 @@
 // the row when etcd is not on PATH. etcd runs per run on loopback only, with a temp data dir and its default
 // durability (the WAL is fsynced per commit), and is killed and removed at the end, also on failure.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { startTestServer } from '../test/helpers/server.js';
 import { freePort } from '../test/helpers/sim.js';
 import { runLoad, type LoadResult } from './load.js';
 import type { BenchOptions, BenchResult } from './types.js';
+import { configMap, serverCpuMs } from './api.js';
 
 const START_TIMEOUT_MS = 15_000;
 const LOAD_TIMEOUT_MS = 60_000;
 
 /** The same ConfigMap api.create in bench/api.ts posts, so both sides of the ratio move the same bytes. */
-function configMap(i: number): string {
-  return JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `bench-${i}`, labels: { bench: 'true' } }, data: { payload: 'x'.repeat(900) } });
-}
 
 /** The etcd v3 gateway's put body: key and value base64 (the gateway maps proto `bytes` fields that way). */
 function etcdPut(i: number): string {
@@ -26,22 +24,11 @@ function etcdPut(i: number): string {
   return JSON.stringify({ key: b64(`/registry/configmaps/default/bench-${i}`), value: b64(configMap(i)) });
 }
 
-/** user + system CPU ms a process has used so far (all its threads), from /proc; undefined off Linux. */
-function processCpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return undefined;
-  }
-}
 
 async function withCpu(pid: number | undefined, run: () => Promise<LoadResult>): Promise<LoadResult & { cpuUs?: number }> {
-  const before = processCpuMs(pid);
+  const before = serverCpuMs(pid);
   const r = await run();
-  const after = processCpuMs(pid);
+  const after = serverCpuMs(pid);
   return { ...r, ...(before !== undefined && after !== undefined && r.requests > 0 ? { cpuUs: ((after - before) * 1000) / r.requests } : {}) };
 }
 
