@@ -103,23 +103,28 @@ export async function startLab(o: LabOptions): Promise<Lab> {
 
     run('ip', ['netns', 'add', netns]);
     cleanups.push(() => void run('ip', ['netns', 'delete', netns]));
+    // The far end of the bridge's uplink lives in a namespace of its own (the rack's switch): in the lab's
+    // namespace it would hand every broadcast back to the host stack a second time (two DHCP answers each).
+    const switchNs = `${netns}-sw`;
+    run('ip', ['netns', 'add', switchNs]);
+    cleanups.push(() => void run('ip', ['netns', 'delete', switchNs]));
     for (const args of [
       ['link', 'set', 'lo', 'up'],
       ['link', 'add', 'br0', 'type', 'bridge'],
       ['addr', 'add', `${LAB_SUBNET.server}/${LAB_SUBNET.prefix}`, 'dev', 'br0'],
       ['link', 'set', 'br0', 'up'],
       // A bridge whose only port is the tap of a machine that is off has no carrier, and an interface that is
-      // not running has no addresses for Node (libuv lists only up-and-running ones). The dummy port stands for
-      // the rack's uplink and keeps br0 running while the machine is off.
-      // (A veth pair: this kernel may lack the dummy driver.)
-      ['link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'uplink1'],
+      // not running has no addresses for Node (libuv lists only up-and-running ones). A veth port stands for the
+      // rack's uplink and keeps br0 running while the machine is off (a veth, not a dummy: this kernel may lack
+      // the dummy driver).
+      ['link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'uplink1', 'netns', switchNs],
       ['link', 'set', 'uplink0', 'master', 'br0'],
       ['link', 'set', 'uplink0', 'up'],
-      ['link', 'set', 'uplink1', 'up'],
       ['tuntap', 'add', 'tap0', 'mode', 'tap'],
       ['link', 'set', 'tap0', 'master', 'br0'],
       ['link', 'set', 'tap0', 'up'],
     ]) run('ip', ['netns', 'exec', netns, 'ip', ...args]);
+    run('ip', ['netns', 'exec', switchNs, 'ip', 'link', 'set', 'uplink1', 'up']);
 
     const dataDir = join(dir, 'metalplane');
     mkdirSync(join(dataDir, 'boot'), { recursive: true, mode: 0o700 });
