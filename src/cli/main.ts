@@ -10,6 +10,7 @@ import { backupCommands } from './backup.js';
 import { simCommand } from './sim.js';
 import { METALPLANE_VERSION, VERSION } from '../version.js';
 
+import { untilSignalled } from './signals.js';
 import { UsageError } from './usage.js';
 
 export function parseListen(v: string): { host: string; port: number } {
@@ -216,22 +217,7 @@ async function runUp(o: UpOptions): Promise<void> {
       '',
     ].join('\n'),
   );
-  await new Promise<void>((resolveStop) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      process.stderr.write(`received ${signal}, shutting down\n`);
-      const force = setTimeout(() => process.exit(1), 10_000);
-      force.unref();
-      server.close().then(resolveStop, (e: unknown) => {
-        process.stderr.write(`shutdown error: ${String(e)}\n`);
-        process.exit(1);
-      });
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-  });
+  await untilSignalled('', () => server.close());
 }
 
 export async function main(argv: string[]): Promise<void> {

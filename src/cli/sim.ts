@@ -11,6 +11,7 @@ import { KubeHttpClient } from '../sim/kube-client.js';
 import { startSimProcess } from '../sim/process.js';
 import type { SimSpeed } from '../sim/clock.js';
 import { readKubeconfig } from './chaos.js';
+import { untilSignalled } from './signals.js';
 import { UsageError } from './usage.js';
 
 export const DEFAULT_SIM_LISTEN = '127.0.0.1:7081';
@@ -156,26 +157,8 @@ async function runSim(o: SimOptions): Promise<void> {
       '',
     ].join('\n'),
   );
-  await new Promise<void>((resolveStop) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      process.stderr.write(`received ${signal}, shutting down the simulated datacenter\n`);
-      const force = setTimeout(() => process.exit(1), 10_000);
-      force.unref();
-      running.close().then(
-        () => {
-          client.close();
-          resolveStop();
-        },
-        (err: unknown) => {
-          process.stderr.write(`shutdown error: ${String(err)}\n`);
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+  await untilSignalled('the simulated datacenter', async () => {
+    await running.close();
+    client.close();
   });
 }
