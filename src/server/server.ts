@@ -2,7 +2,7 @@
 // and the core controllers behind a leader lease. `metalplane up` calls startServer().
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
 import type { Store } from '../store/types.js';
 import { PostgresStore, isSharedStoreUrl, openStore } from '../store/index.js';
@@ -359,22 +359,25 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     onUpdate: (_old, wf) => hub.wake((wf.spec as { hardware: string }).hardware),
     onAdd: (wf) => hub.wake((wf.spec as { hardware: string }).hardware),
   });
+  // The simulator's operator API (/sim/v1: faults, chaos; in-process, or passed on to a sim of its own process)
+  // needs the admin token and answers like the rest of /sim/v1: `{ "errors": [...] }`, e.g. a 401 without one.
+  const simOperatorOnly = async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    try {
+      requireOperator(await authenticate(req), 'the simulator API');
+    } catch (e) {
+      const err = toApiError(e);
+      return reply.code(err.code).send({ errors: [err.message] });
+    }
+    return undefined;
+  };
   // The simulated datacenter is hardware: it reaches us only over HTTP (PXE, agent, metadata) and its BMCs
-  // only over Redfish. Its operator API (/sim/v1: faults, chaos) needs the admin token.
+  // only over Redfish.
   const sim = opts.sim
     ? new SimDatacenter({ machines: opts.sim.machines, speed: opts.sim.speed, serverUrl: () => `http://${address}`, client: registry, logger: log })
     : undefined;
   if (sim) {
     await app.register(async (scope) => {
-      // The operator API answers like the rest of /sim/v1: `{ "errors": [...] }`, here a 401 without a token.
-      scope.addHook('onRequest', async (req, reply) => {
-        try {
-          requireOperator(await authenticate(req), 'the simulator API');
-        } catch (e) {
-          const err = toApiError(e);
-          return reply.code(err.code).send({ errors: [err.message] });
-        }
-      });
+      scope.addHook('onRequest', simOperatorOnly);
       registerSimRoutes(scope, sim);
     });
   }
@@ -387,14 +390,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const simToken = opts.externalSim.tokenFile !== undefined ? readTokenFile(opts.externalSim.tokenFile) : adminToken;
     switches = simSwitches = new HttpSwitchDriver({ url: simUrl, token: simToken });
     await app.register(async (scope) => {
-      scope.addHook('onRequest', async (req, reply) => {
-        try {
-          requireOperator(await authenticate(req), 'the simulator API');
-        } catch (e) {
-          const err = toApiError(e);
-          return reply.code(err.code).send({ errors: [err.message] });
-        }
-      });
+      scope.addHook('onRequest', simOperatorOnly);
       scope.all('/sim/v1/*', async (req, reply) => {
         const target = new URL(req.url, simUrl);
         const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
