@@ -1,6 +1,7 @@
 // The store's own errors. A backend raises these; the API surfaces translate them (src/apiserver/status.ts)
 // into Kubernetes `Status` codes, so the store knows nothing of HTTP and callers test for a meaning
 // (`isKeyExists`), never a number.
+import type { WriteOp } from './types.js';
 
 export type StoreErrorCode =
   /** create of a key that exists */
@@ -46,3 +47,21 @@ export const isKeyExists = (e: unknown): boolean => isStoreError(e, 'KeyExists')
 export const isKeyNotFound = (e: unknown): boolean => isStoreError(e, 'KeyNotFound');
 export const isRevisionMismatch = (e: unknown): boolean => isStoreError(e, 'RevisionMismatch');
 export const isCompacted = (e: unknown): boolean => isStoreError(e, 'Compacted');
+
+/**
+ * The refusal of a malformed write, as every backend gives it: an empty key, a create or update without a
+ * string value, a check without its revision. `noNul`: the backend cannot store NUL in keys and values
+ * (PostgreSQL text; JSON encodes NUL as \u0000, so only a non-JSON value can carry one).
+ */
+export function invalidWriteOp(ops: readonly WriteOp[], opts: { noNul?: boolean } = {}): StoreError | undefined {
+  for (const op of ops) {
+    if (typeof op.key !== 'string' || op.key === '') return new StoreError('InvalidArgument', 'store key must be a non-empty string');
+    if (opts.noNul && op.key.includes('\u0000')) return new StoreError('InvalidArgument', 'store key must not contain NUL characters', op.key);
+    if (op.op === 'check' && !Number.isInteger(op.expectedRevision)) return new StoreError('InvalidArgument', `a check of key "${op.key}" needs an expectedRevision`, op.key);
+    if (op.op === 'create' || op.op === 'update') {
+      if (typeof op.value !== 'string') return new StoreError('InvalidArgument', `value of key "${op.key}" must be a string`, op.key);
+      if (opts.noNul && op.value.includes('\u0000')) return new StoreError('InvalidArgument', `value of key "${op.key}" must not contain NUL characters`, op.key);
+    }
+  }
+  return undefined;
+}

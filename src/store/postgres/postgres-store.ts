@@ -28,7 +28,7 @@
 
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { StoreError, isStoreError } from '../errors.js';
+import { StoreError, invalidWriteOp, isStoreError } from '../errors.js';
 import { systemClock, type Clock, type Timer } from '../../lib/clock.js';
 import type { CompactionOptions, KeyValue, ListOptions, ListResult, Store, StoreEvent, WatchHandle, WatchOptions, WriteOp } from '../types.js';
 import { WatchHub, Watcher } from '../watch-hub.js';
@@ -443,16 +443,9 @@ export class PostgresStore implements Store {
 
   private enqueue(ops: WriteOp[]): Promise<KeyValue[]> {
     if (this.closing) return Promise.reject(closedError());
-    for (const op of ops) {
-      if (typeof op.key !== 'string' || op.key === '') return Promise.reject(new StoreError('InvalidArgument', 'store key must be a non-empty string'));
-      if (op.key.includes('\u0000')) return Promise.reject(new StoreError('InvalidArgument', 'store key must not contain NUL characters', op.key));
-      if (op.op === 'check' && !Number.isInteger(op.expectedRevision)) return Promise.reject(new StoreError('InvalidArgument', `a check of key "${op.key}" needs an expectedRevision`, op.key));
-      if (op.op === 'create' || op.op === 'update') {
-        if (typeof op.value !== 'string') return Promise.reject(new StoreError('InvalidArgument', `value of key "${op.key}" must be a string`, op.key));
-        // PostgreSQL text cannot hold NUL; JSON encodes it as \u0000, so only a non-JSON value can carry one.
-        if (op.value.includes('\u0000')) return Promise.reject(new StoreError('InvalidArgument', `value of key "${op.key}" must not contain NUL characters`, op.key));
-      }
-    }
+    // PostgreSQL text cannot hold NUL.
+    const invalid = invalidWriteOp(ops, { noNul: true });
+    if (invalid) return Promise.reject(invalid);
     this.writesAccepted++;
     return new Promise<KeyValue[]>((resolve, reject) => {
       this.queue.push({ ops, resolve, reject });

@@ -18,13 +18,14 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { StoreError } from '../errors.js';
+import { StoreError, invalidWriteOp } from '../errors.js';
 import { systemClock, type Clock, type Timer } from '../../lib/clock.js';
 import { WatchHub, Watcher } from '../watch-hub.js';
 import {
   SqliteWriter,
   configureWriter,
   fromWireError,
+  preparedStatement,
   toWireError,
   type BatchResult,
   type WriterReply,
@@ -257,11 +258,8 @@ export class SqliteStore implements Store {
 
   private enqueue(ops: WriteOp[]): Promise<KeyValue[]> {
     if (this.closing) return Promise.reject(closedError());
-    for (const op of ops) {
-      if (typeof op.key !== 'string' || op.key === '') return Promise.reject(new StoreError('InvalidArgument', 'store key must be a non-empty string'));
-      if ((op.op === 'create' || op.op === 'update') && typeof op.value !== 'string') return Promise.reject(new StoreError('InvalidArgument', `value of key "${op.key}" must be a string`, op.key));
-      if (op.op === 'check' && !Number.isInteger(op.expectedRevision)) return Promise.reject(new StoreError('InvalidArgument', `a check of key "${op.key}" needs an expectedRevision`, op.key));
-    }
+    const invalid = invalidWriteOp(ops);
+    if (invalid) return Promise.reject(invalid);
     return new Promise<KeyValue[]>((resolve, reject) => {
       this.queue.push({ ops, resolve, reject });
       if (!this.inFlight) this.scheduleFlush();
@@ -459,15 +457,8 @@ export class SqliteStore implements Store {
     if (this.closing) throw closedError();
   }
 
-  /** Prepared statements, prepared once per distinct SQL text. */
   private stmt(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      if (s.reader) s.raw(true);
-      this.statements.set(sql, s);
-    }
-    return s;
+    return preparedStatement(this.db, this.statements, sql);
   }
 }
 

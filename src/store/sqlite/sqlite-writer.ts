@@ -131,14 +131,22 @@ export class SqliteWriter {
   }
 
   private stmt(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      if (s.reader) s.raw(true);
-      this.statements.set(sql, s);
-    }
-    return s;
+    return preparedStatement(this.db, this.statements, sql);
   }
+}
+
+/**
+ * A connection's prepared statement for `sql`, prepared once per distinct SQL text; readers return rows as
+ * arrays (raw), as every query of the store reads them.
+ */
+export function preparedStatement(db: Database.Database, cache: Map<string, Database.Statement>, sql: string): Database.Statement {
+  let s = cache.get(sql);
+  if (!s) {
+    s = db.prepare(sql);
+    if (s.reader) s.raw(true);
+    cache.set(sql, s);
+  }
+  return s;
 }
 
 export function toWireError(err: unknown, ops: WriteOp[]): WireError {
