@@ -8,6 +8,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { ErrorCause } from '../lib/errors.js';
 import { formatPath, measureValue } from '../lib/bounded-json.js';
+import { cloneJson } from '../lib/json-clone.js';
 import { ObjectMetaSchema } from './common.js';
 import type { FieldCauseLike, KindDeclaration, KubeObject, ObjectMeta } from './types.js';
 
@@ -489,7 +490,7 @@ export function compileValidator(kind: KindDeclaration): Validator {
       const empty = { apiVersion: '', kind: kind.kind, metadata: {} } as KubeObject;
       return { causes: [tooBig], warnings, unknownFields, pruned: empty };
     }
-    const copy = copyJson(obj) as KubeObject;
+    const copy = cloneJson(obj) as KubeObject;
     const unknown: string[] = [];
     prune(copy, schema, '', unknown, causes);
     if (mode === 'Strict') unknownFields.push(...unknown);
@@ -513,28 +514,6 @@ export function compileValidator(kind: KindDeclaration): Validator {
   };
   cache.set(kind, validator);
   return validator;
-}
-
-/**
- * A deep copy of a JSON value (what a decoded body or a stored object is), several times cheaper than
- * structuredClone, which serializes and deserializes. Members holding `undefined` are dropped, as JSON has
- * none; the size check before it bounds the depth, so the recursion is bounded too.
- */
-function copyJson(v: unknown): unknown {
-  if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) {
-    const arr: unknown[] = new Array(v.length);
-    for (let i = 0; i < v.length; i++) arr[i] = copyJson(v[i]);
-    return arr;
-  }
-  const src = v as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  const keys = Object.keys(src);
-  for (let i = 0; i < keys.length; i++) {
-    const x = src[keys[i]!];
-    if (x !== undefined) out[keys[i]!] = copyJson(x);
-  }
-  return out;
 }
 
 function toCause(c: FieldCauseLike): ErrorCause {

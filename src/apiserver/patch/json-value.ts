@@ -27,23 +27,7 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   return ak.every((k) => Object.prototype.hasOwnProperty.call(bo, k) && deepEqual(ao[k], bo[k]));
 }
 
-export function cloneJson<T>(v: T): T {
-  if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) {
-    const arr: unknown[] = new Array(v.length);
-    for (let i = 0; i < v.length; i++) arr[i] = cloneJson(v[i]);
-    return arr as T;
-  }
-  // Object.keys and an index loop rather than Object.entries: no pair arrays for every member (a hot path of writes).
-  const src = v as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  const keys = Object.keys(src);
-  for (let i = 0; i < keys.length; i++) {
-    const x = src[keys[i]!];
-    if (x !== undefined) out[keys[i]!] = cloneJson(x);
-  }
-  return out as T;
-}
+export { cloneJson } from '../../lib/json-clone.js';
 
 /** JSON text with object keys sorted, as Go's encoding/json writes maps (used for keys and annotations). */
 export function canonicalJson(v: unknown): string {
