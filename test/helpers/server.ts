@@ -46,31 +46,62 @@ export interface StartOptions {
 export async function startTestServer(opts: StartOptions = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'metalplane-test-'));
   const listen = opts.listen ?? `127.0.0.1:${opts.port ?? 0}`;
-  const args = [BIN, 'up', '--data-dir', dataDir, '--listen', listen, '--no-sim', '--log-level', 'warn', ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const child = await spawnUntilReady(['up', '--data-dir', dataDir, '--listen', listen, '--no-sim', '--log-level', 'warn', ...(opts.args ?? [])], {
+    ready: /kube API:\s+(https:\/\/(\[[^\]]+\]|[^:/\s]+):(\d+))/,
+    env: opts.env,
+    timeoutMs: opts.timeoutMs ?? 20_000,
+  });
+  const m = child.match;
+  const host = m[2]!;
+  const port = Number(m[3]);
+  return {
+    ...child,
+    dataDir,
+    url: m[1]!,
+    plainUrl: `http://${host}:${port}`,
+    host,
+    port,
+    kubeconfig: join(dataDir, 'kubeconfig'),
+    token: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
+    ca: readFileSync(join(dataDir, 'ca.crt'), 'utf8'),
+    cleanup() {
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ReadyChild {
+  proc: ChildProcess;
+  /** The ready line's match. */
+  match: RegExpExecArray;
+  stdout: () => string;
+  stderr: () => string;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait for exit. */
+  kill(): Promise<void>;
+}
+
+/**
+ * `metalplane ARGS…` as a child process, resolved once its stdout matches `ready` (its ready line); it fails with
+ * what the child printed if the child exits first or the line does not come within `timeoutMs`.
+ */
+export async function spawnUntilReady(args: string[], o: { ready: RegExp; env?: Record<string, string>; timeoutMs: number }): Promise<ReadyChild> {
+  const what = `metalplane ${args[0]}`;
+  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
   track(proc);
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  const deadline = Date.now() + o.timeoutMs;
   for (;;) {
-    const m = /kube API:\s+(https:\/\/(\[[^\]]+\]|[^:/\s]+):(\d+))/.exec(out);
-    if (m) {
-      const host = m[2];
-      const port = Number(m[3]);
-      const kubeconfig = join(dataDir, 'kubeconfig');
+    const match = o.ready.exec(out);
+    if (match) {
       return {
         proc,
-        dataDir,
-        url: m[1],
-        plainUrl: `http://${host}:${port}`,
-        host,
-        port,
-        kubeconfig,
-        token: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
-        ca: readFileSync(join(dataDir, 'ca.crt'), 'utf8'),
+        match,
         stdout: () => out,
         stderr: () => err,
         async stop() {
@@ -84,15 +115,12 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
             await exited;
           }
         },
-        cleanup() {
-          rmSync(dataDir, { recursive: true, force: true });
-        },
       };
     }
-    if (proc.exitCode !== null) throw new Error(`metalplane up exited with ${proc.exitCode}\nstdout:\n${out}\nstderr:\n${err}`);
+    if (proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode}\nstdout:\n${out}\nstderr:\n${err}`);
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
-      throw new Error(`metalplane up did not print its ready line in time\nstdout:\n${out}\nstderr:\n${err}`);
+      throw new Error(`${what} did not print its ready line in time\nstdout:\n${out}\nstderr:\n${err}`);
     }
     await new Promise((r) => setTimeout(r, 25));
   }
