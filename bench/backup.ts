@@ -8,18 +8,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { startTestPostgres } from '../src/store/postgres/testing.js';
+import { objectValue } from './store.js';
 import type { BenchOptions, BenchResult } from './types.js';
 
 const BIN = join(fileURLToPath(new URL('../..', import.meta.url)), 'bin', 'metalplane.js');
-
-function objectValue(i: number): string {
-  return JSON.stringify({
-    apiVersion: 'metalplane.dev/v1alpha1',
-    kind: 'Device',
-    metadata: { name: `device-${i}`, namespace: 'bench', uid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` },
-    spec: { hostname: `host-${i}`, metro: 'da', plan: 'c3.small.x86', operatingSystem: 'ubuntu_24_04', userdata: 'x'.repeat(760) },
-  });
-}
 
 /** Runs `metalplane ARGS` to completion; returns its wall time in seconds. */
 function timed(args: string[]): number {

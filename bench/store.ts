@@ -11,8 +11,8 @@ import { openPostgresStore, postgresSchema } from '../src/store/postgres/postgre
 import { startPostgresServer, type TestPostgres } from '../src/store/postgres/testing.js';
 import type { BenchOptions, BenchResult } from './types.js';
 
-/** A ~1 KB JSON object, different per i. */
-function objectValue(i: number): string {
+/** A ~1 KB JSON object, different per i (the store and backup benchmarks write it). */
+export function objectValue(i: number): string {
   return JSON.stringify({
     apiVersion: 'metalplane.dev/v1alpha1',
     kind: 'Device',
