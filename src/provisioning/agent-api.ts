@@ -111,7 +111,7 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
     }
     const boot = await deps.boots.get(claims.hardware);
     if (!boot || boot.bootId !== claims.bootId) {
-      throw new AgentError(403, `the token is for boot ${claims.bootId}, but the current boot of ${claims.hardware} is ${boot ? boot.bootId : 'none'}: the machine was netbooted again since`);
+      throw staleBoot(claims.hardware, claims.bootId, boot?.bootId);
     }
     if (boot.contested) {
       throw new AgentError(403, `boot ${boot.bootId} of ${claims.hardware} was revoked: its iPXE script was fetched from ${boot.peer} and from ${boot.contested.peer}`);
@@ -297,6 +297,13 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
 
   /** The agent action the machine should run now (marked running), if any. */
   async function takeNextAction(c: Caller): Promise<Record<string, unknown> | undefined> {
+    // A long poll can outlive its boot: the machine was reset (and netbooted again) while the old agent's
+    // request waited. Its boot may no longer take work, or the new boot's agent would wait for a report that
+    // the dead one owes.
+    const boot = await deps.boots.get(c.hardware);
+    if (!boot || boot.bootId !== c.bootId) {
+      throw staleBoot(c.hardware, c.bootId, boot?.bootId);
+    }
     const hw = await hardwareOf(c);
     const wf = await workflowOf(hw);
     if (!wf) return undefined;
@@ -323,6 +330,11 @@ export function registerAgentApi(app: FastifyInstance, deps: AgentApiDeps): void
       timeoutSeconds: handed.action.timeoutSeconds,
     };
   }
+}
+
+/** A call of a boot that is no longer the machine's current one (it netbooted again since). */
+function staleBoot(hardware: string, bootId: string, current: string | undefined): AgentError {
+  return new AgentError(403, `the token is for boot ${bootId}, but the current boot of ${hardware} is ${current ?? 'none'}: the machine was netbooted again since`);
 }
 
 /** What the agent found must match what the Hardware says: every listed NIC present, at least as many disks. */
