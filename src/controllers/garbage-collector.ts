@@ -9,9 +9,9 @@
 //   dependents, then the finalizer is removed.
 //
 // The registry adds those finalizers when a client deletes with that propagationPolicy; this controller
-// does the rest. It works from shared informers over every kind, indexed by owner uid. Deciding that an
-// owner is gone is never left to a cache that might lag (an owner and its dependent are watched through
-// different informers): absence is confirmed with a live read before anything is deleted.
+// does the rest. It works from shared metadata-only informers over every kind, indexed by owner uid.
+// Deciding that an owner is gone is never left to a cache that might lag (an owner and its dependent are
+// watched through different informers): absence is confirmed with a live read before anything is deleted.
 import type { Clock } from '../lib/clock.js';
 import { isApiError } from '../lib/errors.js';
 import type { KindDeclaration, OwnerReference, StoredObject } from '../kinds/types.js';
@@ -80,7 +80,8 @@ export class GarbageCollector implements Reconciler {
     for (const kind of opts.kinds) {
       if (ignored.has(kindId(kind))) continue;
       if (!['list', 'watch', 'delete'].every((v) => !kind.verbs || kind.verbs.includes(v))) continue;
-      const informer = opts.informers.informerFor(kind);
+      // Owners, finalizers and deletion are metadata; whole objects are read live before any write.
+      const informer = opts.informers.metadataInformerFor(kind);
       if (!informer.cache.hasIndex(OwnerUidIndex)) informer.addIndex(OwnerUidIndex, byOwnerUid);
       this.monitored.set(kindId(kind), { kind, informer });
     }

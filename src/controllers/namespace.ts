@@ -77,7 +77,8 @@ export function createNamespaceController(opts: NamespaceControllerOptions): Con
       if (kind.group === '' && kind.kind === 'Event') continue;
       if (!supports(kind, 'watch')) continue;
       watches.push({
-        informer: opts.informers.informerFor(kind),
+        // Only to hear of changes: metadata is enough (deletion lists live).
+        informer: opts.informers.metadataInformerFor(kind),
         map: (obj, event) => {
           const ns = obj.metadata.namespace;
           if (!ns || event === 'add') return [];

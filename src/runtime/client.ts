@@ -2,6 +2,7 @@
 // controllers go through the same validation, generation, finalizer and GC semantics as kubectl does)
 // and passed in: the runtime never imports the API server.
 import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.js';
+import { deepFreeze } from './cache.js';
 
 export interface ListQuery {
   /** Namespace to list in; absent = all namespaces (or a cluster-scoped kind). */
@@ -19,6 +20,36 @@ export interface ListQuery {
    * caller owns: for caches that keep them as they are (an informer), which then neither parse nor copy them.
    */
   shared?: boolean;
+  /**
+   * Only `metadataOf` each item is wanted (frozen): a client may then decode an object just long enough to
+   * project it. A client that ignores this returns whole objects.
+   */
+  metadataOnly?: boolean;
+}
+
+/**
+ * The part of an object a metadata-only cache keeps: apiVersion, kind and the metadata that identify it and
+ * drive its lifecycle (names, uid, resourceVersion, generation, timestamps, labels, owners, finalizers) —
+ * not its spec, status, data, annotations or managedFields. The kept members are the object's own, frozen,
+ * so the projection holds those small parts alive and lets the rest of the object go.
+ */
+export function metadataOf(obj: StoredObject): StoredObject {
+  const m = obj.metadata;
+  const meta: StoredObject['metadata'] = { name: m.name, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp };
+  if (m.namespace !== undefined) meta.namespace = m.namespace;
+  if (m.generation !== undefined) meta.generation = m.generation;
+  if (m.deletionTimestamp !== undefined) meta.deletionTimestamp = m.deletionTimestamp;
+  if (m.deletionGracePeriodSeconds !== undefined) meta.deletionGracePeriodSeconds = m.deletionGracePeriodSeconds;
+  if (m.labels !== undefined) meta.labels = deepFreeze(m.labels);
+  if (m.ownerReferences !== undefined) meta.ownerReferences = deepFreeze(m.ownerReferences);
+  if (m.finalizers !== undefined) meta.finalizers = deepFreeze(m.finalizers);
+  return Object.freeze({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: Object.freeze(meta) }) as StoredObject;
+}
+
+/** Whether a frozen object holds no more than `metadataOf` would keep (so projecting it again would copy it). */
+export function isMetadataOnly(obj: StoredObject): boolean {
+  const m = obj.metadata;
+  return Object.isFrozen(obj) && Object.keys(obj).length === 3 && m.managedFields === undefined && m.annotations === undefined && m.generateName === undefined;
 }
 
 export interface ObjectList {

@@ -3,7 +3,7 @@ import { test, type TestContext } from 'node:test';
 import { FakeClock } from '../lib/clock.js';
 import { ApiError } from '../lib/errors.js';
 import type { StoredObject } from '../kinds/types.js';
-import { Informer } from './informer.js';
+import { Informer, InformerFactory } from './informer.js';
 import { configMapKind as ConfigMap, namespaceKind as Namespace } from '../kinds/index.js';
 import { eventually, openRegistryHarness, settle } from '../testing/registry-harness.js';
 
@@ -166,4 +166,56 @@ test('objects in the cache are frozen copies: the client may keep mutating its o
   stop.stop();
   await assert.rejects(pending, /stopped before it synced/);
   inf.stop();
+});
+
+test('a metadata-only informer keeps what identifies objects and drives their lifecycle, not their content', async (t) => {
+  const { clock, client } = await setup(t, 2);
+  const inf = new Informer({ client, kind: ConfigMap, clock, pageSize: 1, metadataOnly: true });
+  const r = recorder();
+  inf.addHandler(r.handler);
+  inf.start();
+  await inf.waitForSync();
+  const listed = inf.get('ns', 'cm-1')!;
+  assert.deepEqual(Object.keys(listed).sort(), ['apiVersion', 'kind', 'metadata']);
+  assert.deepEqual(Object.keys(listed.metadata).sort(), ['creationTimestamp', 'name', 'namespace', 'resourceVersion', 'uid']);
+  assert.ok(Object.isFrozen(listed) && Object.isFrozen(listed.metadata));
+
+  // Changes of content and of lifecycle both arrive; only the lifecycle is kept.
+  r.events.length = 0;
+  const cur = (await client.get(ConfigMap, 'ns', 'cm-1'))!;
+  await client.update(ConfigMap, { ...cur, metadata: { ...cur.metadata, labels: { a: 'b' }, annotations: { note: 'x'.repeat(100) }, finalizers: ['example.com/hold'] }, data: { v: '1' } });
+  await client.delete(ConfigMap, 'ns', 'cm-1');
+  await client.delete(ConfigMap, 'ns', 'cm-2');
+  await eventually(() => r.events.length === 3);
+  assert.deepEqual(r.events, ['update cm-1', 'update cm-1', 'delete cm-2']);
+  const held = inf.get('ns', 'cm-1')!;
+  assert.deepEqual(held.metadata.labels, { a: 'b' });
+  assert.deepEqual(held.metadata.finalizers, ['example.com/hold']);
+  assert.ok(held.metadata.deletionTimestamp, 'being deleted');
+  assert.equal(held.metadata.annotations, undefined);
+  assert.equal(held.metadata.managedFields, undefined);
+  assert.equal((held as { data?: unknown }).data, undefined);
+  assert.equal(held.metadata.resourceVersion, (await client.get(ConfigMap, 'ns', 'cm-1'))!.metadata.resourceVersion);
+  inf.stop();
+});
+
+test('metadata-only informers share one projection per stored version; a factory reuses its whole-object informer', async (t) => {
+  const { clock, client } = await setup(t, 1);
+  const a = new InformerFactory({ client, clock });
+  const b = new InformerFactory({ client, clock });
+  const ia = a.metadataInformerFor(ConfigMap);
+  const ib = b.metadataInformerFor(ConfigMap);
+  assert.equal(a.metadataInformerFor(ConfigMap), ia, 'shared within a factory');
+  a.start();
+  b.start();
+  await Promise.all([a.waitForSync(), b.waitForSync()]);
+  assert.equal(ia.get('ns', 'cm-1'), ib.get('ns', 'cm-1'), 'the listed projection is one object');
+  await client.create(ConfigMap, cm('cm-2', '0'));
+  await eventually(() => ia.get('ns', 'cm-2') !== undefined && ib.get('ns', 'cm-2') !== undefined);
+  assert.equal(ia.get('ns', 'cm-2'), ib.get('ns', 'cm-2'), 'the watched projection is one object');
+
+  const whole = b.informerFor(Namespace);
+  assert.equal(b.metadataInformerFor(Namespace), whole, 'a whole-object informer of the kind is a superset');
+  a.stop();
+  b.stop();
 });

@@ -5,7 +5,7 @@
 // never miss a state even if they miss events. Nothing polls the store.
 import { systemClock, type Clock, type Timer } from '../lib/clock.js';
 import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.js';
-import type { ObjectClient, ObjectWatch, ObjectWatchEvent } from './client.js';
+import { isMetadataOnly, metadataOf, type ObjectClient, type ObjectWatch, type ObjectWatchEvent } from './client.js';
 import { Cache, objectKey, type IndexFunc } from './cache.js';
 import { childLogger, silentLogger, type Logger } from './logger.js';
 
@@ -34,6 +34,12 @@ export interface InformerOptions {
   retryBaseDelayMs?: number;
   /** Retry delay ceiling (default 30 s). */
   retryMaxDelayMs?: number;
+  /**
+   * Keep only what identifies an object and drives its lifecycle (see client.ts metadataOf): for controllers
+   * that decide from metadata and read whole objects live, so that a cache over every kind does not hold every
+   * object.
+   */
+  metadataOnly?: boolean;
 }
 
 export class Informer {
@@ -165,12 +171,17 @@ export class Informer {
         continue: cont,
         // Frozen shared objects go into the cache as they are (see own()); a copy would only be frozen again.
         shared: true,
+        ...(this.opts.metadataOnly ? { metadataOnly: true } : {}),
       });
       // Every page of a paginated list is read at the first page's revision.
       if (!resourceVersion) resourceVersion = page.resourceVersion;
-      for (const item of page.items) items.push(item);
+      // Owned page by page: a metadata-only informer keeps each page's projections, not the whole list decoded.
+      for (const item of page.items) items.push(this.own(item));
       if (!page.continue) return { items, resourceVersion };
       cont = page.continue;
+      // A turn of the event loop per page: a long list does not hold up requests, and what a page decoded
+      // only for this (held weakly by the codec) can be collected young instead of at the end of the whole list.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
@@ -180,7 +191,7 @@ export class Informer {
     this.client
       .watch(
         this.kind,
-        { namespace, labelSelector, fieldSelector, resourceVersion: this.lastResourceVersion, allowWatchBookmarks: true },
+        { namespace, labelSelector, fieldSelector, resourceVersion: this.lastResourceVersion, allowWatchBookmarks: true, ...(this.opts.metadataOnly ? { metadataOnly: true } : {}) },
         (e) => this.onWatchEvent(session, e),
       )
       .then((w) => {
@@ -236,11 +247,10 @@ export class Informer {
     }
   }
 
-  /** Applies a full list: adds, updates (resourceVersion changed) and deletes (absent) against the cache. */
+  /** Applies a full list (owned): adds, updates (resourceVersion changed) and deletes (absent) against the cache. */
   private replace(items: StoredObject[]): void {
     const seen = new Set<string>();
-    for (const raw of items) {
-      const obj = this.own(raw);
+    for (const obj of items) {
       const key = objectKey(obj);
       seen.add(key);
       const old = this.cache.get(key);
@@ -270,7 +280,9 @@ export class Informer {
    * freezing never reaches an object the client or its caller still holds.
    */
   private own(obj: StoredObject): StoredObject {
-    return Object.isFrozen(obj) ? obj : structuredClone(obj);
+    const mine = Object.isFrozen(obj) ? obj : structuredClone(obj);
+    // The registry hands out shared projections; whole objects (from a client that ignores metadataOnly) are projected here.
+    return this.opts.metadataOnly && !isMetadataOnly(mine) ? metadataOf(mine) : mine;
   }
 
   /**
@@ -338,6 +350,7 @@ function isExpired(err: unknown): boolean {
  * one list/watch and one cache.
  */
 export class InformerFactory {
+  /** `group/Kind` for whole objects, `meta:group/Kind` for metadata-only ones. */
   private readonly informers = new Map<string, Informer>();
   private started = false;
   private stopped = false;
@@ -346,10 +359,23 @@ export class InformerFactory {
 
   /** The shared informer of `kind`; started at once if the factory already is. */
   informerFor(kind: KindDeclaration): Informer {
+    return this.shared(`${kind.group}/${kind.kind}`, kind, false);
+  }
+
+  /**
+   * A shared informer whose cache holds only `metadataOf` each object — or the whole-object informer of the kind
+   * when this factory already has one (a superset, and no second watch). Callers read only `apiVersion`, `kind`
+   * and that metadata from its objects.
+   */
+  metadataInformerFor(kind: KindDeclaration): Informer {
     const id = `${kind.group}/${kind.kind}`;
+    return this.informers.get(id) ?? this.shared(`meta:${id}`, kind, true);
+  }
+
+  private shared(id: string, kind: KindDeclaration, metadataOnly: boolean): Informer {
     let inf = this.informers.get(id);
     if (!inf) {
-      inf = new Informer({ ...this.opts, kind });
+      inf = new Informer({ ...this.opts, kind, ...(metadataOnly ? { metadataOnly } : {}) });
       this.informers.set(id, inf);
       if (this.started && !this.stopped) inf.start();
     }

@@ -1,24 +1,48 @@
 // How objects are stored and read back: one JSON text per version, without resourceVersion (the store's
-// revision is that). Decoding is done once per stored version and shared, deep-frozen, by watchers,
-// informers and the HTTP surface; serving a stored version as JSON splices the revision into its text.
+// revision is that). A decoded version is deep-frozen and may be shared by watchers, informers and the HTTP
+// surface; serving a stored version as JSON splices the revision into its text.
+//
+// Memory: the in-memory current state holds every object's text, which is the compact form. Decoded objects are
+// kept only by whoever needs them whole (an informer's cache, a request); the codec remembers just the last few
+// it decoded, so the watchers of one event share one decode, while what is decoded only to be projected (a
+// metadata-only informer's list) dies young. A cache of every decoded version would double the heap at 100 000
+// objects; a weak one would too, as weak targets survive minor collections and get promoted.
 import type { KeyValue } from '../../store/types.js';
 import type { KubeObject, StoredObject } from '../../kinds/types.js';
 import { deepFreeze } from '../../runtime/cache.js';
+import { metadataOf } from '../../runtime/client.js';
+
+/** Enough for every watcher of a burst of events to share decodes; small next to what a minor collection frees. */
+const RECENT_DECODES = 256;
 
 export class ObjectCodec {
-  private readonly decoded = new WeakMap<KeyValue, StoredObject>();
-  private readonly rawCache = new WeakMap<KeyValue, string>();
+  /** The versions decoded last (insertion order = age). */
+  private readonly recent = new Map<KeyValue, StoredObject>();
 
-  /** A stored version, decoded once and deep-frozen (which both enforces sharing and lets caches keep it). */
+  /** A stored version, decoded and deep-frozen (which both enforces sharing and lets caches keep it). */
   decode(kv: KeyValue): StoredObject {
-    let o = this.decoded.get(kv);
+    let o = this.recent.get(kv);
     if (!o) {
       o = JSON.parse(kv.value) as StoredObject;
       o.metadata.resourceVersion = String(kv.modRevision);
       deepFreeze(o);
-      this.decoded.set(kv, o);
+      this.recent.set(kv, o);
+      if (this.recent.size > RECENT_DECODES) this.recent.delete(this.recent.keys().next().value!);
     }
     return o;
+  }
+
+  /** Projections by version, shared by every metadata-only cache; each lives while its version is current. */
+  private readonly projections = new WeakMap<KeyValue, StoredObject>();
+
+  /** `metadataOf` a stored version, one per version (decoded only to be projected, unless it just was decoded). */
+  metadata(kv: KeyValue): StoredObject {
+    let p = this.projections.get(kv);
+    if (!p) {
+      p = metadataOf(this.recent.get(kv) ?? this.own(kv));
+      this.projections.set(kv, p);
+    }
+    return p;
   }
 
   /** A fresh object of one stored version, for a caller to own and change (one parse, no cache, no clone). */
@@ -40,17 +64,11 @@ export class ObjectCodec {
 
   /** The object of one stored version as JSON text, with its resourceVersion, without a parse/stringify round trip. */
   rawJson(kv: KeyValue): string {
-    let s = this.rawCache.get(kv);
-    if (s === undefined) {
-      const at = kv.value.indexOf('"metadata":{');
-      if (at < 0) s = JSON.stringify(this.decode(kv));
-      else {
-        const open = at + '"metadata":{'.length;
-        const sep = kv.value[open] === '}' ? '' : ',';
-        s = `${kv.value.slice(0, open)}"resourceVersion":"${kv.modRevision}"${sep}${kv.value.slice(open)}`;
-      }
-      this.rawCache.set(kv, s);
-    }
-    return s;
+    // Not cached: a splice costs little next to writing it out, and a cache would double every listed object's text.
+    const at = kv.value.indexOf('"metadata":{');
+    if (at < 0) return JSON.stringify(this.decode(kv));
+    const open = at + '"metadata":{'.length;
+    const sep = kv.value[open] === '}' ? '' : ',';
+    return `${kv.value.slice(0, open)}"resourceVersion":"${kv.modRevision}"${sep}${kv.value.slice(open)}`;
   }
 }

@@ -47,15 +47,14 @@ export class Watches {
     let from: number;
     let stopped = false;
     const initial: StoredObject[] = [];
+    // A metadata-only watcher gets the codec's shared projections (selectors still see whole objects).
+    const view = query.metadataOnly ? (kv: KeyValue) => codec.metadata(kv) : (kv: KeyValue) => codec.decode(kv);
     const rvParam = query.resourceVersion ?? '';
     if (rvParam === '' || rvParam === '0' || query.sendInitialEvents) {
       // "Get state and start at most recent": synthetic ADDED events for what exists, then follow.
       const page = await this.initialState(prefix);
       from = page.revision;
-      for (const kv of page.items) {
-        const o = codec.decode(kv);
-        if (!matches || matches(o)) initial.push(o);
-      }
+      for (const kv of page.items) if (!matches || matches(codec.decode(kv))) initial.push(view(kv));
     } else {
       from = parseResourceVersion(rvParam);
     }
@@ -66,15 +65,14 @@ export class Watches {
     const onEvents = (events: StoreEvent[]): void => {
       for (const ev of events) {
         lastRv = ev.kv.modRevision;
-        const obj = codec.decode(ev.kv);
-        const prev = ev.prevKv ? codec.decode(ev.prevKv) : undefined;
+        const obj = view(ev.kv);
         if (ev.type === 'delete') {
           // The tombstone carries the last value; kube reports it with the deletion's revision.
-          if (!matches || matches(obj)) emit({ type: 'DELETED', object: obj });
+          if (!matches || matches(codec.decode(ev.kv))) emit({ type: 'DELETED', object: obj });
           continue;
         }
-        const now = !matches || matches(obj);
-        const before = prev !== undefined && (!matches || matches(prev));
+        const now = !matches || matches(codec.decode(ev.kv));
+        const before = ev.prevKv !== undefined && (!matches || matches(codec.decode(ev.prevKv)));
         if (ev.type === 'create') {
           if (now) emit({ type: 'ADDED', object: obj });
         } else if (now && before) emit({ type: 'MODIFIED', object: obj });

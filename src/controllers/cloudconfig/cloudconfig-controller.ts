@@ -1,5 +1,6 @@
 // The cloudconfig controller: level-based, one CloudConfig per reconcile. It reads the CloudConfig, the objects
-// its values name (from the informer caches) and the CloudConfigs it reads, and then
+// its values name (from the informer caches; ConfigMaps and Secrets live, as there are many of them and few are
+// read) and the CloudConfigs it reads, and then
 //
 // - on a cycle of CloudConfigs reading each other: Ready=False ReferenceCycle on every member (each finds the
 //   cycle through itself), with the cycle in the message;
@@ -22,7 +23,7 @@ import type { DeviceStatus } from '../../kinds/device.js';
 import type { ProvisioningDeps } from '../provisioning-context.js';
 import { CloudConfigConsumerIndex as ConsumerIndex, cloudConfigConsumerKeys } from '../device/cloud-config.js';
 import { renderCloudConfig, statusUserData } from './render.js';
-import { cloudConfigsRead, findCycle, inputOf, resolveValues, type InputKind } from './resolve.js';
+import { cloudConfigsRead, dataInputs, findCycle, inputOf, isDataKind, resolveValues, type InputKind } from './resolve.js';
 
 const FieldManager = 'metalplane-cloudconfig-controller';
 const RefIndex = 'cloudconfig-inputs';
@@ -75,7 +76,9 @@ export function createCloudConfigController(deps: CloudConfigControllerDeps): Co
       Secret: secret,
     },
   };
-  const inf = Object.fromEntries(Object.entries(kinds.byInput).map(([k, kind]) => [k, deps.informers.informerFor(kind)])) as Record<InputKind, Informer>;
+  const inf = Object.fromEntries(
+    Object.entries(kinds.byInput).map(([k, kind]) => [k, isDataKind(k as InputKind) ? deps.informers.metadataInformerFor(kind) : deps.informers.informerFor(kind)]),
+  ) as Record<InputKind, Informer>;
   const ccInf = inf.CloudConfig;
   if (!ccInf.cache.hasIndex(RefIndex)) {
     ccInf.addIndex(RefIndex, (o) => {
@@ -147,7 +150,12 @@ export class CloudConfigReconciler implements Reconciler {
       return done;
     }
 
-    const lookup = (kind: InputKind, n: string) => this.inf[kind].get(ns, n);
+    // ConfigMaps and Secrets are read live (their informers keep only metadata, to hear of changes).
+    const data = new Map<string, StoredObject | undefined>();
+    for (const r of dataInputs(spec, (n) => this.inf.CloudConfig.get(ns, n))) {
+      data.set(`${r.kind}/${r.name}`, await this.deps.client.get(this.kinds.byInput[r.kind], ns, r.name));
+    }
+    const lookup = (kind: InputKind, n: string) => (isDataKind(kind) ? data.get(`${kind}/${n}`) : this.inf[kind].get(ns, n));
     const res = resolveValues(spec, lookup);
     if (res.waiting.length) {
       await this.notReady(cc, CloudConfigReason.WaitingForInputs, `waiting for ${res.waiting.join('; ')}`);

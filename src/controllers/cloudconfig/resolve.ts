@@ -140,6 +140,29 @@ export function findCycle(start: string, edges: (name: string) => readonly strin
   return visit(start) ? path : undefined;
 }
 
+/** The kinds whose objects a reconcile reads live rather than from a cache: many of them, few read, and large. */
+export type DataKind = 'ConfigMap' | 'Secret';
+export const isDataKind = (k: InputKind): k is DataKind => k === 'ConfigMap' || k === 'Secret';
+
+/**
+ * The ConfigMaps and Secrets resolving `spec` reads: those its values name, and the rendered Secret of each
+ * CloudConfig it reads (found with `cloudConfig`), so a caller can fetch them before resolving.
+ */
+export function dataInputs(spec: CloudConfigSpec, cloudConfig: (name: string) => StoredObject | undefined): Array<{ kind: DataKind; name: string }> {
+  const out = new Map<string, { kind: DataKind; name: string }>();
+  const add = (kind: DataKind, name: string) => out.set(`${kind}/${name}`, { kind, name });
+  for (const v of spec.values ?? []) {
+    const r = inputOf(v);
+    if (!r) continue;
+    if (isDataKind(r.kind)) add(r.kind, r.name);
+    else if (r.kind === 'CloudConfig' && v.valueFrom?.cloudConfigRef) {
+      const ref = (cloudConfig(r.name)?.status as CloudConfigStatus | undefined)?.secretRef;
+      if (ref) add('Secret', ref.name);
+    }
+  }
+  return [...out.values()];
+}
+
 /** The CloudConfigs a spec reads (through cloudConfigRef or a fieldRef of kind CloudConfig). */
 export function cloudConfigsRead(spec: CloudConfigSpec): string[] {
   const out = new Set<string>();
