@@ -117,7 +117,7 @@ export class Registry implements ObjectClient {
   async list(kind: KindDeclaration, query: ListVersionsQuery = {}): Promise<ObjectList> {
     const { kvs, ...meta } = await this.listVersions(kind, query);
         if (query.metadataOnly) return { ...meta, items: kvs.map((kv) => this.codec.metadata(kv)) };
-    return { ...meta, items: kvs.map((kv) => (query.shared ? this.codec.decode(kv) : this.codec.own(kv))) };
+    return { ...meta, items: kvs.map((kv) => (query.shared ? this.codec.decode(kv, true) : this.codec.own(kv))) };
   }
 
   /** `list` without materializing objects: the HTTP surface serializes the stored versions directly. */

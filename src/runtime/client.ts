@@ -16,8 +16,9 @@ export interface ListQuery {
   /** resourceVersion semantics as in the kube API ('' or absent = most recent). */
   resourceVersion?: string;
   /**
-   * The items may be the client's deep-frozen shared objects (as watch events are) rather than copies the
-   * caller owns: for caches that keep them as they are (an informer), which then neither parse nor copy them.
+   * The items (and a watch's objects) may be the client's deep-frozen shared objects rather than copies the
+   * caller owns: for caches that keep them as they are (an informer), which then neither parse nor copy them,
+   * and whose objects the client may hand to other readers of the same versions.
    */
   shared?: boolean;
   /**

@@ -191,7 +191,7 @@ export class Informer {
     this.client
       .watch(
         this.kind,
-        { namespace, labelSelector, fieldSelector, resourceVersion: this.lastResourceVersion, allowWatchBookmarks: true, ...(this.opts.metadataOnly ? { metadataOnly: true } : {}) },
+        { namespace, labelSelector, fieldSelector, resourceVersion: this.lastResourceVersion, allowWatchBookmarks: true, shared: true, ...(this.opts.metadataOnly ? { metadataOnly: true } : {}) },
         (e) => this.onWatchEvent(session, e),
       )
       .then((w) => {

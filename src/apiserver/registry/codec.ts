@@ -3,10 +3,11 @@
 // surface; serving a stored version as JSON splices the revision into its text.
 //
 // Memory: the in-memory current state holds every object's text, which is the compact form. Decoded objects are
-// kept only by whoever needs them whole (an informer's cache, a request); the codec remembers just the last few
-// it decoded, so the watchers of one event share one decode, while what is decoded only to be projected (a
-// metadata-only informer's list) dies young. A cache of every decoded version would double the heap at 100 000
-// objects; a weak one would too, as weak targets survive minor collections and get promoted.
+// kept only by whoever needs them whole: the versions whole-object informers hold are remembered here while
+// current (so a list, Table or watch of those kinds reuses them), plus the last few decoded, so the watchers of
+// one event share one decode; what is decoded only to be served or projected (a metadata-only informer's list)
+// dies young. A cache of every decoded version would double the heap at 100 000 objects; a weak one would too,
+// as weak targets survive minor collections and get promoted.
 import type { KeyValue } from '../../store/types.js';
 import type { KubeObject, StoredObject } from '../../kinds/types.js';
 import { deepFreeze } from '../../runtime/cache.js';
@@ -19,9 +20,16 @@ export class ObjectCodec {
   /** The versions decoded last (insertion order = age). */
   private readonly recent = new Map<KeyValue, StoredObject>();
 
-  /** A stored version, decoded and deep-frozen (which both enforces sharing and lets caches keep it). */
-  decode(kv: KeyValue): StoredObject {
-    let o = this.recent.get(kv);
+  /** Versions a whole-object cache keeps (see `decode`'s `held`); each entry lives while its version is current. */
+  private readonly held = new WeakMap<KeyValue, StoredObject>();
+
+  /**
+   * A stored version, decoded and deep-frozen (which both enforces sharing and lets caches keep it). `held`: the
+   * caller keeps it for as long as the version is current (an informer), so every later reader gets the same
+   * object instead of a parse.
+   */
+  decode(kv: KeyValue, held = false): StoredObject {
+    let o = this.held.get(kv) ?? this.recent.get(kv);
     if (!o) {
       o = JSON.parse(kv.value) as StoredObject;
       o.metadata.resourceVersion = String(kv.modRevision);
@@ -29,6 +37,7 @@ export class ObjectCodec {
       this.recent.set(kv, o);
       if (this.recent.size > RECENT_DECODES) this.recent.delete(this.recent.keys().next().value!);
     }
+    if (held) this.held.set(kv, o);
     return o;
   }
 
@@ -39,7 +48,7 @@ export class ObjectCodec {
   metadata(kv: KeyValue): StoredObject {
     let p = this.projections.get(kv);
     if (!p) {
-      p = metadataOf(this.recent.get(kv) ?? this.own(kv));
+      p = metadataOf(this.held.get(kv) ?? this.recent.get(kv) ?? this.own(kv));
       this.projections.set(kv, p);
     }
     return p;

@@ -47,8 +47,10 @@ export class Watches {
     let from: number;
     let stopped = false;
     const initial: StoredObject[] = [];
-    // A metadata-only watcher gets the codec's shared projections (selectors still see whole objects).
-    const view = query.metadataOnly ? (kv: KeyValue) => codec.metadata(kv) : (kv: KeyValue) => codec.decode(kv);
+    // A metadata-only watcher gets the codec's shared projections (selectors still see whole objects); one that
+    // keeps what it is given (an informer, `shared`) has the codec remember it for other readers.
+    const held = query.shared === true;
+    const view = query.metadataOnly ? (kv: KeyValue) => codec.metadata(kv) : (kv: KeyValue) => codec.decode(kv, held);
     const rvParam = query.resourceVersion ?? '';
     if (rvParam === '' || rvParam === '0' || query.sendInitialEvents) {
       // "Get state and start at most recent": synthetic ADDED events for what exists, then follow.
