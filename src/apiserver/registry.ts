@@ -59,6 +59,11 @@ export class Registry implements ObjectClient {
     this.prep = { clock: this.clock, hints: (k) => this.hintsFor(k), admitToNamespace: (k, ns, obj) => admission.admit(k, ns, obj) };
   }
 
+  /** The in-memory current state's size (objects, length of their stored JSON), once it serves. */
+  currentStateSize(): { objects: number; textLength: number } | undefined {
+    return this.current.size();
+  }
+
   /** Follows the store so point reads come from memory (see registry/current-state.ts). */
   async start(): Promise<void> {
     await this.current.start();

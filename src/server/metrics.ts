@@ -53,6 +53,29 @@ export function createMetrics(): Metrics {
   };
 }
 
+/**
+ * What the in-memory current state holds (every live object's stored JSON), read at each scrape: with the
+ * process's heap metrics, how memory grows with the number and size of objects.
+ */
+export function observeCurrentState(m: Metrics, size: () => { objects: number; textLength: number } | undefined): void {
+  new client.Gauge({
+    name: 'metalplane_current_state_objects',
+    help: 'Objects in the in-memory current state (every live object, all kinds).',
+    registers: [m.registry],
+    collect() {
+      this.set(size()?.objects ?? 0);
+    },
+  });
+  new client.Gauge({
+    name: 'metalplane_current_state_text_bytes',
+    help: 'Length of the stored JSON of those objects (what they take in memory, before indexes and decoded copies).',
+    registers: [m.registry],
+    collect() {
+      this.set(size()?.textLength ?? 0);
+    },
+  });
+}
+
 /** The runtime's metrics hooks, fed into the prom-client instruments. */
 export function controllerMetrics(m: Metrics): ControllerMetrics & { queue: QueueMetrics } {
   return {

@@ -18,7 +18,7 @@ import { TokenAuthenticator } from '../apiserver/auth.js';
 import { ApiError } from '../lib/errors.js';
 import { toApiError } from '../apiserver/status.js';
 import { systemClock } from '../lib/clock.js';
-import { controllerMetrics, createMetrics, instrumentStore, type Metrics } from './metrics.js';
+import { controllerMetrics, createMetrics, instrumentStore, observeCurrentState, type Metrics } from './metrics.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { ensureCertificates } from './tls/certs.js';
 import { fastifyServerFactory } from './tls/listener.js';
@@ -234,6 +234,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const kinds = new KindRegistry(allKinds);
   const registry = new Registry({ store, kinds, clock: systemClock, bookmarkIntervalMs: opts.bookmarkIntervalMs });
   await registry.start();
+  observeCurrentState(metrics, () => registry.currentStateSize());
   await seed(registry, log);
 
   const auth = new TokenAuthenticator(store);

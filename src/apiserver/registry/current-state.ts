@@ -104,8 +104,15 @@ export class CurrentState {
   /** The revision the map was loaded at: nothing older is known here. */
   private loadedAt = 0;
   private watch: WatchHandle | undefined;
+  /** The length of every value held (UTF-16 code units: close to bytes for JSON, which is mostly ASCII). */
+  private textLength = 0;
 
   constructor(private readonly store: Store) {}
+
+  /** What the map holds, for the metrics: objects and the length of their JSON text. Undefined when not serving. */
+  size(): { objects: number; textLength: number } | undefined {
+    return this.current ? { objects: this.current.size, textLength: this.textLength } : undefined;
+  }
 
   async start(): Promise<void> {
     if (this.watch) return;
@@ -113,8 +120,10 @@ export class CurrentState {
     const current = new Map<string, KeyValue>();
     this.collections.clear();
     this.loadedAt = page.revision;
+    this.textLength = 0;
     for (const kv of page.items) {
       current.set(kv.key, kv);
+      this.textLength += kv.value.length;
       this.collectionFor(kv.key)?.added(kv.key);
     }
     this.revision = page.revision;
@@ -125,11 +134,14 @@ export class CurrentState {
           const key = ev.kv.key;
           const c = this.collectionFor(key);
           if (c) c.changedAt = ev.kv.modRevision;
+          const was = current.get(key);
+          if (was) this.textLength -= was.value.length;
           if (ev.type === 'delete') {
             if (current.delete(key)) c?.removed(key);
           } else {
-            if (!current.has(key)) c?.added(key);
+            if (!was) c?.added(key);
             current.set(key, ev.kv);
+            this.textLength += ev.kv.value.length;
           }
         }
         this.revision = events[events.length - 1]!.kv.modRevision;
