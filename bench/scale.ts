@@ -274,7 +274,10 @@ export async function benchScale(opts: BenchOptions): Promise<BenchResult[]> {
     results.push({ name: `${tag}.watch-latency.p99`, value: round(w.p99, 2), unit: 'ms', note: `100 watchers of one Hardware, ${w.deliveries}/${w.expected} deliveries of a merge patch, p50 ${round(w.p50, 2)} ms` });
 
     const after = procStatus(pid);
-    results.push({ name: `${tag}.rss`, value: round(settled.rssMB), unit: 'MB', target: '< 600 MB', note: `${what}: resident memory once the informers synced (${round(settleSeconds)} s after ready); ${round(after.rssMB)} MB after the reads above, peak ${round(after.hwmMB)} MB` });
+    const metrics = await (await fetch(`${server.plainUrl}/metrics`, { headers: { authorization: `Bearer ${server.token}` } })).text();
+    const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+    const held = `the current state holds ${gauge('metalplane_current_state_objects')} objects in ${round(gauge('metalplane_current_state_text_bytes') / 1048576)} MB of JSON, the heap ${round(gauge('metalplane_process_nodejs_heap_size_used_bytes') / 1048576)} MB in use`;
+    results.push({ name: `${tag}.rss`, value: round(settled.rssMB), unit: 'MB', target: '< 600 MB', note: `${what}: resident memory once the informers synced (${round(settleSeconds)} s after ready); ${round(after.rssMB)} MB after the reads above, peak ${round(after.hwmMB)} MB; ${held}` });
   } finally {
     await server?.stop();
     (server ?? first).cleanup();
