@@ -1,7 +1,7 @@
 // Provisioning benchmarks through the real HTTP surface of a real `metalplane up --sim-speed max` child process
 // (the simulated hardware adds no artificial delay, so what is measured is the control plane plus the sim's
 // protocol work — BMC, PXE, agent, metadata — which runs in the same server process):
-//   provision.1000      seconds to bring N Devices (N = 1000, --quick 200) to `active` on N simulated machines,
+//   provision.N         seconds to bring N Devices (N = 1000, --quick 200; the row is named after N) to `active` on N simulated machines,
 //                       50 creates in flight, completion seen through one watch; plus devices/s and p50/p99 of
 //                       create→active, and the server's CPU time per device (informational).
 //   provision.overhead  create→active wall time of one Device at a time (50, --quick 20) on an otherwise idle
@@ -410,7 +410,7 @@ async function benchBulk(opts: BenchOptions): Promise<BenchResult[]> {
     const cpuPerDeviceMs = ((cpu1 - cpu0) * 1000) / Math.max(1, out.activeAt.size);
     rows.push(
       {
-        name: 'provision.1000',
+        name: `provision.${n}`,
         value: round(elapsedS, 2),
         unit: 's',
         target: '< 20 s',
