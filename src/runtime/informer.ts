@@ -179,8 +179,7 @@ export class Informer {
       for (const item of page.items) items.push(this.own(item));
       if (!page.continue) return { items, resourceVersion };
       cont = page.continue;
-      // A turn of the event loop per page: a long list does not hold up requests, and what a page decoded
-      // only for this (held weakly by the codec) can be collected young instead of at the end of the whole list.
+      // A turn of the event loop per page, so that a long list does not hold up requests.
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
@@ -191,7 +190,16 @@ export class Informer {
     this.client
       .watch(
         this.kind,
-        { namespace, labelSelector, fieldSelector, resourceVersion: this.lastResourceVersion, allowWatchBookmarks: true, shared: true, ...(this.opts.metadataOnly ? { metadataOnly: true } : {}) },
+        {
+          namespace,
+          labelSelector,
+          fieldSelector,
+          resourceVersion: this.lastResourceVersion,
+          allowWatchBookmarks: true,
+          // The cache keeps what it is given: the registry may hand the same objects to its other readers.
+          shared: true,
+          ...(this.opts.metadataOnly ? { metadataOnly: true } : {}),
+        },
         (e) => this.onWatchEvent(session, e),
       )
       .then((w) => {
