@@ -142,6 +142,36 @@ describe('lists from the current state', () => {
     await assert.rejects(listVersions(store, codec, cmKind, exact, current), (e: unknown) => isGone(toApiError(e)));
   });
 
+  it('label and name selectors read shared metadata projections: a collection is parsed once, not on every list', async () => {
+    const fresh = new ObjectCodec();
+    // More objects than the codec's few recent decodes, so only the projections can spare the parses.
+    for (let i = 0; i < 300; i++) await reg.create(cmKind, cm('alpha', `sel-${i}`, i % 3 === 0 ? 'edge' : 'core'));
+    const total = (await listVersions(store, fresh, cmKind, {}, current)).kvs.length;
+    // Count the parses of stored objects (a stored text starts with its apiVersion).
+    const parse = JSON.parse;
+    let parses = 0;
+    JSON.parse = ((text: string, ...rest: []) => {
+      if (typeof text === 'string' && text.startsWith('{"apiVersion"')) parses++;
+      return parse(text, ...rest);
+    }) as typeof JSON.parse;
+    try {
+      const first = await listVersions(store, fresh, cmKind, { labelSelector: 'tier=edge' }, current);
+      assert.equal(first.kvs.length, 100);
+      assert.equal(parses, total, 'each object parsed once, to project it');
+      for (const q of [{ labelSelector: 'tier=edge' }, { labelSelector: 'tier!=edge', fieldSelector: 'metadata.namespace=alpha' }, { fieldSelector: 'metadata.name=sel-3' }]) {
+        await listVersions(store, fresh, cmKind, q, current);
+      }
+      assert.equal(parses, total, 'no parse for later selector lists');
+    } finally {
+      JSON.parse = parse;
+    }
+    // A selector on another field (Secrets' type) needs the whole object.
+    const secretKind = reg.kind('', 'Secret');
+    await reg.create(secretKind, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'typed', namespace: 'alpha' }, type: 'example.com/x', data: {} });
+    const typed = await listVersions(store, fresh, secretKind, { fieldSelector: 'type=example.com/x' }, current);
+    assert.deepEqual(typed.kvs.map((kv) => kv.key.split('/').pop()), ['typed']);
+  });
+
   it('a current list includes a write acknowledged just before it, at its revision or later', async () => {
     for (let i = 0; i < 20; i++) {
       const created = await reg.create(cmKind, cm('beta', `ack-${i}`, 'db'));

@@ -18,17 +18,35 @@ export type Matcher = (obj: StoredObject) => boolean;
 export type ListVersionsQuery = ListQuery & { resourceVersionMatch?: string };
 export type ListedVersions = Omit<ObjectList, 'items'> & { kvs: KeyValue[] };
 
-/** The label and field selectors of a query as one predicate, or undefined when there are none. */
-export function matcherFor(kind: KindDeclaration, query: ListQuery | undefined): Matcher | undefined {
+/** A predicate over stored versions (see kvMatcherFor). */
+export type KvMatcher = (kv: KeyValue) => boolean;
+
+/**
+ * The selectors of a query as a predicate over stored versions. Labels, names and namespaces are read from the
+ * codec's metadata projection of a version, which the metadata-only informers already hold for every object, so
+ * a selector over a large collection does not parse every object in it; other fields decode the object.
+ */
+export function kvMatcherFor(kind: KindDeclaration, query: ListQuery | undefined, codec: ObjectCodec): KvMatcher | undefined {
+  const s = selectorsOf(kind, query);
+  if (!s) return undefined;
+  const { matches } = s;
+  return s.metadataOnly ? (kv) => matches(codec.metadata(kv)) : (kv) => matches(codec.decode(kv));
+}
+
+/** The label and field selectors of a query as one predicate, and whether it reads only metadata; undefined when there are none. */
+function selectorsOf(kind: KindDeclaration, query: ListQuery | undefined): { matches: Matcher; metadataOnly: boolean } | undefined {
   const label = query?.labelSelector ? parseLabelSelector(query.labelSelector) : undefined;
   const field = query?.fieldSelector ? parseFieldSelector(query.fieldSelector, kind) : undefined;
   if (!label && !field) return undefined;
-  return (o) => (!label || label.matches(o.metadata.labels ?? {})) && (!field || field.matches(o));
+  return {
+    matches: (o) => (!label || label.matches(o.metadata.labels ?? {})) && (!field || field.matches(o)),
+    metadataOnly: !field || field.requirements.every((r) => r.field === 'metadata.name' || r.field === 'metadata.namespace'),
+  };
 }
 
 /** The stored versions a list returns, without materializing objects (the HTTP surface serializes them directly). */
 export async function listVersions(store: Store, codec: ObjectCodec, kind: KindDeclaration, query: ListVersionsQuery = {}, current?: CurrentState): Promise<ListedVersions> {
-  const matches = matcherFor(kind, query);
+  const matches = kvMatcherFor(kind, query, codec);
   const prefix = prefixFor(kind, namespaceOf(kind, query.namespace));
   const limit = query.limit && query.limit > 0 ? query.limit : 0;
   let revision = 0;
@@ -57,8 +75,8 @@ export async function listVersions(store: Store, codec: ObjectCodec, kind: KindD
     // `revision` is 0 for a current list, else an Exact one or a continue token's: served from memory while
     // nothing under the collection has changed since (its state then is the current one).
     const fromMemory = await current.read((view) => {
-      if (revision === 0) return listView(view, view.revision, codec, prefix, startAfter, limit, matches);
-      return revision <= view.revision && view.changedAt(prefix) <= revision ? listView(view, revision, codec, prefix, startAfter, limit, matches) : undefined;
+      if (revision === 0) return listView(view, view.revision, prefix, startAfter, limit, matches);
+      return revision <= view.revision && view.changedAt(prefix) <= revision ? listView(view, revision, prefix, startAfter, limit, matches) : undefined;
     });
     if (fromMemory) return fromMemory;
   }
@@ -74,7 +92,7 @@ export async function listVersions(store: Store, codec: ObjectCodec, kind: KindD
     let stoppedEarly = false;
     for (const kv of page.items) {
       lastKey = kv.key;
-      if (matches && !matches(codec.decode(kv))) continue;
+      if (matches && !matches(kv)) continue;
       items.push(kv);
       if (limit && items.length >= limit) {
         stoppedEarly = kv !== page.items[page.items.length - 1];
@@ -98,13 +116,13 @@ export async function listVersions(store: Store, codec: ObjectCodec, kind: KindD
 }
 
 /** One page of a list from the current state, with the same paging and selector rules as the store's loop. */
-function listView(view: CurrentView, at: number, codec: ObjectCodec, prefix: string, startAfter: string | undefined, limit: number, matches: Matcher | undefined): ListedVersions {
+function listView(view: CurrentView, at: number, prefix: string, startAfter: string | undefined, limit: number, matches: KvMatcher | undefined): ListedVersions {
   const { keys, start, end } = view.range(prefix, startAfter);
   const items: KeyValue[] = [];
   let i = start;
   while (i < end && (!limit || items.length < limit)) {
     const kv = view.get(keys[i++]!)!;
-    if (matches && !matches(codec.decode(kv))) continue;
+    if (matches && !matches(kv)) continue;
     items.push(kv);
   }
   const out: ListedVersions = { kvs: items, resourceVersion: String(at) };

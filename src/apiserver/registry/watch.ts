@@ -10,7 +10,7 @@ import { ApiError } from '../../lib/errors.js';
 import { statusFromError, toApiError } from '../status.js';
 import type { ObjectCodec } from './codec.js';
 import { servesPrefix, type CurrentState } from './current-state.js';
-import { matcherFor } from './list.js';
+import { kvMatcherFor } from './list.js';
 import { namespaceOf, parseResourceVersion } from './meta.js';
 
 interface BookmarkWatch {
@@ -42,7 +42,7 @@ export class Watches {
 
   async watch(kind: KindDeclaration, query: WatchQuery, onEvent: (e: ObjectWatchEvent) => void): Promise<ObjectWatch> {
     const codec = this.codec;
-    const matches = matcherFor(kind, query);
+    const matches = kvMatcherFor(kind, query, codec);
     const prefix = prefixFor(kind, namespaceOf(kind, query.namespace));
     let from: number;
     let stopped = false;
@@ -56,7 +56,7 @@ export class Watches {
       // "Get state and start at most recent": synthetic ADDED events for what exists, then follow.
       const page = await this.initialState(prefix);
       from = page.revision;
-      for (const kv of page.items) if (!matches || matches(codec.decode(kv))) initial.push(view(kv));
+      for (const kv of page.items) if (!matches || matches(kv)) initial.push(view(kv));
     } else {
       from = parseResourceVersion(rvParam);
     }
@@ -70,11 +70,11 @@ export class Watches {
         const obj = view(ev.kv);
         if (ev.type === 'delete') {
           // The tombstone carries the last value; kube reports it with the deletion's revision.
-          if (!matches || matches(codec.decode(ev.kv))) emit({ type: 'DELETED', object: obj });
+          if (!matches || matches(ev.kv)) emit({ type: 'DELETED', object: obj });
           continue;
         }
-        const now = !matches || matches(codec.decode(ev.kv));
-        const before = ev.prevKv !== undefined && (!matches || matches(codec.decode(ev.prevKv)));
+        const now = !matches || matches(ev.kv);
+        const before = ev.prevKv !== undefined && (!matches || matches(ev.prevKv));
         if (ev.type === 'create') {
           if (now) emit({ type: 'ADDED', object: obj });
         } else if (now && before) emit({ type: 'MODIFIED', object: obj });
