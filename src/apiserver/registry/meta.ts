@@ -64,6 +64,47 @@ export function withRevision(obj: KubeObject, revision: number): StoredObject {
   return obj as StoredObject;
 }
 
+/**
+ * JSON.stringify(withRevision(obj, revision)), built from `stored` (the text ObjectCodec.encode wrote for `obj`)
+ * instead of serializing the object a second time. encode writes apiVersion, kind and metadata first and no
+ * resourceVersion; withRevision adds resourceVersion as the last key of metadata. So when `obj`'s own keys start
+ * apiVersion, kind, metadata and its metadata has no resourceVersion yet, the two texts differ only by
+ * `"resourceVersion":"N"` at the end of metadata. Otherwise undefined: the caller stringifies the object.
+ */
+export function jsonWithRevision(obj: KubeObject, stored: string, revision: number): string | undefined {
+  const keys = Object.keys(obj);
+  if (keys[0] !== 'apiVersion' || keys[1] !== 'kind' || keys[2] !== 'metadata') return undefined;
+  const meta = obj.metadata as unknown;
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta) || 'resourceVersion' in meta) return undefined;
+  // apiVersion and kind come first and are strings, in which `"metadata":{` cannot occur (its quotes would be escaped).
+  const at = stored.indexOf('"metadata":{');
+  if (at < 0) return undefined;
+  const open = at + '"metadata":'.length;
+  const close = matchingBrace(stored, open);
+  if (close < 0) return undefined;
+  const sep = close === open + 1 ? '' : ',';
+  return `${stored.slice(0, close)}${sep}"resourceVersion":"${revision}"${stored.slice(close)}`;
+}
+
+/** The index of the `}` closing the JSON object that opens at `open` (strings skipped, escapes honoured); -1 if none. */
+function matchingBrace(text: string, open: number): number {
+  let depth = 0;
+  for (let i = open; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c /* \ */) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) depth++;
+    else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      if (--depth === 0) return c === 0x7d ? i : -1;
+    }
+  }
+  return -1;
+}
+
 export function checkTypeMeta(kind: KindDeclaration, obj: KubeObject, apiVersion: string): void {
   if (obj.apiVersion !== undefined && obj.apiVersion !== apiVersion) {
     throw ApiError.badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${apiVersion})`);
