@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../../kinds/types.js';
 import { ObjectCodec } from './codec.js';
-import { jsonWithRevision, withRevision } from './meta.js';
+import type { Clock } from '../../lib/clock.js';
+import { jsonWithRevision, nowIso, withRevision } from './meta.js';
 
 const codec = new ObjectCodec();
 
@@ -48,6 +49,19 @@ describe('jsonWithRevision', () => {
   for (const { name, obj } of refused) {
     it(`gives nothing (the caller stringifies) when the splice would differ: ${name}`, () => {
       assert.equal(jsonWithRevision(obj, codec.encode(obj), 7), undefined);
+    });
+  }
+});
+
+describe('nowIso', () => {
+  // What it wrote before it remembered the last second's text.
+  const formatted = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const times = [0, 999, 1000, 1_764_600_000_000, 1_764_600_000_999, 1_764_600_001_000, 1_764_600_000_500, -1, -1500, 253_402_300_799_999];
+  for (const ms of times) {
+    it(`writes ${ms} ms as ${formatted(ms)}, in any order of calls`, () => {
+      const clock = { now: () => ms } as unknown as Clock;
+      assert.equal(nowIso(clock), formatted(ms));
+      assert.equal(nowIso(clock), formatted(ms));
     });
   }
 });

@@ -22,9 +22,15 @@ export function parseResourceVersion(rv: string): number {
   return n;
 }
 
+/** RFC 3339 with whole seconds, as kube writes timestamps. */
 export function nowIso(clock: Clock): string {
-  return new Date(clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // Every write of one second stamps the same text (a create asks twice): format it once per second.
+  const second = Math.floor(clock.now() / 1000);
+  if (second !== lastIso.second) lastIso = { second, text: new Date(second * 1000).toISOString().replace(/\.000Z$/, 'Z') };
+  return lastIso.text;
 }
+
+let lastIso = { second: NaN, text: '' };
 
 /** Everything except metadata and status: a change here bumps metadata.generation. */
 export function specPart(obj: KubeObject): Record<string, unknown> {
