@@ -63,20 +63,25 @@ export class SqliteWriter {
       }
       for (const ops of batch) {
         const mark = rev;
-        this.stmt('SAVEPOINT write').run();
+        // A write of one op needs no savepoint: its precondition fails before it writes anything, and a failed
+        // INSERT is undone by SQLite's own statement rollback. (Most writes are one op: creates and updates.)
+        const savepoint = ops.length > 1;
+        if (savepoint) this.stmt('SAVEPOINT write').run();
         try {
           const results: OpResult[] = [];
           // A check takes no revision: revisions stay consecutive over what is written.
           for (const op of ops) results.push(this.apply(op, op.op === 'check' ? rev : ++rev));
-          this.stmt('RELEASE write').run();
+          if (savepoint) this.stmt('RELEASE write').run();
           outcomes.push(results);
         } catch (err) {
           rev = mark;
           // A precondition failure (or a statement error) leaves the transaction open: undo only this caller.
           // If SQLite itself aborted the transaction, everything before is lost too: fail the whole batch.
           if (!this.db.inTransaction) throw err;
-          this.stmt('ROLLBACK TO write').run();
-          this.stmt('RELEASE write').run();
+          if (savepoint) {
+            this.stmt('ROLLBACK TO write').run();
+            this.stmt('RELEASE write').run();
+          }
           outcomes.push(toWireError(err, ops));
         }
       }
