@@ -98,10 +98,17 @@ function matchingBrace(text: string, open: number): number {
   for (let i = open; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
-      for (i++; i < text.length; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 0x5c /* \ */) i++;
-        else if (d === 0x22) break;
+      // To the string's closing quote: the next quote not escaped by an odd run of backslashes (indexOf
+      // searches natively; metadata is mostly strings).
+      for (let j = i; ; ) {
+        j = text.indexOf('"', j + 1);
+        if (j < 0) return -1;
+        let b = j - 1;
+        while (text.charCodeAt(b) === 0x5c /* \ */) b--;
+        if ((j - 1 - b) % 2 === 0) {
+          i = j;
+          break;
+        }
       }
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) depth++;
     else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
