@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { FakeClock } from '../../lib/clock.js';
 import { runStoreConformance } from '../conformance/store-conformance.js';
-import type { StoreEvent } from '../types.js';
+import type { StoreEvent, WriteOp } from '../types.js';
 import { crashValue } from './crash-writer.js';
 import { SQLITE_SCHEMA, SqliteStore, openSqliteStore } from './sqlite-store.js';
-import { SqliteWriter } from './sqlite-writer.js';
+import { SqliteWriter, flattenBatch, unflattenBatch } from './sqlite-writer.js';
 import { openStore } from '../index.js';
 import { isStoreError } from '../errors.js';
 
@@ -98,6 +98,32 @@ describe('SqliteStore', () => {
     await s.create('/throw/b', 'b');
     assert.equal(calls, 1);
     assert.deepEqual(errors.map((e) => e.message), ['consumer bug']);
+  });
+
+  it('a batch crosses to the writer thread as flat lists and comes back as the same ops', () => {
+    const batches: Array<{ name: string; batch: WriteOp[][] }> = [
+      { name: 'empty', batch: [] },
+      { name: 'one create', batch: [[{ op: 'create', key: '/a', value: '{"x":1}' }]] },
+      {
+        name: 'every op, with and without expected revisions',
+        batch: [
+          [{ op: 'update', key: '/u', value: 'v' }],
+          [
+            { op: 'check', key: '/lease', expectedRevision: 0 },
+            { op: 'update', key: '/u', value: '', expectedRevision: 7 },
+            { op: 'delete', key: '/d' },
+            { op: 'delete', key: '/d2', expectedRevision: 9 },
+          ],
+          [],
+          [{ op: 'create', key: '/ü', value: 'null' }],
+        ],
+      },
+    ];
+    for (const { name, batch } of batches) {
+      const crossed = unflattenBatch(structuredClone(flattenBatch(batch)));
+      assert.deepEqual(crossed, batch, name);
+      assert.deepEqual(crossed.flat().map((o) => Object.keys(o)), batch.flat().map((o) => Object.keys(o)), `${name}: no extra members`);
+    }
   });
 
   it('a one-op write whose INSERT fails is undone alone (no savepoint: SQLite rolls the statement back)', () => {
