@@ -249,21 +249,23 @@ export class FieldSet {
 
 interface TreeNode {
   member: boolean;
-  children: Map<string, { pe: PathElement; node: TreeNode }>;
+  /** Absent on leaves: most nodes are leaves, and a Map each would be most of the tree's cost. */
+  children?: Map<string, { pe: PathElement; node: TreeNode }>;
 }
 
 /** FieldsV1 JSON for a set, members ordered as kube-apiserver writes them. */
 export function fieldSetToFieldsV1(set: FieldSet): Record<string, unknown> {
-  const root: TreeNode = { member: false, children: new Map() };
+  const root: TreeNode = { member: false };
   // The tree does not depend on the order paths come in; emit() orders each node's members.
   for (const path of set.unorderedPaths()) {
     let node = root;
     for (const pe of path) {
       const k = serializePathElement(pe);
-      let next = node.children.get(k);
+      const children = (node.children ??= new Map());
+      let next = children.get(k);
       if (!next) {
-        next = { pe, node: { member: false, children: new Map() } };
-        node.children.set(k, next);
+        next = { pe, node: { member: false } };
+        children.set(k, next);
       }
       node = next.node;
     }
@@ -271,9 +273,15 @@ export function fieldSetToFieldsV1(set: FieldSet): Record<string, unknown> {
   }
   const emit = (node: TreeNode): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
-    if (node.member && node.children.size > 0) out['.'] = {};
-    const entries = [...node.children.entries()];
-    if (entries.length > 1) entries.sort((a, b) => comparePathElements(a[1].pe, b[1].pe));
+    const children = node.children;
+    if (!children) return out;
+    if (node.member) out['.'] = {};
+    if (children.size === 1) {
+      for (const [k, { node: c }] of children) out[k] = emit(c);
+      return out;
+    }
+    const entries = [...children.entries()];
+    entries.sort((a, b) => comparePathElements(a[1].pe, b[1].pe));
     for (const [k, { node: c }] of entries) out[k] = emit(c);
     return out;
   };
