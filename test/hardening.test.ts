@@ -114,6 +114,9 @@ describe('hardening: bodies, metrics, secrets at rest', () => {
         assert.match(text, /# TYPE /, r.name);
       }
     }
+    // Kube API requests are timed when they end (the onResponse hook): this very test's kubectl calls are in it.
+    const res = await fetch(`${s.plainUrl}/metrics`, { headers: { authorization: `Bearer ${s.token}` } });
+    assert.match(await res.text(), /^metalplane_apiserver_request_duration_seconds_count\{verb="list",resource="namespaces",code="200"\} [1-9]/m);
   });
 
   it('/livez is served over plain HTTP like /healthz', async () => {

@@ -68,13 +68,14 @@ declare module 'fastify' {
   }
 }
 
-function send(reply: FastifyReply, code: number, body: unknown, neg?: Negotiated, warnings?: string[]): FastifyReply {
+/** `json`: the body already written as JSON text (JSON.stringify(body)), when the caller has it. */
+function send(reply: FastifyReply, code: number, body: unknown, neg?: Negotiated, warnings?: string[], json?: string): FastifyReply {
   if (warnings?.length) {
     reply.header('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`));
   }
   // Any stored object renders: too deep for block style, it is written as JSON (which is YAML too).
   if (neg?.yaml) return reply.code(code).type('application/yaml').send(stringifyYamlSafely(body));
-  return reply.code(code).type('application/json').send(JSON.stringify(body));
+  return reply.code(code).type('application/json').send(json ?? JSON.stringify(body));
 }
 
 export function sendStatusError(reply: FastifyReply, err: unknown): FastifyReply {
@@ -264,13 +265,13 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
         } else if (kind.scope === 'Namespaced') {
           throw ApiError.methodNotAllowed(`${kind.plural} are namespaced: POST to /…/namespaces/{namespace}/${kind.plural}`);
         }
-        const created = await registry.create(kind, obj, {
+        const created = await registry.createWithJson(kind, obj, {
           dryRun: dryRunParam(query),
           fieldManager: fieldManagerParam(query, req),
           fieldValidation: fieldValidationParam(query),
           warnings,
         });
-        return send(reply, 201, created, neg, warnings);
+        return send(reply, 201, created.object, neg, warnings, created.json);
       }
       if (method === 'DELETE') {
         req.kube = { verb: 'deletecollection', resource: resourceLabel };

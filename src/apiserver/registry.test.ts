@@ -41,6 +41,20 @@ describe('Registry', () => {
     await store.close();
   });
 
+  it('answers a create with the text JSON.stringify writes of the created object, spliced or not', async () => {
+    const cases: Array<{ name: string; obj: KubeObject; spliced: boolean }> = [
+      { name: 'apiVersion, kind, metadata first', obj: cm('json-1', { a: 'b' }), spliced: true },
+      { name: 'data first', obj: { data: { x: '}"{' }, metadata: { name: 'json-2', namespace: 'default' }, kind: 'ConfigMap', apiVersion: 'v1' }, spliced: false },
+      { name: 'a resourceVersion sent (dropped on create)', obj: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'json-3', namespace: 'default', resourceVersion: '5' } }, spliced: true },
+    ];
+    for (const c of cases) {
+      const { object, json } = await reg.createWithJson(cmKind, c.obj, { fieldManager: 'test' });
+      assert.equal(json !== undefined, c.spliced, c.name);
+      if (json !== undefined) assert.equal(json, JSON.stringify(object), c.name);
+      assert.equal(object.metadata.resourceVersion, String((await reg.getVersion(cmKind, 'default', c.obj.metadata.name!))!.modRevision), c.name);
+    }
+  });
+
   it('answers a watch from a compacted resourceVersion with a 410 Expired ERROR event', async () => {
     const first = await reg.create(cmKind, cm('compact-me'));
     for (let i = 0; i < 5; i++) await reg.mergePatch(cmKind, 'default', 'compact-me', { data: { a: String(i) } });

@@ -23,7 +23,7 @@ import { prepareCreate, prepareUpdate, type PrepareDeps } from './registry/prepa
 import { appliedForCreate, patchedObject, type PatchTarget } from './registry/patch.js';
 import { prepareDelete } from './registry/delete.js';
 import { NamespaceAdmission } from './registry/namespace-admission.js';
-import { checkScope, checkTypeMeta, finalizersDone, namespaceOf, parseResourceVersion, shallowCopy, StaleVersionError, staleConflict, withRevision } from './registry/meta.js';
+import { checkScope, checkTypeMeta, finalizersDone, jsonWithRevision, namespaceOf, parseResourceVersion, shallowCopy, StaleVersionError, staleConflict, withRevision } from './registry/meta.js';
 import type { PatchOptions, PatchType, RequestOptions } from './registry/options.js';
 
 export type { FieldValidation, PatchOptions, PatchType, RequestOptions } from './registry/options.js';
@@ -137,16 +137,27 @@ export class Registry implements ObjectClient {
   // ---------------------------------------------------------------- writes
 
   async create(kind: KindDeclaration, input: KubeObject, opts: RequestOptions = {}): Promise<StoredObject> {
+    return (await this.createObject(kind, input, opts)).object;
+  }
+
+  /**
+   * `create`, also answering with the created object as JSON text, exactly as JSON.stringify would write it,
+   * spliced from the stored text (the HTTP surface then serializes nothing a second time); no text when the
+   * object's key order does not allow the splice (or for a dry run).
+   */
+  async createWithJson(kind: KindDeclaration, input: KubeObject, opts: RequestOptions = {}): Promise<{ object: StoredObject; json?: string }> {
     return this.createObject(kind, input, opts);
   }
 
   /** `applied`: the managedFields of a server-side apply that creates the object (instead of an Update entry). */
-  private async createObject(kind: KindDeclaration, input: KubeObject, opts: RequestOptions, applied?: ManagedFieldsEntry[]): Promise<StoredObject> {
+  private async createObject(kind: KindDeclaration, input: KubeObject, opts: RequestOptions, applied?: ManagedFieldsEntry[]): Promise<{ object: StoredObject; json?: string }> {
     const { key, stored } = await prepareCreate(this.prep, kind, input, opts, applied);
-    if (opts.dryRun) return { ...(stored as StoredObject), metadata: { ...(stored.metadata as StoredObject['metadata']), resourceVersion: '' } };
+    if (opts.dryRun) return { object: { ...(stored as StoredObject), metadata: { ...(stored.metadata as StoredObject['metadata']), resourceVersion: '' } } };
     try {
-      const kv = await this.writeOne({ op: 'create', key, value: this.codec.encode(stored) }, opts.fence);
-      return withRevision(stored, kv.modRevision);
+      const value = this.codec.encode(stored);
+      const kv = await this.writeOne({ op: 'create', key, value }, opts.fence);
+      const json = jsonWithRevision(stored, value, kv.modRevision);
+      return { object: withRevision(stored, kv.modRevision), json };
     } catch (e) {
       if (isKeyExists(e)) throw ApiError.alreadyExists(kind.plural, stored.metadata.name!, kind.group);
       throw toApiError(e);
@@ -285,7 +296,7 @@ export class Registry implements ObjectClient {
         if (type !== 'apply') throw ApiError.notFound(kind.plural, name, kind.group);
         const { object, manager } = appliedForCreate(target, body, opts);
         const { managedFields, ...meta } = object.metadata;
-        return this.createObject(kind, { ...object, metadata: meta }, { ...opts, fieldManager: manager }, managedFields ?? []);
+        return (await this.createObject(kind, { ...object, metadata: meta }, { ...opts, fieldManager: manager }, managedFields ?? [])).object;
       }
       const cur = this.codec.own(kv);
       const { next, precondition } = patchedObject(target, cur, type, body, opts);

@@ -79,6 +79,8 @@ export function parseRequestPath(path: string, namespaces?: NamespacePaths): Req
 }
 
 function decodeSegment(s: string): string {
+  // Without a `%` there is nothing to decode (decodeURIComponent would return the segment as it is).
+  if (!s.includes('%')) return s;
   try {
     return decodeURIComponent(s);
   } catch {

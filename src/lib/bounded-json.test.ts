@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isApiError } from './errors.js';
-import { formatPath, jsonTextDepth, measureValue, parseBoundedJson, stringifyJsonDeep } from './bounded-json.js';
+import { formatPath, hasMoreBracketsThan, jsonTextDepth, measureValue, parseBoundedJson, stringifyJsonDeep } from './bounded-json.js';
 
 const depths: { name: string; text: string; depth: number }[] = [
   { name: 'a scalar', text: '"x"', depth: 0 },
@@ -24,6 +24,33 @@ test('property: jsonTextDepth of JSON text is the depth of its value', () => {
     }),
     { numRuns: 1000, seed: 14 },
   );
+});
+
+const bracketCounts: { name: string; text: string; max: number; more: boolean }[] = [
+  { name: 'no brackets', text: '"x"', max: 0, more: false },
+  { name: 'exactly max, of both kinds', text: '{"a":[{"b":[]}]}', max: 4, more: false },
+  { name: 'one past max, of both kinds', text: '{"a":[{"b":[]}]}', max: 3, more: true },
+  { name: 'brackets in strings count too', text: '{"a":"[[[["}', max: 4, more: true },
+  { name: 'many siblings, shallow', text: '[' + '{},'.repeat(600) + '{}]', max: 500, more: true },
+];
+
+for (const c of bracketCounts) {
+  test(`hasMoreBracketsThan: ${c.name}`, () => assert.equal(hasMoreBracketsThan(c.text, c.max), c.more));
+}
+
+test('property: text with at most max brackets nests at most max levels (the scan may be skipped)', () => {
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 8 }), fc.integer({ min: 0, max: 8 }), (v, max) => {
+      const text = JSON.stringify(v);
+      if (!hasMoreBracketsThan(text, max)) assert.ok(jsonTextDepth(text) <= max);
+    }),
+    { numRuns: 1000, seed: 15 },
+  );
+});
+
+test('parseBoundedJson parses shallow text with more brackets than the depth bound', () => {
+  const text = '[' + '{"a":[]},'.repeat(600) + '{}]';
+  assert.deepEqual(parseBoundedJson(text, { what: 'the body', maxDepth: 500 }), JSON.parse(text));
 });
 
 test('parseBoundedJson refuses deep text before parsing it, and broken text with a 400', () => {

@@ -320,7 +320,7 @@ export function applyPatch(input: ApplyInput): { object: KubeObject } {
   }
   if (live && managers.size === 0) {
     // kube credits everything already there to a placeholder manager, so the first apply can conflict.
-    const c = tracked(compareObjects({}, liveBody, hints), subresource);
+    const c = tracked(compareObjects({}, liveBody, hints, true), subresource);
     const set = c.added.union(c.modified);
     const bfa: Manager = { manager: BEFORE_FIRST_APPLY_MANAGER, operation: 'Update', apiVersion, time: now, set };
     if (subresource) bfa.subresource = subresource;
@@ -340,7 +340,7 @@ export function applyPatch(input: ApplyInput): { object: KubeObject } {
   for (const m of managers.values()) owned = owned.union(m.set);
   const result = prune(merged, lastSet, owned, hints, subresource);
 
-  const c = tracked(compareObjects(liveBody, result, hints), subresource);
+  const c = tracked(compareObjects(liveBody, result, hints, true), subresource);
   const changed = c.modified.union(c.added);
   const conflicts: Conflict[] = [];
   for (const [id, m] of managers) {
@@ -406,7 +406,7 @@ export function trackUpdate(input: TrackUpdateInput): KubeObject {
     managers = fromClient.size > 0 ? fromClient : decodeOrEmpty(old?.metadata.managedFields);
   }
 
-  const c = tracked(compareObjects(oldBody, newBody, hints), subresource);
+  const c = tracked(compareObjects(oldBody, newBody, hints, true), subresource);
   const changed = c.modified.union(c.added);
   for (const m of managers.values()) m.set = m.set.difference(changed).difference(c.removed);
   if (!changed.isEmpty()) {

@@ -151,6 +151,37 @@ test('sets built while walking hold the same keys as sets built from their paths
   assert.ok(new FieldSet(parsed.paths()).equals(parsed));
 });
 
+// compareObjects(…, onlyTracked) skips members no operation tracks; after `tracked` it must equal the full walk.
+test('a comparison that skips never-tracked members keeps every tracked path of the full one', () => {
+  const changed = {
+    ...object,
+    apiVersion: 'example.com/v2',
+    metadata: { ...object.metadata, name: 'y', uid: 'v', generation: 3, labels: { app: 'api' }, finalizers: [] },
+    spec: { ...object.spec, replicas: 5 },
+    status: { conditions: [{ type: 'Ready', status: 'True' }] },
+  };
+  const rows: { name: string; lhs: object | undefined; rhs: object | undefined }[] = [
+    { name: 'create', lhs: {}, rhs: object },
+    { name: 'update', lhs: object, rhs: changed },
+    { name: 'metadata and top level only', lhs: { kind: 'A', metadata: { name: 'a' } }, rhs: { kind: 'B', metadata: { name: 'b', labels: { x: 'y' } } } },
+    { name: 'delete', lhs: changed, rhs: undefined },
+  ];
+  const keep = (set: FieldSet, sub: string | undefined): string[] => set.filter((p) => isTrackedPath(p, sub)).paths().map(formatPath);
+  for (const row of rows) {
+    for (const sub of [undefined, 'status']) {
+      const full = compareObjects(row.lhs as never, row.rhs as never, hints);
+      const skipped = compareObjects(row.lhs as never, row.rhs as never, hints, true);
+      for (const part of ['added', 'modified', 'removed'] as const) {
+        assert.deepEqual(keep(skipped[part], sub), keep(full[part], sub), `${row.name} ${sub ?? 'main'}: ${part}`);
+      }
+      assert.ok(skipped.added.size + skipped.modified.size + skipped.removed.size <= full.added.size + full.modified.size + full.removed.size);
+    }
+  }
+  const full = compareObjects({}, object, hints);
+  const skipped = compareObjects({}, object, hints, true);
+  assert.ok(full.added.has([{ field: 'metadata' }, { field: 'uid' }]) && !skipped.added.has([{ field: 'metadata' }, { field: 'uid' }]), 'server-owned metadata is not walked');
+});
+
 test('status is tracked only for the status subresource', () => {
   const main = fieldSetFromObject(object, hints);
   const status = fieldSetFromObject(object, hints, 'status');

@@ -136,8 +136,21 @@ function pathKey(path: FieldPath): string {
  * instead of re-serializing every path from its root (JSON of a string array is its elements' JSON joined by ',').
  */
 function extendKey(inner: string, pe: PathElement): string {
-  const e = JSON.stringify(serializePathElement(pe));
+  const e = 'field' in pe ? fieldKey(pe.field) : JSON.stringify(serializePathElement(pe));
   return inner === '' ? e : `${inner},${e}`;
+}
+
+// Member names repeat from object to object (metadata, labels, spec, …): their key text is kept, bounded.
+const fieldKeys = new Map<string, string>();
+
+function fieldKey(name: string): string {
+  let e = fieldKeys.get(name);
+  if (e === undefined) {
+    e = JSON.stringify(`f:${name}`);
+    if (fieldKeys.size >= 4096) fieldKeys.clear();
+    fieldKeys.set(name, e);
+  }
+  return e;
 }
 
 /** An immutable set of field paths. */
@@ -158,8 +171,11 @@ export class FieldSet {
   }
 
   /** A set from paths keyed by builders of this module (each key is `[` + extendKey's text + `]`). */
-  static fromKeyed(entries: Iterable<readonly [string, FieldPath]>): FieldSet {
-    return FieldSet.of(new Map(entries));
+  static fromKeyed(entries: readonly (readonly [string, FieldPath])[]): FieldSet {
+    // A loop over the array: several times cheaper than the Map constructor's iteration protocol.
+    const m = new Map<string, FieldPath>();
+    for (let i = 0; i < entries.length; i++) m.set(entries[i]![0], entries[i]![1]);
+    return FieldSet.of(m);
   }
 
   get size(): number {
@@ -233,21 +249,23 @@ export class FieldSet {
 
 interface TreeNode {
   member: boolean;
-  children: Map<string, { pe: PathElement; node: TreeNode }>;
+  /** Absent on leaves: most nodes are leaves, and a Map each would be most of the tree's cost. */
+  children?: Map<string, { pe: PathElement; node: TreeNode }>;
 }
 
 /** FieldsV1 JSON for a set, members ordered as kube-apiserver writes them. */
 export function fieldSetToFieldsV1(set: FieldSet): Record<string, unknown> {
-  const root: TreeNode = { member: false, children: new Map() };
+  const root: TreeNode = { member: false };
   // The tree does not depend on the order paths come in; emit() orders each node's members.
   for (const path of set.unorderedPaths()) {
     let node = root;
     for (const pe of path) {
       const k = serializePathElement(pe);
-      let next = node.children.get(k);
+      const children = (node.children ??= new Map());
+      let next = children.get(k);
       if (!next) {
-        next = { pe, node: { member: false, children: new Map() } };
-        node.children.set(k, next);
+        next = { pe, node: { member: false } };
+        children.set(k, next);
       }
       node = next.node;
     }
@@ -255,9 +273,15 @@ export function fieldSetToFieldsV1(set: FieldSet): Record<string, unknown> {
   }
   const emit = (node: TreeNode): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
-    if (node.member && node.children.size > 0) out['.'] = {};
-    const entries = [...node.children.entries()];
-    if (entries.length > 1) entries.sort((a, b) => comparePathElements(a[1].pe, b[1].pe));
+    const children = node.children;
+    if (!children) return out;
+    if (node.member) out['.'] = {};
+    if (children.size === 1) {
+      for (const [k, { node: c }] of children) out[k] = emit(c);
+      return out;
+    }
+    const entries = [...children.entries()];
+    entries.sort((a, b) => comparePathElements(a[1].pe, b[1].pe));
     for (const [k, { node: c }] of entries) out[k] = emit(c);
     return out;
   };
@@ -408,6 +432,17 @@ const UNTRACKED_METADATA = new Set([
 ]);
 
 /**
+ * Members whose whole subtree is never tracked, by any operation, and which hold scalars (apiVersion, kind,
+ * server-owned metadata): a comparison that is only used through `isTrackedPath` need not walk them.
+ */
+function isUntrackedMember(parent: FieldPath, name: string): boolean {
+  if (parent.length === 0) return name === 'apiVersion' || name === 'kind';
+  if (parent.length !== 1) return false;
+  const first = parent[0]!;
+  return 'field' in first && first.field === 'metadata' && UNTRACKED_METADATA.has(name);
+}
+
+/**
  * Whether a path is tracked for an operation on the main resource (everything but `status`) or on the
  * `status` subresource (only `status`). apiVersion, kind, `metadata` itself and server-owned metadata
  * (name, namespace, uid, resourceVersion, generation, timestamps, managedFields) are never tracked.
@@ -464,8 +499,12 @@ export interface Comparison {
   removed: FieldSet;
 }
 
-/** What changed between two values, path by path, as structured-merge-diff's Compare. */
-export function compareObjects(lhs: JsonValue | undefined, rhs: JsonValue | undefined, hints: SchemaHints): Comparison {
+/**
+ * What changed between two values, path by path, as structured-merge-diff's Compare. `onlyTracked`: the caller
+ * keeps only paths `isTrackedPath` accepts (managers.ts `tracked`), so members that are never tracked are not
+ * walked; what is left after that filter is the same either way.
+ */
+export function compareObjects(lhs: JsonValue | undefined, rhs: JsonValue | undefined, hints: SchemaHints, onlyTracked = false): Comparison {
   // Each path travels with its key (see extendKey), so no path is serialized from its root again.
   type Keyed = [key: string, path: FieldPath];
   const added: Keyed[] = [];
@@ -489,12 +528,15 @@ export function compareObjects(lhs: JsonValue | undefined, rhs: JsonValue | unde
       if (node.mapType === 'atomic' || (isEmpty(l) && isEmpty(r))) return leaf(l, r, path, key);
       const lo = (l ?? {}) as JsonObject;
       const ro = (r ?? {}) as JsonObject;
+      const skip = onlyTracked && path.length <= 1;
       for (const k of Object.keys(lo)) {
+        if (skip && isUntrackedMember(path, k)) continue;
         const pe = { field: k };
         walk(lo[k], ro[k], node.field(k), [...path, pe], extendKey(key, pe));
       }
       for (const k of Object.keys(ro)) {
         if (k in lo) continue;
+        if (skip && isUntrackedMember(path, k)) continue;
         const pe = { field: k };
         walk(undefined, ro[k], node.field(k), [...path, pe], extendKey(key, pe));
       }

@@ -22,9 +22,15 @@ export function parseResourceVersion(rv: string): number {
   return n;
 }
 
+/** RFC 3339 with whole seconds, as kube writes timestamps. */
 export function nowIso(clock: Clock): string {
-  return new Date(clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // Every write of one second stamps the same text (a create asks twice): format it once per second.
+  const second = Math.floor(clock.now() / 1000);
+  if (second !== lastIso.second) lastIso = { second, text: new Date(second * 1000).toISOString().replace(/\.000Z$/, 'Z') };
+  return lastIso.text;
 }
+
+let lastIso = { second: NaN, text: '' };
 
 /** Everything except metadata and status: a change here bumps metadata.generation. */
 export function specPart(obj: KubeObject): Record<string, unknown> {
@@ -62,6 +68,54 @@ export function stripVolatile(o: KubeObject): KubeObject {
 export function withRevision(obj: KubeObject, revision: number): StoredObject {
   obj.metadata.resourceVersion = String(revision);
   return obj as StoredObject;
+}
+
+/**
+ * JSON.stringify(withRevision(obj, revision)), built from `stored` (the text ObjectCodec.encode wrote for `obj`)
+ * instead of serializing the object a second time. encode writes apiVersion, kind and metadata first and no
+ * resourceVersion; withRevision adds resourceVersion as the last key of metadata. So when `obj`'s own keys start
+ * apiVersion, kind, metadata and its metadata has no resourceVersion yet, the two texts differ only by
+ * `"resourceVersion":"N"` at the end of metadata. Otherwise undefined: the caller stringifies the object.
+ */
+export function jsonWithRevision(obj: KubeObject, stored: string, revision: number): string | undefined {
+  const keys = Object.keys(obj);
+  if (keys[0] !== 'apiVersion' || keys[1] !== 'kind' || keys[2] !== 'metadata') return undefined;
+  const meta = obj.metadata as unknown;
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta) || 'resourceVersion' in meta) return undefined;
+  // apiVersion and kind come first and are strings, in which `"metadata":{` cannot occur (its quotes would be escaped).
+  const at = stored.indexOf('"metadata":{');
+  if (at < 0) return undefined;
+  const open = at + '"metadata":'.length;
+  const close = matchingBrace(stored, open);
+  if (close < 0) return undefined;
+  const sep = close === open + 1 ? '' : ',';
+  return `${stored.slice(0, close)}${sep}"resourceVersion":"${revision}"${stored.slice(close)}`;
+}
+
+/** The index of the `}` closing the JSON object that opens at `open` (strings skipped, escapes honoured); -1 if none. */
+function matchingBrace(text: string, open: number): number {
+  let depth = 0;
+  for (let i = open; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      // To the string's closing quote: the next quote not escaped by an odd run of backslashes (indexOf
+      // searches natively; metadata is mostly strings).
+      for (let j = i; ; ) {
+        j = text.indexOf('"', j + 1);
+        if (j < 0) return -1;
+        let b = j - 1;
+        while (text.charCodeAt(b) === 0x5c /* \ */) b--;
+        if ((j - 1 - b) % 2 === 0) {
+          i = j;
+          break;
+        }
+      }
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) depth++;
+    else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      if (--depth === 0) return c === 0x7d ? i : -1;
+    }
+  }
+  return -1;
 }
 
 export function checkTypeMeta(kind: KindDeclaration, obj: KubeObject, apiVersion: string): void {

@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { FakeClock } from '../../lib/clock.js';
 import { runStoreConformance } from '../conformance/store-conformance.js';
-import type { StoreEvent } from '../types.js';
+import type { StoreEvent, WriteOp } from '../types.js';
 import { crashValue } from './crash-writer.js';
 import { SQLITE_SCHEMA, SqliteStore, openSqliteStore } from './sqlite-store.js';
+import { SqliteWriter, flattenBatch, unflattenBatch } from './sqlite-writer.js';
 import { openStore } from '../index.js';
 import { isStoreError } from '../errors.js';
 
@@ -97,6 +98,51 @@ describe('SqliteStore', () => {
     await s.create('/throw/b', 'b');
     assert.equal(calls, 1);
     assert.deepEqual(errors.map((e) => e.message), ['consumer bug']);
+  });
+
+  it('a batch crosses to the writer thread as flat lists and comes back as the same ops', () => {
+    const batches: Array<{ name: string; batch: WriteOp[][] }> = [
+      { name: 'empty', batch: [] },
+      { name: 'one create', batch: [[{ op: 'create', key: '/a', value: '{"x":1}' }]] },
+      {
+        name: 'every op, with and without expected revisions',
+        batch: [
+          [{ op: 'update', key: '/u', value: 'v' }],
+          [
+            { op: 'check', key: '/lease', expectedRevision: 0 },
+            { op: 'update', key: '/u', value: '', expectedRevision: 7 },
+            { op: 'delete', key: '/d' },
+            { op: 'delete', key: '/d2', expectedRevision: 9 },
+          ],
+          [],
+          [{ op: 'create', key: '/ü', value: 'null' }],
+        ],
+      },
+    ];
+    for (const { name, batch } of batches) {
+      const crossed = unflattenBatch(structuredClone(flattenBatch(batch)));
+      assert.deepEqual(crossed, batch, name);
+      assert.deepEqual(crossed.flat().map((o) => Object.keys(o)), batch.flat().map((o) => Object.keys(o)), `${name}: no extra members`);
+    }
+  });
+
+  it('a one-op write whose INSERT fails is undone alone (no savepoint: SQLite rolls the statement back)', () => {
+    const db = new Database(':memory:');
+    db.exec(SQLITE_SCHEMA);
+    // A history no writer of ours makes: the next create of /x would repeat (name, prev_revision) = (/x, 2).
+    const insert = db.prepare('INSERT INTO kv (id, name, created, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    insert.run(1, '/x', 1, 0, 1, 2, 'odd');
+    insert.run(2, '/x', 0, 1, 1, 0, 'tombstone');
+    const w = new SqliteWriter(db, 2);
+    const r = w.commit([[{ op: 'create', key: '/a', value: 'a' }], [{ op: 'create', key: '/x', value: 'x' }], [{ op: 'create', key: '/b', value: 'b' }]]);
+    assert.ok(r.ok);
+    assert.deepEqual(r.outcomes[0], [[3, 3, 0, null]]);
+    assert.equal((r.outcomes[1] as { storeCode?: string }).storeCode, 'RevisionMismatch');
+    assert.deepEqual(r.outcomes[2], [[4, 4, 0, null]], 'the next write takes the revision the failed one would have had');
+    assert.equal(r.revision, 4);
+    const rows = db.prepare('SELECT id, name, value FROM kv ORDER BY id').all() as { id: number; name: string; value: string }[];
+    assert.deepEqual(rows.map((x) => `${x.id} ${x.name} ${x.value}`), ['1 /x odd', '2 /x tombstone', '3 /a a', '4 /b b']);
+    db.close();
   });
 
   it('the unique (name, prev_revision) index makes the second writer of the same version fail', () => {

@@ -24,6 +24,7 @@ import { WatchHub, Watcher } from '../watch-hub.js';
 import {
   SqliteWriter,
   configureWriter,
+  flattenBatch,
   fromWireError,
   preparedStatement,
   toWireError,
@@ -597,7 +598,7 @@ class ThreadWriter implements WriterChannel {
   }
 
   async commit(batch: WriteOp[][]): Promise<BatchResult> {
-    const r = await this.request({ type: 'commit', batch });
+    const r = await this.request({ type: 'commit', batch: flattenBatch(batch) });
     if ('result' in r) return r.result;
     throw 'error' in r ? fromWireError(r.error) : new Error('the store writer answered a commit without a result');
   }

@@ -4,7 +4,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { SqliteWriter, configureWriter, toWireError, type WriterReply, type WriterRequest, type WriterWorkerData } from './sqlite-writer.js';
+import { SqliteWriter, configureWriter, toWireError, unflattenBatch, type WriterReply, type WriterRequest, type WriterWorkerData } from './sqlite-writer.js';
 
 const data = workerData as WriterWorkerData;
 const port = parentPort!;
@@ -16,7 +16,7 @@ port.on('message', (m: WriterRequest) => {
   let reply: WriterReply;
   switch (m.type) {
     case 'commit':
-      reply = { id: m.id, result: writer.commit(m.batch) };
+      reply = { id: m.id, result: writer.commit(unflattenBatch(m.batch)) };
       break;
     case 'compact':
       try {

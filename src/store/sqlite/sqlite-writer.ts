@@ -63,20 +63,25 @@ export class SqliteWriter {
       }
       for (const ops of batch) {
         const mark = rev;
-        this.stmt('SAVEPOINT write').run();
+        // A write of one op needs no savepoint: its precondition fails before it writes anything, and a failed
+        // INSERT is undone by SQLite's own statement rollback. (Most writes are one op: creates and updates.)
+        const savepoint = ops.length > 1;
+        if (savepoint) this.stmt('SAVEPOINT write').run();
         try {
           const results: OpResult[] = [];
           // A check takes no revision: revisions stay consecutive over what is written.
           for (const op of ops) results.push(this.apply(op, op.op === 'check' ? rev : ++rev));
-          this.stmt('RELEASE write').run();
+          if (savepoint) this.stmt('RELEASE write').run();
           outcomes.push(results);
         } catch (err) {
           rev = mark;
           // A precondition failure (or a statement error) leaves the transaction open: undo only this caller.
           // If SQLite itself aborted the transaction, everything before is lost too: fail the whole batch.
           if (!this.db.inTransaction) throw err;
-          this.stmt('ROLLBACK TO write').run();
-          this.stmt('RELEASE write').run();
+          if (savepoint) {
+            this.stmt('ROLLBACK TO write').run();
+            this.stmt('RELEASE write').run();
+          }
           outcomes.push(toWireError(err, ops));
         }
       }
@@ -174,9 +179,61 @@ export interface WriterWorkerData {
   revision: number;
 }
 
+/**
+ * A batch as parallel lists, as it crosses to the worker: the structured clone of a few arrays of strings and
+ * numbers costs both threads less than that of one object per op (~0.4 µs per op).
+ */
+export interface FlatBatch {
+  /** How many ops each write of the batch has. */
+  sizes: number[];
+  ops: WriteOp['op'][];
+  keys: string[];
+  /** null for ops without a value (delete, check). */
+  values: (string | null)[];
+  /** null for ops without an expected revision. */
+  expected: (number | null)[];
+}
+
+export function flattenBatch(batch: readonly WriteOp[][]): FlatBatch {
+  const f: FlatBatch = { sizes: [], ops: [], keys: [], values: [], expected: [] };
+  for (const write of batch) {
+    f.sizes.push(write.length);
+    for (const op of write) {
+      f.ops.push(op.op);
+      f.keys.push(op.key);
+      f.values.push(op.op === 'create' || op.op === 'update' ? op.value : null);
+      f.expected.push(op.op === 'create' || op.expectedRevision === undefined ? null : op.expectedRevision);
+    }
+  }
+  return f;
+}
+
+export function unflattenBatch(f: FlatBatch): WriteOp[][] {
+  const batch: WriteOp[][] = [];
+  let i = 0;
+  for (const size of f.sizes) {
+    const write: WriteOp[] = [];
+    for (const end = i + size; i < end; i++) {
+      const op = f.ops[i]!;
+      const key = f.keys[i]!;
+      const value = f.values[i];
+      const expected = f.expected[i];
+      if (op === 'create') write.push({ op, key, value: value! });
+      else if (op === 'check') write.push({ op, key, expectedRevision: expected! });
+      else {
+        const o: WriteOp = op === 'update' ? { op, key, value: value! } : { op, key };
+        if (expected !== null && expected !== undefined) o.expectedRevision = expected;
+        write.push(o);
+      }
+    }
+    batch.push(write);
+  }
+  return batch;
+}
+
 /** Messages to the worker; each is answered by one WriterReply with the same id, in order. */
 export type WriterRequest =
-  | { id: number; type: 'commit'; batch: WriteOp[][] }
+  | { id: number; type: 'commit'; batch: FlatBatch }
   | { id: number; type: 'compact'; lo: number; hi: number }
   | { id: number; type: 'close' };
 
