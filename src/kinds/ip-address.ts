@@ -4,7 +4,7 @@
 // (Kubernetes allocates Service IPs the same way, with networking.k8s.io IPAddress objects.) Cluster-scoped.
 import { Type, type Static } from '@sinclair/typebox';
 import { IntegerEnum, StringEnum } from './common.js';
-import type { KindDeclaration } from './types.js';
+import type { KindDeclaration, StoredObject } from './types.js';
 
 const IPAddressSpecSchema = Type.Object(
   {
@@ -53,4 +53,11 @@ export const ipAddressKind: KindDeclaration = {
     { name: 'Device', type: 'string', jsonPath: '.spec.device.name', description: 'The device.' },
   ],
   selectableFields: ['.spec.pool', '.spec.project', '.spec.use'],
+};
+
+/** An informer index of addresses by the uid of the Device they are claimed for (the metal API and metadata use it). */
+export const IPAddressDeviceUidIndex = 'spec.device.uid';
+export const ipAddressDeviceUid = (o: StoredObject): string[] => {
+  const uid = (o.spec as IPAddressSpec | undefined)?.device?.uid;
+  return uid ? [uid] : [];
 };

@@ -10,7 +10,7 @@ import { cloudConfigKind, type CloudConfigStatus } from '../kinds/cloud-config.j
 import { DeviceActionAnnotation, deviceKind, type DeviceActionType, type DeviceSpec } from '../kinds/device.js';
 import { facilityKind } from '../kinds/facility.js';
 import { hardwareKind } from '../kinds/hardware.js';
-import { ipAddressKind, type IPAddressSpec } from '../kinds/ip-address.js';
+import { IPAddressDeviceUidIndex, ipAddressDeviceUid, ipAddressKind, type IPAddressSpec } from '../kinds/ip-address.js';
 import { ipPoolKind } from '../kinds/ip-pool.js';
 import { metroKind } from '../kinds/metro.js';
 import { operatingSystemKind, operatingSystemName, isProvisionableOn } from '../kinds/operating-system.js';
@@ -50,7 +50,7 @@ import { describeErrors, metalSpec } from './spec.js';
 // CloudConfigs and Secrets: a device with spec.cloudConfigRef shows its rendered document as `userdata`.
 export const deviceRouteKinds: KindDeclaration[] = [deviceKind, hardwareKind, planKind, metroKind, facilityKind, operatingSystemKind, ipAddressKind, ipPoolKind, sshKeyKind, eventKind, userKind, virtualNetworkKind, cloudConfigKind, secretKind];
 
-const DeviceIpIndex = 'metal-device-uid';
+const DeviceIpIndex = IPAddressDeviceUidIndex;
 const ProjectBlockIndex = 'metal-project-block';
 const EventObjectIndex = 'metal-involved-uid';
 const MaxBatchDevices = 100;
@@ -58,7 +58,7 @@ const MaxBatchDevices = 100;
 /** The informer caches as the translation's DeviceWorld. */
 export function deviceWorld(ctx: MetalContext): DeviceWorld {
   const ips = ctx.informer(ipAddressKind).cache;
-  if (!ips.hasIndex(DeviceIpIndex)) ips.addIndex(DeviceIpIndex, (o) => ((o.spec as IPAddressSpec).device ? [(o.spec as IPAddressSpec).device!.uid] : []));
+  if (!ips.hasIndex(DeviceIpIndex)) ips.addIndex(DeviceIpIndex, ipAddressDeviceUid);
   if (!ips.hasIndex(ProjectBlockIndex)) ips.addIndex(ProjectBlockIndex, (o) => ((o.spec as IPAddressSpec).use === 'block' && (o.spec as IPAddressSpec).project ? [(o.spec as IPAddressSpec).project!] : []));
   const byName = (kind: KindDeclaration) => (name: string) => ctx.informer(kind).cache.getByName(undefined, name);
   const all = (kind: KindDeclaration) => () => ctx.list(kind);

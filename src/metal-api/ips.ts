@@ -13,7 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { addressKey, contains, formatAddress, ipv4Netmask, lastAddress, parseAddress, parseCidr, subnetAt, subnetCount, type Cidr } from '../controllers/ipam/addresses.js';
 import { deviceKind, type DeviceSpec, type DeviceStatus } from '../kinds/device.js';
 import { facilityKind } from '../kinds/facility.js';
-import { ipAddressKind, type IPAddressSpec } from '../kinds/ip-address.js';
+import { IPAddressDeviceUidIndex, ipAddressDeviceUid, ipAddressKind, type IPAddressSpec } from '../kinds/ip-address.js';
 import { ipPoolKind, type IPPoolSpec } from '../kinds/ip-pool.js';
 import { ipReservationKind, reservationFamily, type IPReservationSpec, type IPReservationStatus, type IPReservationType } from '../kinds/ip-reservation.js';
 import { metroKind } from '../kinds/metro.js';
@@ -43,13 +43,13 @@ const ALLOCATION_WAIT_MS = 10_000;
 const MAX_AVAILABLE = 1024;
 const RESERVATION_TYPES = ['global_ipv4', 'private_ipv4', 'public_ipv4', 'public_ipv6', 'vrf'] as const;
 
-const BY_DEVICE = 'metal-device';
+const BY_DEVICE = IPAddressDeviceUidIndex;
 const BY_PROJECT = 'metal-project';
 const BY_RESERVATION = 'metal-reservation';
 
 function ipIndexes(ctx: MetalContext): void {
   const cache = ctx.informer(ipAddressKind).cache;
-  if (!cache.hasIndex(BY_DEVICE)) cache.addIndex(BY_DEVICE, (o) => ((o.spec as IPAddressSpec).device ? [(o.spec as IPAddressSpec).device!.uid] : []));
+  if (!cache.hasIndex(BY_DEVICE)) cache.addIndex(BY_DEVICE, ipAddressDeviceUid);
   if (!cache.hasIndex(BY_PROJECT)) cache.addIndex(BY_PROJECT, (o) => ((o.spec as IPAddressSpec).project ? [(o.spec as IPAddressSpec).project!] : []));
   if (!cache.hasIndex(BY_RESERVATION)) {
     cache.addIndex(BY_RESERVATION, (o) => {

@@ -14,6 +14,7 @@ import type { Store } from '../store/types.js';
 import { kindsFrom } from '../controllers/provisioning-context.js';
 import { BootRecords } from './boots.js';
 import { metadataBaseUrl, registerMetadataService, seedUrl } from './metadata.js';
+import { Informer } from '../runtime/informer.js';
 import { TokenSigner } from './tokens.js';
 import { UserStateLimiter, parseUserState } from './metadata-user-state.js';
 
@@ -49,18 +50,25 @@ interface Rig {
 
 const ip = (address: string, network: string, cidr: number, gateway: string, family: 4 | 6, isPublic: boolean) => ({ address, network, cidr, gateway, family, public: isPublic });
 
-async function rig(): Promise<Rig> {
+async function rig(opts: { ipInformer?: boolean } = {}): Promise<Rig> {
   const store = openSqliteStore(':memory:');
   const registry = new Registry({ store, kinds: new KindRegistry(allKinds) });
   await registry.start();
   const kinds = kindsFrom(registry);
+  // As the server has it: the IPAddress informer (else the service lists the project's assignments).
+  const ipAddresses = opts.ipInformer ? new Informer({ client: registry, kind: kinds.ipAddress }) : undefined;
   const signer = TokenSigner.forTest();
   const boots = new BootRecords(store);
   // As the server: tokens travel in paths, longer than Fastify's default parameter length.
   const app = Fastify({ routerOptions: { maxParamLength: 2048 } });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  registerMetadataService(app, { client: registry, deviceKind: kinds.device, workflowKind: kinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), signer, boots, plainUrl: () => PLAIN, now: () => 1_800_000_000_000 });
+  registerMetadataService(app, { client: registry, deviceKind: kinds.device, workflowKind: kinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), ipAddresses, signer, boots, plainUrl: () => PLAIN, now: () => 1_800_000_000_000 });
+  if (ipAddresses) {
+    ipAddresses.start();
+    await ipAddresses.waitForSync();
+    app.addHook('onClose', async () => ipAddresses.stop());
+  }
   const ns = registry.kind('', 'Namespace');
   for (const name of ['metalplane-system', 'tenant-a', 'tenant-b']) await registry.create(ns, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
   await registry.create(registry.kind('metalplane.dev', 'OperatingSystem'), {
@@ -369,4 +377,48 @@ describe('the metadata service', () => {
       assert.equal((await r.post(path.replace(r.a.token, 'forged'), '')).status, 403, path);
     }
   });
+});
+
+describe('reserved addresses in the metadata', () => {
+  for (const ipInformer of [true, false]) {
+    test(`an address of a reservation assigned to the device is listed, no one else's (${ipInformer ? "the IPAddress informer's index, as the server" : 'a list of the project'})`, async () => {
+      const r = await rig({ ipInformer });
+      try {
+        const claim = (name: string, address: string, dev: Machine, reservation?: string) => ({
+          apiVersion: 'metalplane.dev/v1alpha1',
+          kind: 'IPAddress',
+          metadata: { name },
+          spec: {
+            pool: 'da-public',
+            family: 4,
+            public: true,
+            network: address,
+            prefix: 32,
+            address,
+            gateway: address,
+            use: 'assignment',
+            project: dev.dev.metadata.namespace,
+            device: { namespace: dev.dev.metadata.namespace!, name: dev.dev.metadata.name, uid: dev.dev.metadata.uid },
+            ...(reservation ? { reservation: { namespace: dev.dev.metadata.namespace!, name: reservation } } : {}),
+          },
+        });
+        const ipKind = r.registry.kind('metalplane.dev', 'IPAddress');
+        await r.registry.create(ipKind, claim('ipv4-198.51.100.7-7', '198.51.100.7', r.a, 'web'));
+        await r.registry.create(ipKind, claim('ipv4-198.51.100.8-8', '198.51.100.8', r.a));
+        await r.registry.create(ipKind, claim('ipv4-198.51.100.9-9', '198.51.100.9', r.b, 'web'));
+        let addresses: string[] = [];
+        for (let i = 0; i < 50 && !addresses.includes('198.51.100.7'); i++) {
+          addresses = JSON.parse((await r.get(`/metadata/${r.a.token}/metadata`)).text).network.addresses.map((x: { address: string }) => x.address);
+          await new Promise((res) => setTimeout(res, 10));
+        }
+        assert.deepEqual(addresses, ['147.75.85.3', '10.2.5.3', '2604:1380:5::3', '198.51.100.7']);
+        const bAddresses = JSON.parse((await r.get(`/metadata/${r.b.token}/metadata`)).text).network.addresses.map((x: { address: string }) => x.address);
+        assert.ok(bAddresses.includes('198.51.100.9') && !bAddresses.includes('198.51.100.7'), bAddresses.join(' '));
+      } finally {
+        await r.app.close();
+        r.registry.close();
+        await r.store.close();
+      }
+    });
+  }
 });

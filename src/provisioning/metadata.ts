@@ -14,13 +14,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DeviceIp, DeviceSpec, DeviceStatus } from '../kinds/device.js';
 import type { HardwareStatus } from '../kinds/hardware.js';
-import type { IPAddressSpec } from '../kinds/ip-address.js';
+import { IPAddressDeviceUidIndex, ipAddressDeviceUid, type IPAddressSpec } from '../kinds/ip-address.js';
 import { operatingSystemName } from '../kinds/operating-system.js';
 import { USER_SSH_KEY_NAMESPACE, type SSHKeySpec } from '../kinds/ssh-key.js';
 import type { KindDeclaration, StoredObject } from '../kinds/types.js';
 import type { ObjectClient } from '../runtime/client.js';
 import { formatTime } from '../runtime/conditions.js';
 import { EventRecorder } from '../runtime/events.js';
+import type { Informer } from '../runtime/informer.js';
 import type { Logger } from '../runtime/logger.js';
 import { completeAction, currentAction } from '../controllers/workflow/state.js';
 import { updateWorkflowStatus } from '../controllers/workflow/write.js';
@@ -41,6 +42,11 @@ export interface MetadataDeps {
   signer: TokenSigner;
   /** The machines' current boots: the address each fetched its iPXE script from (absent: no lookup by boot). */
   boots?: BootRecords;
+  /**
+   * The IPAddress informer, synced before machines are served: a device's reserved addresses come from its
+   * index by device (absent: a list of the project's assignments, which grows with the project).
+   */
+  ipAddresses?: Informer;
   /** The plain-HTTP URL machines reach us at, for the URLs in the documents (absent: from the Host header). */
   plainUrl?: () => string;
   logger?: Logger;
@@ -128,11 +134,15 @@ export function registerMetadataService(app: FastifyInstance, deps: MetadataDeps
   };
 
   /** Reserved addresses assigned to the device after it was created (its own are in status.ipAddresses). */
+  const ips = deps.ipAddresses;
+  if (ips && !ips.cache.hasIndex(IPAddressDeviceUidIndex)) ips.addIndex(IPAddressDeviceUidIndex, ipAddressDeviceUid);
   const reservedAddressesOf = async (dev: StoredObject): Promise<DeviceIp[]> => {
-    const claims = (await deps.client.list(kind('IPAddress'), { fieldSelector: `spec.project=${dev.metadata.namespace},spec.use=assignment` })).items;
+    const claims = ips
+      ? ips.cache.byIndex(IPAddressDeviceUidIndex, dev.metadata.uid)
+      : (await deps.client.list(kind('IPAddress'), { fieldSelector: `spec.project=${dev.metadata.namespace},spec.use=assignment` })).items;
     return claims
       .map((c) => c.spec as IPAddressSpec)
-      .filter((s) => s.device?.uid === dev.metadata.uid && s.reservation !== undefined)
+      .filter((s) => s.use === 'assignment' && s.project === dev.metadata.namespace && s.device?.uid === dev.metadata.uid && s.reservation !== undefined)
       .map((s) => ({ address: s.address ?? s.network, network: s.network, cidr: s.prefix, gateway: s.gateway ?? s.network, family: s.family, public: s.public }));
   };
 

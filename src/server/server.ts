@@ -359,7 +359,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     imagesDir: join(opts.dataDir, 'images'),
   });
   registerAgentApi(app, { client: registry, hardwareKind: pkinds.hardware, workflowKind: pkinds.workflow, deviceKind: pkinds.device, hub, signer, boots, logger: log, plainUrl: () => `http://${machineAddress}` });
-  registerMetadataService(app, { client: registry, deviceKind: pkinds.device, workflowKind: pkinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), signer, boots, logger: log, plainUrl: () => `http://${machineAddress}` });
+  registerMetadataService(app, {
+    client: registry,
+    deviceKind: pkinds.device,
+    workflowKind: pkinds.workflow,
+    sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'),
+    ipAddresses: provInformers.informerFor(pkinds.ipAddress),
+    signer,
+    boots,
+    logger: log,
+    plainUrl: () => `http://${machineAddress}`,
+  });
   // A workflow with an agent action ready wakes that machine's waiting agent at once.
   workflowInformer.addHandler({
     onUpdate: (_old, wf) => hub.wake((wf.spec as { hardware: string }).hardware),
