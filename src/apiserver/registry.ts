@@ -121,7 +121,7 @@ export class Registry implements ObjectClient {
   /** Lists with kube semantics (see registry/list.ts); items are the caller's to change, unless `shared` or `metadataOnly`. */
   async list(kind: KindDeclaration, query: ListVersionsQuery = {}): Promise<ObjectList> {
     const { kvs, ...meta } = await this.listVersions(kind, query);
-        if (query.metadataOnly) return { ...meta, items: kvs.map((kv) => this.codec.metadata(kv)) };
+    if (query.metadataOnly) return { ...meta, items: kvs.map((kv) => this.codec.metadata(kv)) };
     return { ...meta, items: kvs.map((kv) => (query.shared ? this.codec.decode(kv, true) : this.codec.own(kv))) };
   }
 
