@@ -290,7 +290,7 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
       if (!kv) throw ApiError.notFound(kind.plural, name, kind.group);
       if (neg.table) return send(reply, 200, toTable(kind, [registry.decode(kv)], { includeObject: includeObjectParam(query), now: Date.now() }));
       if (neg.yaml) return send(reply, 200, registry.decode(kv), neg);
-      return reply.code(200).type('application/json').send(registry.rawJson(kv));
+      return reply.code(200).type('application/json').send(registry.rawJson(kv, true));
     }
     if (method === 'PUT') {
       req.kube = { verb: 'update', resource: resourceLabel };

@@ -89,14 +89,17 @@ export class Registry implements ObjectClient {
     return h;
   }
 
-  /** A stored version decoded once, deep-frozen and shared by watchers, informers and the HTTP surface. */
+  /** A stored version decoded, deep-frozen and shared by watchers, informers and the HTTP surface (codec.ts says what is kept). */
   decode(kv: KeyValue): StoredObject {
     return this.codec.decode(kv);
   }
 
-  /** The object of one stored version as JSON text, with its resourceVersion, without a parse/stringify round trip. */
-  rawJson(kv: KeyValue): string {
-    return this.codec.rawJson(kv);
+  /**
+   * The object of one stored version as JSON text, with its resourceVersion, without a parse/stringify round
+   * trip; `remember` for a point read (a GET), whose last few texts are kept for the next read of the same version.
+   */
+  rawJson(kv: KeyValue, remember = false): string {
+    return this.codec.rawJson(kv, remember);
   }
 
   // ---------------------------------------------------------------- reads

@@ -13,12 +13,14 @@ import type { KubeObject, StoredObject } from '../../kinds/types.js';
 import { deepFreeze } from '../../runtime/cache.js';
 import { metadataOf } from '../../runtime/client.js';
 
-/** Enough for every watcher of a burst of events to share decodes; small next to what a minor collection frees. */
+/** Enough for every watcher of a burst of events to share decodes (and for hot GETs); small next to what a minor collection frees. */
 const RECENT_DECODES = 256;
 
 export class ObjectCodec {
   /** The versions decoded last (insertion order = age). */
   private readonly recent = new Map<KeyValue, StoredObject>();
+  /** The texts of the versions GETs served last. */
+  private readonly recentRaw = new Map<KeyValue, string>();
 
   /** Versions a whole-object cache keeps (see `decode`'s `held`); each entry lives while its version is current. */
   private readonly held = new WeakMap<KeyValue, StoredObject>();
@@ -72,8 +74,18 @@ export class ObjectCodec {
   }
 
   /** The object of one stored version as JSON text, with its resourceVersion, without a parse/stringify round trip. */
-  rawJson(kv: KeyValue): string {
-    // Not cached: a splice costs little next to writing it out, and a cache would double every listed object's text.
+  rawJson(kv: KeyValue, remember = false): string {
+    // Lists do not cache: a splice costs little next to writing it out, and a cache would double every listed
+    // object's text. A GET remembers its few last texts (flattened once written), for objects read again and again.
+    if (remember) {
+      let s = this.recentRaw.get(kv);
+      if (s === undefined) {
+        s = this.rawJson(kv);
+        this.recentRaw.set(kv, s);
+        if (this.recentRaw.size > RECENT_DECODES) this.recentRaw.delete(this.recentRaw.keys().next().value!);
+      }
+      return s;
+    }
     const at = kv.value.indexOf('"metadata":{');
     if (at < 0) return JSON.stringify(this.decode(kv));
     const open = at + '"metadata":{'.length;
