@@ -101,13 +101,16 @@ describe('IPMI driver against ipmi_sim', { skip: skipTool }, () => {
     dir = await mkdtemp(join(tmpdir(), 'mp-ipmi-'));
     sim = await startIpmiSim({ dir, username: USER, password: PASSWORD });
     bmc = driver.connect({ driver: 'ipmi', address: sim.address }, { username: USER, password: PASSWORD });
-    // ipmi_sim takes a moment to bind its port; bounded.
+    // ipmi_sim takes a moment to bind its port; bounded (20 × at least 250 ms). Before it binds, the loopback
+    // answers at once with ECONNREFUSED, so each try waits out its turn.
     for (let i = 0; ; i++) {
+      const turn = new Promise((r) => setTimeout(r, 250));
       try {
         await new IpmiDriver({ timeoutMs: 500, retryMs: 250 }).connect({ driver: 'ipmi', address: sim.address }, { username: USER, password: PASSWORD }).powerState();
         break;
       } catch (e) {
         if (i >= 20) throw new Error(`ipmi_sim did not answer: ${(e as Error).message}\n${sim.output()}`);
+        await turn;
       }
     }
   });
