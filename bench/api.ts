@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { startTestServer, type TestServer } from '../test/helpers/server.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { onWatchLines, runLoad } from './load.js';
+import { openDelayWatches, runLoad } from './load.js';
 import { benchPostgres, rawPgInsertsPerSecond } from './store.js';
 import { formatKeyFile, newEncryptionKey } from '../src/store/encryption.js';
 import type { BenchOptions, BenchResult } from './types.js';
@@ -117,29 +117,14 @@ export async function benchApi(opts: BenchOptions): Promise<BenchResult[]> {
 async function benchFanout(server: TestServer, opts: BenchOptions): Promise<BenchResult> {
   const watchers = 1000;
   const writes = opts.quick ? 20 : 100;
-  const sentAt = new Map<string, number>();
-  const delays: number[] = [];
-  const agent = new http.Agent({ keepAlive: true, maxSockets: watchers + 10 });
-  const reqs: http.ClientRequest[] = [];
-  let ready = 0;
-  await new Promise<void>((resolveAll, reject) => {
-    for (let w = 0; w < watchers; w++) {
-      const req = http.get(
-        `${server.plainUrl}/api/v1/namespaces/default/configmaps?watch=true&labelSelector=fanout%3Dtrue&resourceVersion=0`,
-        { agent, headers: { authorization: `Bearer ${server.token}` } },
-        (res) => {
-          onWatchLines(res, (line, now) => {
-            const m = /"name":"(fan-\d+)"/.exec(line);
-            const t = m ? sentAt.get(m[1]!) : undefined;
-            if (t !== undefined && line.startsWith('{"type":"ADDED"')) delays.push(now - t);
-          });
-          if (++ready === watchers) resolveAll();
-        },
-      );
-      req.on('error', reject);
-      reqs.push(req);
-    }
+  const w = await openDelayWatches({
+    url: `${server.plainUrl}/api/v1/namespaces/default/configmaps?watch=true&labelSelector=fanout%3Dtrue&resourceVersion=0`,
+    token: server.token,
+    count: watchers,
+    mark: /"name":"(fan-\d+)"/,
+    type: 'ADDED',
   });
+  const { sentAt, delays } = w;
   const post = (i: number): Promise<void> =>
     new Promise((resolve, reject) => {
       const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `fan-${i}`, labels: { fanout: 'true' } }, data: { a: 'b' } });
@@ -157,11 +142,9 @@ async function benchFanout(server: TestServer, opts: BenchOptions): Promise<Benc
     await new Promise((r) => setTimeout(r, 50));
   }
   const expected = watchers * writes;
-  const deadline = Date.now() + 30_000;
-  while (delays.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await w.waitFor(expected, 30_000, 50);
   const cpu1 = serverCpuMs(server.proc.pid);
-  for (const r of reqs) r.destroy();
-  agent.destroy();
+  w.close();
   delays.sort((a, b) => a - b);
   const p99 = delays[Math.min(delays.length - 1, Math.floor(0.99 * delays.length))];
   return {
@@ -236,25 +219,14 @@ export async function benchPostgresReplicas(opts: BenchOptions): Promise<BenchRe
 }
 
 async function crossReplicaWatch(a: TestServer, b: TestServer, writes: number): Promise<BenchResult> {
-  const sentAt = new Map<string, number>();
-  const delays: number[] = [];
-  const agent = new http.Agent({ keepAlive: true });
-  let watchReq: http.ClientRequest | undefined;
-  await new Promise<void>((resolve, reject) => {
-    watchReq = http.get(
-      `${b.plainUrl}/api/v1/namespaces/default/configmaps?watch=true&labelSelector=xreplica%3Dtrue&resourceVersion=0`,
-      { agent, headers: { authorization: `Bearer ${b.token}` } },
-      (res) => {
-        onWatchLines(res, (line, now) => {
-          const m = /"name":"(xr-\d+)"/.exec(line);
-          const t = m ? sentAt.get(m[1]!) : undefined;
-          if (t !== undefined && line.startsWith('{"type":"ADDED"')) delays.push(now - t);
-        });
-        resolve();
-      },
-    );
-    watchReq.on('error', reject);
+  const w = await openDelayWatches({
+    url: `${b.plainUrl}/api/v1/namespaces/default/configmaps?watch=true&labelSelector=xreplica%3Dtrue&resourceVersion=0`,
+    token: b.token,
+    count: 1,
+    mark: /"name":"(xr-\d+)"/,
+    type: 'ADDED',
   });
+  const { sentAt, delays } = w;
   for (let i = 0; i < writes; i++) {
     const name = `xr-${i}`;
     const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels: { xreplica: 'true' } }, data: { a: 'b' } });
@@ -263,10 +235,8 @@ async function crossReplicaWatch(a: TestServer, b: TestServer, writes: number): 
     if (res.status !== 201) throw new Error(`watch.cross-replica: create on A answered ${res.status}: ${await res.text()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  const deadline = Date.now() + 10_000;
-  while (delays.length < writes && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  watchReq?.destroy();
-  agent.destroy();
+  await w.waitFor(writes, 10_000, 20);
+  w.close();
   delays.sort((x, y) => x - y);
   const pct = (q: number): number => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))];
   return {

@@ -95,3 +95,53 @@ export function onWatchLines(res: http.IncomingMessage, onLine: (line: string, r
     }
   });
 }
+
+/** Open watches that time the delivery of marked writes (see openDelayWatches). */
+export interface DelayWatches {
+  /** When each marked write was sent (performance.now()), by its mark: the caller sets it just before sending. */
+  sentAt: Map<string, number>;
+  /** Every delivery's delay (ms since its write was sent), over all watches. */
+  delays: number[];
+  /** Waits until `expected` deliveries arrived or `ms` passed, looking every `stepMs`. */
+  waitFor(expected: number, ms: number, stepMs: number): Promise<void>;
+  close(): void;
+}
+
+/**
+ * `count` watches of `url` (a watch URL with its query). Each `type` event whose line holds a mark (`mark`'s first
+ * group) that `sentAt` knows adds its delivery delay. Resolves once every watch has its response.
+ */
+export async function openDelayWatches(o: { url: string; token: string; count: number; mark: RegExp; type: 'ADDED' | 'MODIFIED' }): Promise<DelayWatches> {
+  const sentAt = new Map<string, number>();
+  const delays: number[] = [];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.count + 10 });
+  const reqs: http.ClientRequest[] = [];
+  const prefix = `{"type":"${o.type}"`;
+  await new Promise<void>((resolveAll, reject) => {
+    let ready = 0;
+    for (let w = 0; w < o.count; w++) {
+      const req = http.get(o.url, { agent, headers: { authorization: `Bearer ${o.token}` } }, (res) => {
+        onWatchLines(res, (line, now) => {
+          const m = o.mark.exec(line);
+          const t = m ? sentAt.get(m[1]!) : undefined;
+          if (t !== undefined && line.startsWith(prefix)) delays.push(now - t);
+        });
+        if (++ready === o.count) resolveAll();
+      });
+      req.on('error', reject);
+      reqs.push(req);
+    }
+  });
+  return {
+    sentAt,
+    delays,
+    async waitFor(expected, ms, stepMs) {
+      const deadline = Date.now() + ms;
+      while (delays.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, stepMs));
+    },
+    close() {
+      for (const r of reqs) r.destroy();
+      agent.destroy();
+    },
+  };
+}

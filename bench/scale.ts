@@ -15,7 +15,7 @@ import { Registry } from '../src/apiserver/registry.js';
 import { KindRegistry, allKinds } from '../src/kinds/index.js';
 import type { KubeObject } from '../src/kinds/types.js';
 import type { BenchOptions, BenchResult } from './types.js';
-import { onWatchLines } from './load.js';
+import { openDelayWatches } from './load.js';
 
 const NAMESPACES = 30;
 
@@ -158,25 +158,14 @@ function initialWatch(server: TestServer, expected: number): Promise<number> {
 /** 100 watchers of one Hardware; p50/p99 of (delivery − patch sent) over `writes` patches. */
 async function watchLatency(server: TestServer, writes: number): Promise<{ p50: number; p99: number; deliveries: number; expected: number }> {
   const watchers = 100;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: watchers + 4 });
-  const sentAt = new Map<string, number>();
-  const delays: number[] = [];
-  const reqs: http.ClientRequest[] = [];
-  await new Promise<void>((resolveAll, reject) => {
-    let ready = 0;
-    for (let w = 0; w < watchers; w++) {
-      const req = http.get(`${server.plainUrl}${HW_PATH}?watch=true&fieldSelector=metadata.name%3Dhw-00001&resourceVersion=0`, { agent, headers: { authorization: `Bearer ${server.token}` } }, (res) => {
-        onWatchLines(res, (line, now) => {
-          const m = /"scale-mark":"(m-\d+)"/.exec(line);
-          const t = m ? sentAt.get(m[1]!) : undefined;
-          if (t !== undefined && line.startsWith('{"type":"MODIFIED"')) delays.push(now - t);
-        });
-        if (++ready === watchers) resolveAll();
-      });
-      req.on('error', reject);
-      reqs.push(req);
-    }
+  const w = await openDelayWatches({
+    url: `${server.plainUrl}${HW_PATH}?watch=true&fieldSelector=metadata.name%3Dhw-00001&resourceVersion=0`,
+    token: server.token,
+    count: watchers,
+    mark: /"scale-mark":"(m-\d+)"/,
+    type: 'MODIFIED',
   });
+  const { sentAt, delays } = w;
   for (let i = 0; i < writes; i++) {
     const mark = `m-${i}`;
     sentAt.set(mark, performance.now());
@@ -189,10 +178,8 @@ async function watchLatency(server: TestServer, writes: number): Promise<{ p50: 
     await new Promise((r) => setTimeout(r, 20));
   }
   const expected = watchers * writes;
-  const deadline = Date.now() + 20_000;
-  while (delays.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  for (const r of reqs) r.destroy();
-  agent.destroy();
+  await w.waitFor(expected, 20_000, 20);
+  w.close();
   return { p50: pct(delays, 0.5), p99: pct(delays, 0.99), deliveries: delays.length, expected };
 }
 
