@@ -9,6 +9,7 @@ import pg from 'pg';
 import { SQLITE_SCHEMA, openSqliteStore, type SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { openPostgresStore, postgresSchema } from '../src/store/postgres/postgres-store.js';
 import { startPostgresServer, type TestPostgres } from '../src/store/postgres/testing.js';
+import type { Store } from '../src/store/types.js';
 import type { BenchOptions, BenchResult } from './types.js';
 
 /** A ~1 KB JSON object, different per i (the store and backup benchmarks write it). */
@@ -30,9 +31,11 @@ async function runConcurrently(total: number, inFlight: number, op: (i: number) 
   await Promise.all(Array.from({ length: inFlight }, worker));
 }
 
-/** Durable creates per second through the store: 64 callers in flight, each awaiting its acknowledgement. */
-async function storeWritesPerSecond(dir: string, n: number): Promise<number> {
-  const store = openSqliteStore(join(dir, 'store-write.db'));
+/**
+ * Durable creates per second through a store (which this closes): 64 callers in flight, each awaiting its
+ * acknowledgement, so each backend's group commit gathers them.
+ */
+async function storeWritesPerSecond(store: Store, n: number): Promise<number> {
   try {
     const start = performance.now();
     await runConcurrently(n, 64, (i) => store.create(`/registry/devices/bench/device-${i}`, objectValue(i)));
@@ -133,18 +136,6 @@ export function benchPostgres(): Promise<TestPostgres | undefined> {
   return durablePg;
 }
 
-/** The PostgreSQL store's durable creates per second, 64 callers in flight (group commit per replica). */
-async function pgStoreWritesPerSecond(url: string, n: number): Promise<number> {
-  const store = await openPostgresStore(url);
-  try {
-    const start = performance.now();
-    await runConcurrently(n, 64, (i) => store.create(`/registry/devices/bench/device-${i}`, objectValue(i)));
-    return n / ((performance.now() - start) / 1000);
-  } finally {
-    await store.close();
-  }
-}
-
 /**
  * The baseline: the same rows into the same table with raw `pg`, one autocommit INSERT per row (synchronous_commit
  * on: each is durable when acknowledged), `inFlight` at once on as many connections. PostgreSQL itself then
@@ -170,7 +161,7 @@ async function benchStorePostgres(n: number): Promise<BenchResult[]> {
   const server = await benchPostgres();
   if (!server) return [];
   const raw = await rawPgInsertsPerSecond(await server.freshUrl(), n, 64, objectValue);
-  const store = await pgStoreWritesPerSecond(await server.freshUrl(), n);
+  const store = await storeWritesPerSecond(await openPostgresStore(await server.freshUrl()), n);
   return [
     {
       name: 'store.write.pg',
@@ -189,7 +180,7 @@ export async function benchStore(opts: BenchOptions): Promise<BenchResult[]> {
   try {
     const n = opts.quick ? 5_000 : 20_000;
     const raw = rawWritesPerSecond(dir, n);
-    const store = await storeWritesPerSecond(dir, n);
+    const store = await storeWritesPerSecond(openSqliteStore(join(dir, 'store-write.db')), n);
     const listMs = await list10kMs(dir);
     const fan = await fanOutMicrosPerEvent(opts.quick ? 5_000 : 20_000);
     const onPg = await benchStorePostgres(n);
