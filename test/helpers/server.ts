@@ -10,8 +10,10 @@ import type { TestContext } from 'node:test';
 export const REPO = resolve(new URL('../../..', import.meta.url).pathname);
 export const BIN = join(REPO, 'bin', 'metalplane.js');
 
-export interface TestServer {
-  proc: ChildProcess;
+/** A running `metalplane` child: its process, output, and how to end it (what spawnUntilReady gives, minus the match). */
+export type TestChild = Omit<ReadyChild, 'match'>;
+
+export interface TestServer extends TestChild {
   dataDir: string;
   /** https://HOST:PORT as the ready line prints it (127.0.0.1 for loopback and wildcard listens) */
   url: string;
@@ -23,12 +25,6 @@ export interface TestServer {
   kubeconfig: string;
   token: string;
   ca: string;
-  stdout: () => string;
-  stderr: () => string;
-  /** SIGTERM and wait for exit. */
-  stop(): Promise<number | null>;
-  /** SIGKILL and wait for exit. */
-  kill(): Promise<void>;
   /** Removes the data dir (after stop). */
   cleanup(): void;
 }

@@ -1,20 +1,12 @@
 // Starts the real `metalplane sim` as a child process (the simulated datacenter on its own loopback port) for
 // end-to-end tests, and finds free loopback ports for it: the servers are told the sim's URL (--sim-url)
 // before the sim can start, since it enrolls into them.
-import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { spawnUntilReady } from './server.js';
+import { spawnUntilReady, type TestChild } from './server.js';
 
-export interface TestSim {
-  proc: ChildProcess;
+export interface TestSim extends TestChild {
   /** http://127.0.0.1:PORT as its ready line prints it. */
   url: string;
-  stdout: () => string;
-  stderr: () => string;
-  /** SIGTERM and wait for exit. */
-  stop(): Promise<number | null>;
-  /** SIGKILL and wait for exit. */
-  kill(): Promise<void>;
 }
 
 /** A loopback port nobody listens on right now (the OS picks it; closed again at once). */
