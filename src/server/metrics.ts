@@ -58,22 +58,23 @@ export function createMetrics(): Metrics {
  * process's heap metrics, how memory grows with the number and size of objects.
  */
 export function observeCurrentState(m: Metrics, size: () => { objects: number; textLength: number } | undefined): void {
-  new client.Gauge({
-    name: 'metalplane_current_state_objects',
-    help: 'Objects in the in-memory current state (every live object, all kinds).',
-    registers: [m.registry],
-    collect() {
-      this.set(size()?.objects ?? 0);
-    },
-  });
-  new client.Gauge({
-    name: 'metalplane_current_state_text_bytes',
-    help: 'Length of the stored JSON of those objects (what they take in memory, before indexes and decoded copies).',
-    registers: [m.registry],
-    collect() {
-      this.set(size()?.textLength ?? 0);
-    },
-  });
+  const gauge = (name: string, help: string, read: (s: { objects: number; textLength: number }) => number): void => {
+    new client.Gauge({
+      name,
+      help,
+      registers: [m.registry],
+      collect() {
+        const s = size();
+        this.set(s ? read(s) : 0);
+      },
+    });
+  };
+  gauge('metalplane_current_state_objects', 'Objects in the in-memory current state (every live object, all kinds).', (s) => s.objects);
+  gauge(
+    'metalplane_current_state_text_bytes',
+    'Length of the stored JSON of those objects (what they take in memory, before indexes and decoded copies).',
+    (s) => s.textLength,
+  );
 }
 
 /** The runtime's metrics hooks, fed into the prom-client instruments. */
