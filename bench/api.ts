@@ -10,6 +10,7 @@ import { startTestServer, type TestServer } from '../test/helpers/server.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { openDelayWatches, runLoad } from './load.js';
+import { configMap, runCannon } from './cannon.js';
 import { benchPostgres, rawPgInsertsPerSecond } from './store.js';
 import { formatKeyFile, newEncryptionKey } from '../src/store/encryption.js';
 import type { BenchOptions, BenchResult } from './types.js';
@@ -31,9 +32,7 @@ async function startBaseline(tls?: { certFile: string; keyFile: string }): Promi
 }
 
 /** The ~1 KB ConfigMap every create benchmark writes (and the etcd baseline puts). */
-export function configMap(i: number): string {
-  return JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `bench-${i}`, labels: { bench: 'true' } }, data: { payload: 'x'.repeat(900) } });
-}
+export { configMap } from './cannon.js';
 
 function ratio(name: string, value: number, unit: string, baseline: string, baselineValue: number, target: string, note?: string): BenchResult {
   return { name, value: round(value), unit, baseline, baselineValue: round(baselineValue), ratio: round(value / baselineValue, 3), target, ...(note ? { note } : {}) };
@@ -77,12 +76,15 @@ export async function benchApi(opts: BenchOptions): Promise<BenchResult[]> {
     for (const proto of ['http', 'https'] as const) {
       const mp = proto === 'http' ? server.plainUrl : server.url;
       const base = `${proto}://127.0.0.1:${proto === 'http' ? plainBase.port : tlsBase.port}`;
-      const ca = proto === 'https' ? server.ca : undefined;
       const suffix = proto === 'https' ? '.tls' : '';
       const offset = proto === 'https' ? 1_000_000 : 0;
-      // Warm both sides up (JIT, TLS sessions) before measuring.
-      await runLoad({ url: `${mp}/api/v1/namespaces/default/configmaps`, ca, method: 'POST', headers: auth, body: (i) => configMap(offset + 500_000 + i) }, 300, c);
-      await runLoad({ url: `${base}/echo`, ca, method: 'POST', body: configMap }, 300, c);
+      // Warm both sides up to their steady state before measuring: as many requests as are measured. The JIT
+      // and the heap's young generation take tens of thousands of creates to settle; after a few hundred, a
+      // create cost a third more CPU than it does for the rest of the server's life.
+      await runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps`, method: 'POST', headers: auth, body: { kind: 'configMap', offset: offset + 500_000 } }, n, c);
+      await runCannon({ url: `${base}/echo`, method: 'POST', body: { kind: 'configMap', offset: 0, same: true } }, n, c);
+      await runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps/bench-${offset + 500_001}`, method: 'GET', headers: auth }, n / 4, c);
+      await runCannon({ url: `${base}/get`, method: 'GET' }, n / 4, c);
       const basePid = proto === 'http' ? plainBase.proc.pid : tlsBase.proc.pid;
       // Server CPU per request on both sides: unlike the throughput ratio, it hardly depends on how busy the machine is.
       const cpuPer = async <T extends { requests: number }>(pid: number | undefined, run: () => Promise<T>): Promise<T & { cpuUs?: number }> => {
@@ -92,12 +94,12 @@ export async function benchApi(opts: BenchOptions): Promise<BenchResult[]> {
         return { ...r, ...(before !== undefined && after !== undefined ? { cpuUs: ((after - before) * 1000) / r.requests } : {}) };
       };
       const cpuVs = (ours?: number, theirs?: number): string => (ours !== undefined && theirs !== undefined ? `, server CPU ${round(ours, 1)} µs/req vs ${round(theirs, 1)} µs for bare Fastify (${round(ours / theirs, 2)}×)` : '');
-      const create = await cpuPer(server.proc.pid, () => runLoad({ url: `${mp}/api/v1/namespaces/default/configmaps`, ca, method: 'POST', headers: auth, body: (i) => configMap(offset + i) }, n, c));
-      const echo = await cpuPer(basePid, () => runLoad({ url: `${base}/echo`, ca, method: 'POST', body: configMap }, n, c));
+      const create = await cpuPer(server.proc.pid, () => runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps`, method: 'POST', headers: auth, body: { kind: 'configMap', offset } }, n, c));
+      const echo = await cpuPer(basePid, () => runCannon({ url: `${base}/echo`, method: 'POST', body: { kind: 'configMap', offset: 0, same: true } }, n, c));
       if (create.errors) throw new Error(`api.create${suffix}: ${create.errors} errors`);
       results.push(ratio(`api.create${suffix}`, create.perSecond, 'req/s', `bare Fastify POST echo${suffix ? ' (TLS)' : ''}`, echo.perSecond, '≥ 0.5×', `p99 ${round(create.p99ms, 2)} ms${cpuVs(create.cpuUs, echo.cpuUs)}${create.cpuUs !== undefined ? ', goal ≤ 3×' : ''}`));
-      const get = await cpuPer(server.proc.pid, () => runLoad({ url: `${mp}/api/v1/namespaces/default/configmaps/bench-${offset + 1}`, ca, method: 'GET', headers: auth }, n, c));
-      const bget = await cpuPer(basePid, () => runLoad({ url: `${base}/get`, ca, method: 'GET' }, n, c));
+      const get = await cpuPer(server.proc.pid, () => runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps/bench-${offset + 1}`, method: 'GET', headers: auth }, n, c));
+      const bget = await cpuPer(basePid, () => runCannon({ url: `${base}/get`, method: 'GET' }, n, c));
       if (get.errors) throw new Error(`api.get${suffix}: ${get.errors} errors`);
       results.push(ratio(`api.get${suffix}`, get.perSecond, 'req/s', `bare Fastify GET${suffix ? ' (TLS)' : ''}`, bget.perSecond, '≥ 0.7×', `p99 ${round(get.p99ms, 2)} ms${cpuVs(get.cpuUs, bget.cpuUs)}`));
     }

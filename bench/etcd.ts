@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { startTestServer } from '../test/helpers/server.js';
 import { freePort } from '../test/helpers/sim.js';
-import { runLoad, type LoadResult } from './load.js';
+import type { LoadResult } from './load.js';
+import { runCannon } from './cannon.js';
 import type { BenchOptions, BenchResult } from './types.js';
-import { configMap, serverCpuMs } from './api.js';
+import { serverCpuMs } from './api.js';
 
 const START_TIMEOUT_MS = 15_000;
 const LOAD_TIMEOUT_MS = 60_000;
@@ -19,10 +20,6 @@ const LOAD_TIMEOUT_MS = 60_000;
 /** The same ConfigMap api.create in bench/api.ts posts, so both sides of the ratio move the same bytes. */
 
 /** The etcd v3 gateway's put body: key and value base64 (the gateway maps proto `bytes` fields that way). */
-function etcdPut(i: number): string {
-  const b64 = (s: string): string => Buffer.from(s).toString('base64');
-  return JSON.stringify({ key: b64(`/registry/configmaps/default/bench-${i}`), value: b64(configMap(i)) });
-}
 
 
 async function withCpu(pid: number | undefined, run: () => Promise<LoadResult>): Promise<LoadResult & { cpuUs?: number }> {
@@ -150,16 +147,18 @@ export async function benchEtcd(opts: BenchOptions): Promise<BenchResult[]> {
       const auth = { authorization: `Bearer ${server.token}` };
       const create = { url: `${server.plainUrl}/api/v1/namespaces/default/configmaps`, method: 'POST' as const, headers: auth };
       const put = { url: `${etcd.clientUrl}/v3/kv/put`, method: 'POST' as const };
-      // Warm both up (JIT, connections, first WAL segment) on keys the measured runs do not use.
-      await runLoad({ ...create, body: (i) => configMap(500_000 + i) }, 300, c, LOAD_TIMEOUT_MS);
-      await runLoad({ ...put, body: (i) => etcdPut(500_000 + i) }, 300, c, LOAD_TIMEOUT_MS);
-      const kube = await withCpu(server.proc.pid, () => runLoad({ ...create, body: configMap }, n, c, LOAD_TIMEOUT_MS));
-      const bare = await withCpu(etcd.proc.pid, () => runLoad({ ...put, body: etcdPut }, n, c, LOAD_TIMEOUT_MS));
+      // Warm both up to their steady state (JIT, heap, connections, WAL segments) on keys the measured runs do not use.
+      await runCannon({ ...create, body: { kind: 'configMap', offset: 500_000 } }, n, c, LOAD_TIMEOUT_MS);
+      const warmPuts = await runCannon({ ...put, body: { kind: 'etcdPut', offset: 500_000 } }, n, c, LOAD_TIMEOUT_MS);
+      const kube = await withCpu(server.proc.pid, () => runCannon({ ...create, body: { kind: 'configMap', offset: 0 } }, n, c, LOAD_TIMEOUT_MS));
+      const bare = await withCpu(etcd.proc.pid, () => runCannon({ ...put, body: { kind: 'etcdPut', offset: 0 } }, n, c, LOAD_TIMEOUT_MS));
       if (kube.errors) throw new Error(`api.create.vs-etcd: ${kube.errors} kube API create errors`);
       if (bare.errors) throw new Error(`api.create.vs-etcd: ${bare.errors} etcd put errors`);
       // The puts must really be in etcd, or the baseline measured something else (a gateway answering 200 to a no-op).
+      // (Every put has a key of its own: the warm-up's start at bench-500000.)
       const stored = await etcdCount(etcd.clientUrl, '/registry/configmaps/default/bench-');
-      if (stored < bare.requests) throw new Error(`api.create.vs-etcd: etcd holds ${stored} keys after ${bare.requests} puts`);
+      const puts = warmPuts.requests - warmPuts.errors + bare.requests;
+      if (stored < puts) throw new Error(`api.create.vs-etcd: etcd holds ${stored} keys after ${puts} puts`);
       const cpu =
         kube.cpuUs !== undefined && bare.cpuUs !== undefined
           ? `, process CPU ${round(kube.cpuUs, 1)} µs per create vs etcd ${round(bare.cpuUs, 1)} µs per put (${round(kube.cpuUs / bare.cpuUs, 2)}×)`

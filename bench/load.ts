@@ -1,6 +1,7 @@
-// A small closed-loop HTTP load generator: `concurrency` keep-alive connections each sending requests back to
-// back until `count` requests are done or `maxMs` passes. Used for both metalplane and its baselines, so the
-// client cost is the same on both sides of every ratio.
+// A small closed-loop HTTP load generator in the bench's own process: `concurrency` keep-alive connections each
+// sending requests back to back until `count` requests are done or `maxMs` passes. For the rows that compare two
+// metalplane surfaces or time one (list.10k, metal.create, api.create.pg); the ratios against bare Fastify and
+// etcd use autocannon in a process of its own (cannon.ts), which costs the server's core far less.
 import http from 'node:http';
 import https from 'node:https';
 
