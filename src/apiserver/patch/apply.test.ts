@@ -434,3 +434,24 @@ test('server-set metadata in an applied configuration is ignored; times are whol
   assert.equal(object.metadata.uid, 'uid-1');
   assert.equal(object.metadata.managedFields?.[0]?.time, T2);
 });
+
+test('a create is tracked the same through the one-walk shortcut as through the general path', () => {
+  // managedFields: [] asks kube to reset ownership, which takes the general path and starts from no managers too.
+  const cases: Array<[string, KubeObject, ReturnType<typeof schemaHintsFrom>]> = [
+    ['a ConfigMap', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'd', labels: { b: '1', a: '2' }, annotations: {} }, data: { z: 'x', y: '' } }, configMapHints],
+    ['nothing tracked', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'd' } }, configMapHints],
+    ['a machine with status', { apiVersion: 'example.com/v1', kind: 'Machine', metadata: { name: 'm', generateName: 'm-' }, spec: { power: 'on' }, status: { phase: 'x' } } as KubeObject, machineHints],
+  ];
+  for (const [what, obj, hints] of cases) {
+    const args = { old: undefined, manager: 'kubectl-create', hints, apiVersion: 'v1', now: T1 };
+    const shortcut = trackUpdate({ ...args, updated: obj });
+    const general = trackUpdate({ ...args, updated: { ...obj, metadata: { ...obj.metadata, managedFields: [] } } });
+    assert.equal(JSON.stringify(shortcut), JSON.stringify(general), what);
+  }
+  // …and the shortcut did run: the object it returns is a copy, with the one manager kube would record.
+  const obj: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a' }, data: { k: 'v' } };
+  const out = trackUpdate({ old: undefined, updated: obj, manager: 'kubectl-create', hints: configMapHints, apiVersion: 'v1', now: T1 });
+  assert.notEqual(out, obj);
+  assert.equal(obj.metadata.managedFields, undefined);
+  assert.deepEqual(out.metadata.managedFields, [{ manager: 'kubectl-create', operation: 'Update', apiVersion: 'v1', time: T1.replace(/\.\d+Z$/, 'Z'), fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { '.': {}, 'f:k': {} } } }]);
+});

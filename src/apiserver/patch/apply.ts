@@ -15,6 +15,7 @@ import type { KubeObject, ManagedFieldsEntry } from '../../kinds/types.js';
 import { canonicalJson, cloneJson, describeType, isJsonObject, type JsonObject, type JsonValue } from './json-value.js';
 import {
   compareObjects,
+  createdFieldsV1,
   FieldSet,
   fieldSetFromFieldsV1,
   fieldSetFromObject,
@@ -393,6 +394,16 @@ export function trackUpdate(input: TrackUpdateInput): KubeObject {
   const oldBody: JsonObject = old ? withoutManagedFields(old) : {};
   const newBody = withoutManagedFields(updated);
   const sent = updated.metadata?.managedFields as unknown;
+
+  // A create that sends no managedFields: its one manager owns every tracked field, built in one walk.
+  if (!old && !subresource && sent === undefined) {
+    const fieldsV1 = createdFieldsV1(newBody, hints);
+    if (fieldsV1 !== undefined) {
+      const result = newBody as unknown as KubeObject;
+      if (fieldsV1) result.metadata.managedFields = [{ manager, operation: 'Update', apiVersion, time: now, fieldsType: 'FieldsV1', fieldsV1 }];
+      return result;
+    }
+  }
 
   let managers: Managers;
   if (subresource) {

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Type } from '@sinclair/typebox';
+import fc from 'fast-check';
 import {
   compareObjects,
+  createdFieldsV1,
   FieldSet,
   fieldSetFromFieldsV1,
   fieldSetFromObject,
@@ -14,7 +16,11 @@ import {
   withNamedAncestors,
   type FieldPath,
 } from './managed-fields.js';
-import { defaultSchemaHints, schemaHintsFrom } from './schema-hints.js';
+import { defaultSchemaHints, schemaHintsFrom, type SchemaHints } from './schema-hints.js';
+import { tracked } from './managers.js';
+import { cloneJson, type JsonObject, type JsonValue } from './json-value.js';
+import { allKinds } from '../../kinds/index.js';
+import { configMapKind } from '../../kinds/core.js';
 
 // A kind declared the way src/kinds does it: TypeBox, with the Kubernetes list extensions.
 const Condition = Type.Object({ type: Type.String(), status: Type.String(), reason: Type.Optional(Type.String()) });
@@ -334,4 +340,85 @@ test('schema hints follow local $refs and allOf', () => {
     allOf: [{ properties: { status: { properties: { conditions: { $ref: '#/$defs/Cond' } } } } }],
   });
   assert.deepEqual(h.field('status').field('conditions').listMapKeys, ['type']);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// createdFieldsV1: a create's FieldsV1 in one walk must be exactly what the general path gives
+
+/** The general path: the tracked paths compareObjects({}, obj) adds, as FieldsV1 (null when none). */
+function generalCreatedFieldsV1(obj: JsonObject, h: SchemaHints): Record<string, unknown> | null {
+  const set = tracked(compareObjects({}, obj, h, true), undefined).added;
+  return set.isEmpty() ? null : fieldSetToFieldsV1(set);
+}
+
+const sameAsGeneral = (obj: JsonObject, h: SchemaHints): boolean => {
+  const fast = createdFieldsV1(obj, h);
+  if (fast === undefined) return false;
+  // JSON text, not deepEqual: the members' order is part of what kube writes.
+  assert.equal(JSON.stringify(fast), JSON.stringify(generalCreatedFieldsV1(obj, h)), JSON.stringify(obj));
+  return true;
+};
+
+const atomicLeaf = { listType: 'atomic', listMapKeys: [], mapType: 'atomic', patchStrategies: [], patchMergeKey: undefined } as const;
+
+test('createdFieldsV1: the cases it takes, and the ones it leaves to the general path', () => {
+  const taken: Array<[string, JsonObject]> = [
+    ['labels and data', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'd', uid: 'u', labels: { b: '1', a: '2' } }, data: { z: 'x', y: '' } }],
+    ['only server-owned metadata: nothing tracked', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', creationTimestamp: 't' } }],
+    ['status is never tracked by a main-resource write', { metadata: { name: 'a' }, status: { phase: 'x' }, spec: { replicas: 1 } }],
+    ['empty maps and lists are leaves', { metadata: { annotations: {} }, spec: { tags: [], env: {} } }],
+    ['atomic lists and maps are leaves', { metadata: {}, spec: { tags: ['a', 'b'], selector: { a: 'b' } } }],
+    ['nested maps get "."', { metadata: { generateName: 'g-' }, spec: { env: { B: { value: '1' }, A: { value: '2' } }, nullable: null } }],
+    ['field names sort as strings (10 before 9, Z before a)', { metadata: {}, spec: { env: { '9': { value: 'x' }, '10': { value: 'y' }, Z: { value: '' }, a: { value: '' } } } }],
+  ];
+  for (const [what, obj] of taken) assert.ok(sameAsGeneral(obj, hints), what);
+  const left: Array<[string, JsonObject, SchemaHints]> = [
+    ['a map list', { metadata: {}, spec: { containers: [{ name: 'c' }] } }, hints],
+    ['a set list', { metadata: {}, spec: { hosts: ['h'] } }, hints],
+    ['owner references (a map list)', { metadata: { ownerReferences: [{ uid: 'u', name: 'n', kind: 'K', apiVersion: 'v1' }] } }, schemaHintsFrom(configMapKind.schema as object)],
+    ['no metadata', { spec: { replicas: 1 } }, hints],
+    // (schemaHintsFrom never makes a root atomic; other SchemaHints may.)
+    ['an atomic root', { metadata: {}, a: 1 }, { ...atomicLeaf, field: () => defaultSchemaHints, items: () => defaultSchemaHints, isNamedField: () => true }],
+  ];
+  for (const [what, obj, h] of left) assert.equal(createdFieldsV1(obj, h), undefined, what);
+});
+
+test('createdFieldsV1 equals the general path on random objects, under random and declared schemas', () => {
+  const name = fc.constantFrom('metadata', 'status', 'apiVersion', 'kind', 'spec', 'data', 'labels', 'name', 'uid', 'a', 'b', 'Z', '10', '9', '.', 'f:x', 'é');
+  const value = fc.letrec((tie) => ({
+    v: fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 0 }), fc.array(tie('v'), { maxLength: 3 }), fc.dictionary(name, tie('v'), { maxKeys: 4 })),
+  })).v as fc.Arbitrary<JsonValue>;
+  const body = fc.record({ metadata: fc.dictionary(name, value, { maxKeys: 5 }) }, { requiredKeys: [] }).chain((m) =>
+    fc.dictionary(name, value, { maxKeys: 5 }).map((rest) => ({ ...rest, ...m }) as JsonObject),
+  );
+  // Schemas that make members atomic, or lists sets or maps, wherever the random object has them.
+  const schemaNode: fc.Arbitrary<Record<string, unknown>> = fc.letrec((tie) => ({
+    s: fc.oneof(
+      { depthSize: 'small', maxDepth: 4 },
+      fc.constant({}),
+      fc.record(
+        {
+          'x-kubernetes-map-type': fc.constantFrom('atomic', 'granular'),
+          'x-kubernetes-list-type': fc.constantFrom('atomic', 'set'),
+          properties: fc.dictionary(name, tie('s'), { maxKeys: 3 }),
+          additionalProperties: tie('s'),
+          items: tie('s'),
+        },
+        { requiredKeys: [] },
+      ),
+    ),
+  })).s as fc.Arbitrary<Record<string, unknown>>;
+  const declared = allKinds.map((k) => schemaHintsFrom(k.schema as object));
+  let taken = 0;
+  fc.assert(
+    fc.property(body, fc.oneof(schemaNode.map((s) => schemaHintsFrom(s)), fc.constantFrom(...declared, hints, defaultSchemaHints)), (obj, h) => {
+      const clean = cloneJson(obj);
+      if (createdFieldsV1(clean, h) === undefined) return;
+      taken++;
+      sameAsGeneral(clean, h);
+    }),
+    { numRuns: 2000 },
+  );
+  // The property says something only if the shortcut was taken often.
+  assert.ok(taken > 600, `the shortcut was taken in ${taken} of 2000 runs`);
 });

@@ -460,6 +460,63 @@ export function isTrackedPath(path: FieldPath, subresource?: Subresource): boole
   return true;
 }
 
+/**
+ * The FieldsV1 of a create's one manager, built in one walk of the new object: what `fieldSetToFieldsV1` gives
+ * for the tracked paths `compareObjects({}, obj)` adds, without the paths, keys and sets in between (a create
+ * is most writes, and those were most of its garbage). `undefined` where the shortcut does not hold and the
+ * caller must take the general path: a non-empty list that is not atomic (its elements need keys or values),
+ * an atomic or empty root, metadata that is not an object. `null`: nothing is tracked.
+ */
+export function createdFieldsV1(obj: JsonObject, hints: SchemaHints): Record<string, unknown> | null | undefined {
+  const meta = obj.metadata;
+  if (hints.mapType === 'atomic' || !isJsonObject(meta)) return undefined;
+  const out: Record<string, unknown> = {};
+  let tracked = false;
+  // Members in the order emit() sorts them: by field name, as comparePathElements orders fields.
+  for (const k of Object.keys(obj).sort()) {
+    if (k === 'apiVersion' || k === 'kind' || k === 'status') continue;
+    if (k === 'metadata') {
+      // metadata itself is never tracked (no "."), nor are its server-owned members.
+      const metaHints = hints.field(k);
+      const m: Record<string, unknown> = {};
+      let any = false;
+      for (const mk of Object.keys(meta).sort()) {
+        if (UNTRACKED_METADATA.has(mk)) continue;
+        const f = addedMember(meta[mk]!, metaHints.field(mk));
+        if (f === undefined) return undefined;
+        m[`f:${mk}`] = f;
+        any = true;
+      }
+      if (any) {
+        out['f:metadata'] = m;
+        tracked = true;
+      }
+      continue;
+    }
+    const f = addedMember(obj[k]!, hints.field(k));
+    if (f === undefined) return undefined;
+    out[`f:${k}`] = f;
+    tracked = true;
+  }
+  return tracked ? out : null;
+}
+
+/** The FieldsV1 of a member added whole (see createdFieldsV1); `undefined` for a non-empty non-atomic list. */
+function addedMember(v: JsonValue, node: SchemaHints): Record<string, unknown> | undefined {
+  if (Array.isArray(v)) return node.listType === 'atomic' || v.length === 0 ? {} : undefined;
+  if (!isJsonObject(v)) return {};
+  const keys = Object.keys(v);
+  if (node.mapType === 'atomic' || keys.length === 0) return {};
+  const out: Record<string, unknown> = { '.': {} };
+  keys.sort();
+  for (const k of keys) {
+    const f = addedMember(v[k]!, node.field(k));
+    if (f === undefined) return undefined;
+    out[`f:${k}`] = f;
+  }
+  return out;
+}
+
 /** The fields of an object a manager would own: `fieldSetFromValue` restricted to tracked paths. */
 export function fieldSetFromObject(obj: JsonObject, hints: SchemaHints, subresource?: Subresource): FieldSet {
   return fieldSetFromValue(obj, hints).filter((p) => isTrackedPath(p, subresource));
