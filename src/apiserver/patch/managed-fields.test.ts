@@ -369,6 +369,7 @@ test('createdFieldsV1: the cases it takes, and the ones it leaves to the general
     ['empty maps and lists are leaves', { metadata: { annotations: {} }, spec: { tags: [], env: {} } }],
     ['atomic lists and maps are leaves', { metadata: {}, spec: { tags: ['a', 'b'], selector: { a: 'b' } } }],
     ['nested maps get "."', { metadata: { generateName: 'g-' }, spec: { env: { B: { value: '1' }, A: { value: '2' } }, nullable: null } }],
+    ['more members than the small sort takes', { metadata: { labels: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`l${19 - i}`, 'x'])) }, data: { b: '', a: '' } }],
     ['field names sort as strings (10 before 9, Z before a)', { metadata: {}, spec: { env: { '9': { value: 'x' }, '10': { value: 'y' }, Z: { value: '' }, a: { value: '' } } } }],
   ];
   for (const [what, obj] of taken) assert.ok(sameAsGeneral(obj, hints), what);
