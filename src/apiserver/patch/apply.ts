@@ -62,6 +62,8 @@ export interface TrackUpdateInput {
   apiVersion: string;
   now: string;
   subresource?: string;
+  /** `updated` is the caller's own copy (nothing else holds it): a create may return it, uncopied, as the result. */
+  owned?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -391,19 +393,19 @@ function isResetRequest(entries: unknown): boolean {
 export function trackUpdate(input: TrackUpdateInput): KubeObject {
   const { old, updated, manager, hints, apiVersion, subresource } = input;
   const now = toSeconds(input.now);
-  const oldBody: JsonObject = old ? withoutManagedFields(old) : {};
-  const newBody = withoutManagedFields(updated);
   const sent = updated.metadata?.managedFields as unknown;
-
   // A create that sends no managedFields: its one manager owns every tracked field, built in one walk.
   if (!old && !subresource && sent === undefined) {
-    const fieldsV1 = createdFieldsV1(newBody, hints);
+    const body = input.owned ? (updated as unknown as JsonObject) : withoutManagedFields(updated);
+    const fieldsV1 = createdFieldsV1(body, hints);
     if (fieldsV1 !== undefined) {
-      const result = newBody as unknown as KubeObject;
+      const result = body as unknown as KubeObject;
       if (fieldsV1) result.metadata.managedFields = [{ manager, operation: 'Update', apiVersion, time: now, fieldsType: 'FieldsV1', fieldsV1 }];
       return result;
     }
   }
+  const oldBody: JsonObject = old ? withoutManagedFields(old) : {};
+  const newBody = withoutManagedFields(updated);
 
   let managers: Managers;
   if (subresource) {

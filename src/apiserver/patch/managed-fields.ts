@@ -465,7 +465,8 @@ export function isTrackedPath(path: FieldPath, subresource?: Subresource): boole
  * for the tracked paths `compareObjects({}, obj)` adds, without the paths, keys and sets in between (a create
  * is most writes, and those were most of its garbage). `undefined` where the shortcut does not hold and the
  * caller must take the general path: a non-empty list that is not atomic (its elements need keys or values),
- * an atomic or empty root, metadata that is not an object. `null`: nothing is tracked.
+ * an atomic or empty root, metadata that is not an object. `null`: nothing is tracked. Members set to
+ * undefined are absent, as in the JSON that gets stored (and in the copy the general path makes).
  */
 export function createdFieldsV1(obj: JsonObject, hints: SchemaHints): Record<string, unknown> | null | undefined {
   const meta = obj.metadata;
@@ -474,14 +475,14 @@ export function createdFieldsV1(obj: JsonObject, hints: SchemaHints): Record<str
   let tracked = false;
   // Members in the order emit() sorts them: by field name, as comparePathElements orders fields.
   for (const k of sortedNames(Object.keys(obj))) {
-    if (k === 'apiVersion' || k === 'kind' || k === 'status') continue;
+    if (k === 'apiVersion' || k === 'kind' || k === 'status' || obj[k] === undefined) continue;
     if (k === 'metadata') {
       // metadata itself is never tracked (no "."), nor are its server-owned members.
       const metaHints = hints.field(k);
       const m: Record<string, unknown> = {};
       let any = false;
       for (const mk of sortedNames(Object.keys(meta))) {
-        if (UNTRACKED_METADATA.has(mk)) continue;
+        if (UNTRACKED_METADATA.has(mk) || meta[mk] === undefined) continue;
         const f = addedMember(meta[mk]!, metaHints.field(mk));
         if (f === undefined) return undefined;
         m[`f:${mk}`] = f;
@@ -523,12 +524,16 @@ function addedMember(v: JsonValue, node: SchemaHints): Record<string, unknown> |
   const keys = Object.keys(v);
   if (node.mapType === 'atomic' || keys.length === 0) return {};
   const out: Record<string, unknown> = { '.': {} };
+  let members = 0;
   for (const k of sortedNames(keys)) {
+    if (v[k] === undefined) continue;
     const f = addedMember(v[k]!, node.field(k));
     if (f === undefined) return undefined;
     out[`f:${k}`] = f;
+    members++;
   }
-  return out;
+  // A map of only undefined members is stored as {}: a leaf.
+  return members > 0 ? out : {};
 }
 
 /** The fields of an object a manager would own: `fieldSetFromValue` restricted to tracked paths. */

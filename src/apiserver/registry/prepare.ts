@@ -75,7 +75,8 @@ export async function prepareCreate(
     validated.metadata.managedFields = applied;
     stored = validated;
   } else {
-    stored = trackUpdate({ old: undefined, updated: validated, manager: managerFor(opts), hints: deps.hints(kind), apiVersion: apiVersionOf(kind), now: nowIso(deps.clock) });
+    // validated is the validator's deep copy, this create's own.
+    stored = trackUpdate({ old: undefined, updated: validated, manager: managerFor(opts), hints: deps.hints(kind), apiVersion: apiVersionOf(kind), now: nowIso(deps.clock), owned: true });
   }
   stored = finishMeta(stored);
   return { key: keyFor(kind, ns, meta.name!), stored };
