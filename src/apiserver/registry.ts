@@ -158,7 +158,7 @@ export class Registry implements ObjectClient {
     if (opts.dryRun) return { object: { ...(stored as StoredObject), metadata: { ...(stored.metadata as StoredObject['metadata']), resourceVersion: '' } } };
     try {
       const value = this.codec.encode(stored);
-      const kv = await this.writeOne({ op: 'create', key, value }, opts.fence);
+      const kv = await this.codec.writing(key, value, stored, () => this.writeOne({ op: 'create', key, value }, opts.fence));
       const json = jsonWithRevision(stored, value, kv.modRevision);
       return { object: withRevision(stored, kv.modRevision), json };
     } catch (e) {
@@ -195,7 +195,8 @@ export class Registry implements ObjectClient {
         const del = await this.writeOne({ op: 'delete', key: p.key, expectedRevision }, opts.fence);
         return { ...(p.out as StoredObject), metadata: { ...(p.out.metadata as StoredObject['metadata']), resourceVersion: String(del.modRevision) } };
       }
-      const kv = await this.writeOne({ op: 'update', key: p.key, value: this.codec.encode(p.out), expectedRevision }, opts.fence);
+      const value = this.codec.encode(p.out);
+      const kv = await this.codec.writing(p.key, value, p.out, () => this.writeOne({ op: 'update', key: p.key, value, expectedRevision }, opts.fence));
       return withRevision(p.out, kv.modRevision);
     } catch (e) {
       throw this.mapWriteError(e, kind, cur.metadata.name);

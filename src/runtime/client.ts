@@ -3,6 +3,7 @@
 // and passed in: the runtime never imports the API server.
 import type { KindDeclaration, KubeObject, StoredObject } from '../kinds/types.js';
 import { deepFreeze } from './cache.js';
+import { cloneJson } from '../lib/json-clone.js';
 
 export interface ListQuery {
   /** Namespace to list in; absent = all namespaces (or a cluster-scoped kind). */
@@ -33,17 +34,22 @@ export interface ListQuery {
  * drive its lifecycle (names, uid, resourceVersion, generation, timestamps, labels, owners, finalizers) —
  * not its spec, status, data, annotations or managedFields. The kept members are the object's own, frozen,
  * so the projection holds those small parts alive and lets the rest of the object go.
+ *
+ * `ofWrite`: `obj` is a writer's own object, which it goes on holding (and may change), as the version stored at
+ * that resourceVersion: the kept members are copied rather than frozen in place.
  */
-export function metadataOf(obj: StoredObject): StoredObject {
-  const m = obj.metadata;
-  const meta: StoredObject['metadata'] = { name: m.name, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp };
+export function metadataOf(obj: StoredObject | KubeObject, ofWrite?: { resourceVersion: string }): StoredObject {
+  // A written object has everything a stored one has (prepare set it) but its resourceVersion, given here.
+  const m = (obj as StoredObject).metadata;
+  const copy = ofWrite !== undefined;
+  const meta: StoredObject['metadata'] = { name: m.name, uid: m.uid, resourceVersion: ofWrite ? ofWrite.resourceVersion : m.resourceVersion, creationTimestamp: m.creationTimestamp };
   if (m.namespace !== undefined) meta.namespace = m.namespace;
   if (m.generation !== undefined) meta.generation = m.generation;
   if (m.deletionTimestamp !== undefined) meta.deletionTimestamp = m.deletionTimestamp;
   if (m.deletionGracePeriodSeconds !== undefined) meta.deletionGracePeriodSeconds = m.deletionGracePeriodSeconds;
-  if (m.labels !== undefined) meta.labels = deepFreeze(m.labels);
-  if (m.ownerReferences !== undefined) meta.ownerReferences = deepFreeze(m.ownerReferences);
-  if (m.finalizers !== undefined) meta.finalizers = deepFreeze(m.finalizers);
+  if (m.labels !== undefined) meta.labels = deepFreeze(copy ? cloneJson(m.labels) : m.labels);
+  if (m.ownerReferences !== undefined) meta.ownerReferences = deepFreeze(copy ? cloneJson(m.ownerReferences) : m.ownerReferences);
+  if (m.finalizers !== undefined) meta.finalizers = deepFreeze(copy ? cloneJson(m.finalizers) : m.finalizers);
   return Object.freeze({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: Object.freeze(meta) }) as StoredObject;
 }
 

@@ -44,3 +44,33 @@ test('decodes are frozen and shared by the readers of one version; a held versio
   assert.equal(codec.metadata(held), codec.metadata(held), 'one projection per version');
   assert.equal(codec.metadata(held).metadata.labels, a.metadata.labels);
 });
+
+test('a version written through `writing` is projected from the writer\'s object: the same projection, and the writer\'s object stays its own', async () => {
+  const codec = new ObjectCodec();
+  const obj = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'w', namespace: 'ns', uid: 'u-1', creationTimestamp: '2026-12-01T00:00:00Z', generation: 2, labels: { a: 'b' }, finalizers: ['f'], ownerReferences: [{ apiVersion: 'v1', kind: 'K', name: 'o', uid: 'o-1' }], annotations: { x: 'y' } },
+    data: { k: 'v' },
+  };
+  const value = codec.encode(obj);
+  const kv: KeyValue = { key: '/registry/configmaps/ns/w', value, createRevision: 7, modRevision: 7 };
+  // The projection a cache gets while the write runs (the store broadcasts before the write resolves)…
+  const during = await codec.writing(kv.key, value, obj, async () => codec.metadata(kv));
+  // …is what parsing the stored text gives.
+  assert.deepEqual(during, new ObjectCodec().metadata(kv));
+  assert.equal(during.metadata.resourceVersion, '7');
+  assert.ok(Object.isFrozen(during.metadata.labels));
+  // The writer may go on changing its object: nothing of it was frozen, nor shared with the projection.
+  assert.ok(!Object.isFrozen(obj.metadata.labels) && !Object.isFrozen(obj.metadata.finalizers) && !Object.isFrozen(obj.metadata.ownerReferences[0]));
+  obj.metadata.labels.a = 'changed';
+  assert.equal(during.metadata.labels!.a, 'b');
+  // A version whose text is not the one being written (another write of the key) is parsed, as before.
+  const other: KeyValue = { ...kv, value: value.replace('"a":"b"', '"a":"c"'), modRevision: 8 };
+  const p = await codec.writing(kv.key, value, obj, async () => codec.metadata(other));
+  assert.equal(p.metadata.labels!.a, 'c');
+  // After the write, nothing of it is kept.
+  const later: KeyValue = { ...kv, modRevision: 9 };
+  obj.metadata.labels.a = 'not stored';
+  assert.equal(codec.metadata(later).metadata.labels!.a, 'b');
+});

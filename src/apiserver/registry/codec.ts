@@ -46,14 +46,40 @@ export class ObjectCodec {
   /** Projections by version, shared by every metadata-only cache; each lives while its version is current. */
   private readonly projections = new WeakMap<KeyValue, StoredObject>();
 
-  /** `metadataOf` a stored version, one per version (decoded only to be projected, unless it just was decoded). */
+  /**
+   * `metadataOf` a stored version, one per version: from a decode at hand, else from the object being written
+   * as that version (see `writing`), else decoded only to be projected.
+   */
   metadata(kv: KeyValue): StoredObject {
     let p = this.projections.get(kv);
     if (!p) {
-      p = metadataOf(this.held.get(kv) ?? this.recent.get(kv) ?? this.own(kv));
+      const decoded = this.held.get(kv) ?? this.recent.get(kv);
+      const w = decoded ? undefined : this.inWrite.get(kv.key);
+      p =
+        decoded ? metadataOf(decoded)
+        : w && w.value === kv.value ? metadataOf(w.obj, { resourceVersion: String(kv.modRevision) })
+        : metadataOf(this.own(kv));
       this.projections.set(kv, p);
     }
     return p;
+  }
+
+  /** Writes in progress, by store key: the text and the object it encodes. */
+  private readonly inWrite = new Map<string, { value: string; obj: KubeObject }>();
+
+  /**
+   * Runs `write`, the store write of `obj` encoded as `value` under `key`. The store broadcasts a write's event
+   * before the write resolves, so while it runs the metadata-only caches that follow every write project that
+   * version from `obj` instead of parsing `value` back (a create's one parse, and a copy of all its strings).
+   */
+  async writing<T>(key: string, value: string, obj: KubeObject, write: () => Promise<T>): Promise<T> {
+    const w = { value, obj };
+    this.inWrite.set(key, w);
+    try {
+      return await write();
+    } finally {
+      if (this.inWrite.get(key) === w) this.inWrite.delete(key);
+    }
   }
 
   /** A fresh object of one stored version, for a caller to own and change (one parse, no cache, no clone). */
