@@ -45,29 +45,34 @@ interface Rig {
   a: Machine;
   b: Machine;
   get(url: string, peer?: string): Promise<{ status: number; text: string; type: string }>;
+  /** Resolves once the Device informer (if the rig has one) holds `dev` at its resourceVersion, or `gone` no more. */
+  devicesSee(dev: StoredObject, gone?: boolean): Promise<void>;
   post(url: string, body: string, peer?: string): Promise<{ status: number; text: string; headers: Record<string, unknown> }>;
 }
 
 const ip = (address: string, network: string, cidr: number, gateway: string, family: 4 | 6, isPublic: boolean) => ({ address, network, cidr, gateway, family, public: isPublic });
 
-async function rig(opts: { ipInformer?: boolean } = {}): Promise<Rig> {
+async function rig(opts: { ipInformer?: boolean; deviceInformer?: boolean } = {}): Promise<Rig> {
   const store = openSqliteStore(':memory:');
   const registry = new Registry({ store, kinds: new KindRegistry(allKinds) });
   await registry.start();
   const kinds = kindsFrom(registry);
   // As the server has it: the IPAddress informer (else the service lists the project's assignments).
   const ipAddresses = opts.ipInformer ? new Informer({ client: registry, kind: kinds.ipAddress }) : undefined;
+  // …and the Device informer (else a request by address lists every device).
+  const devices = opts.deviceInformer ? new Informer({ client: registry, kind: kinds.device }) : undefined;
   const signer = TokenSigner.forTest();
   const boots = new BootRecords(store);
   // As the server: tokens travel in paths, longer than Fastify's default parameter length.
   const app = Fastify({ routerOptions: { maxParamLength: 2048 } });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  registerMetadataService(app, { client: registry, deviceKind: kinds.device, workflowKind: kinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), ipAddresses, signer, boots, plainUrl: () => PLAIN, now: () => 1_800_000_000_000 });
-  if (ipAddresses) {
-    ipAddresses.start();
-    await ipAddresses.waitForSync();
-    app.addHook('onClose', async () => ipAddresses.stop());
+  registerMetadataService(app, { client: registry, deviceKind: kinds.device, workflowKind: kinds.workflow, sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'), ipAddresses, devices, signer, boots, plainUrl: () => PLAIN, now: () => 1_800_000_000_000 });
+  for (const inf of [ipAddresses, devices]) {
+    if (!inf) continue;
+    inf.start();
+    await inf.waitForSync();
+    app.addHook('onClose', async () => inf.stop());
   }
   const ns = registry.kind('', 'Namespace');
   for (const name of ['metalplane-system', 'tenant-a', 'tenant-b']) await registry.create(ns, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
@@ -128,7 +133,16 @@ async function rig(opts: { ipInformer?: boolean } = {}): Promise<Rig> {
     const res = await app.inject({ method: 'POST', url, remoteAddress: peer, headers: { 'content-type': 'application/json' }, payload: body });
     return { status: res.statusCode, text: res.body, headers: res.headers };
   };
-  return { app, registry, store, a, b, get, post };
+  // The informer follows the store's watch: a write shows in its index a moment after it is acknowledged.
+  const devicesSee = async (dev: StoredObject, gone = false): Promise<void> => {
+    for (let i = 0; devices && i < 2000; i++) {
+      const held = devices.get(dev.metadata.namespace, dev.metadata.name);
+      if (gone ? !held : held?.metadata.resourceVersion === dev.metadata.resourceVersion) return;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    if (devices) throw new Error(`the Device informer did not catch up with ${dev.metadata.name}`);
+  };
+  return { app, registry, store, a, b, get, post, devicesSee };
 }
 
 /** Every format a machine can read with its token: the path under the server, and a string only A's answer holds. */
@@ -145,10 +159,12 @@ const formats: Array<{ name: string; path: (token: string) => string; own: (m: M
   { name: 'EC2 user-data', path: (t) => `/metadata/${t}/latest/user-data`, own: (m) => `marker-${m.dev.metadata.name.slice(4)}` },
 ];
 
-describe('the metadata service', () => {
+// Both ways a request by address finds its device: the Device informer's index (as the server has it) and a list.
+for (const deviceInformer of [true, false])
+describe(`the metadata service (${deviceInformer ? "devices by address from the Device informer's index" : 'devices by address from a list'})`, () => {
   let r: Rig;
   before(async () => {
-    r = await rig();
+    r = await rig({ deviceInformer });
   });
   after(async () => {
     await r.app.close();
@@ -207,11 +223,13 @@ describe('the metadata service', () => {
     // A third device whose private address is the one B netbooted from.
     let c = await r.registry.create(kinds.device, { apiVersion: 'metalplane.dev/v1alpha1', kind: 'Device', metadata: { name: 'dev-c', namespace: 'tenant-a' }, spec: { metro: 'da', plan: 'c3.small.x86', operatingSystem: 'ubuntu_24_04' } });
     c = await r.registry.updateStatus(kinds.device, { ...c, status: { state: 'active', ipAddresses: [ip('10.0.0.6', '10.0.0.6', 31, '10.0.0.7', 4, false)] } });
+    await r.devicesSee(c);
     const two = await r.get('/metadata', '10.0.0.6');
     assert.equal(two.status, 409, two.text);
     assert.match(JSON.parse(two.text).errors[0], /2 devices are known at 10\.0\.0\.6/);
     for (const m of r.b.markers) assert.ok(!two.text.includes(m));
-    await r.registry.delete(kinds.device, 'tenant-a', 'dev-c');
+    const del = await r.registry.deleteWithResult(kinds.device, 'tenant-a', 'dev-c');
+    await r.devicesSee(del.object, del.gone);
     // Another host asked for A's power-on: the boot is revoked, and its address no longer names A.
     const boots = new BootRecords(r.store);
     const out = await boots.begin(r.a.hw.metadata.name, { hardwareUid: r.a.hw.metadata.uid, powerOn: `${r.a.hw.metadata.uid}/0/1/0`, workflow: { namespace: 'tenant-a', name: 'wf' }, peer: '10.0.0.66', now: 1_800_000_001 });

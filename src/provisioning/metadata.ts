@@ -47,6 +47,11 @@ export interface MetadataDeps {
    * index by device (absent: a list of the project's assignments, which grows with the project).
    */
   ipAddresses?: Informer;
+  /**
+   * The Device informer, synced before machines are served: a request by address finds the device with that
+   * private address from its index (absent: a list of every device, on every such request).
+   */
+  devices?: Informer;
   /** The plain-HTTP URL machines reach us at, for the URLs in the documents (absent: from the Host header). */
   plainUrl?: () => string;
   logger?: Logger;
@@ -66,6 +71,10 @@ export function metadataBaseUrl(plainUrl: string, signer: TokenSigner, device: S
 function instanceToken(signer: TokenSigner, device: StoredObject): string {
   return signer.sign({ kind: 'instance', namespace: device.metadata.namespace!, device: device.metadata.name, uid: device.metadata.uid });
 }
+
+/** Devices by the private addresses they were given (what a machine calls the metadata service from). */
+const DevicePrivateAddressIndex = 'status.ipAddresses.private';
+const devicePrivateAddresses = (dev: StoredObject): string[] => ((dev.status as DeviceStatus | undefined)?.ipAddresses ?? []).filter((a) => !a.public).map((a) => a.address);
 
 /** Which device a request speaks for, or why none. */
 type Found = { ok: true; device: StoredObject } | { ok: false; code: number; message: string };
@@ -92,6 +101,8 @@ export function registerMetadataService(app: FastifyInstance, deps: MetadataDeps
    * (boots.ts records it; a contested boot counts for nobody), or the one with that private address. An address
    * that matches several devices (the simulated machines all share 127.0.0.1) names none of them.
    */
+  const devices = deps.devices;
+  if (devices && !devices.cache.hasIndex(DevicePrivateAddressIndex)) devices.addIndex(DevicePrivateAddressIndex, devicePrivateAddresses);
   const byPeer = async (peer: string): Promise<Found> => {
     const found = new Map<string, StoredObject>();
     for (const { hardware, record } of (await deps.boots?.list()) ?? []) {
@@ -102,9 +113,8 @@ export function registerMetadataService(app: FastifyInstance, deps: MetadataDeps
       const dev = await deps.client.get(deps.deviceKind, claim.namespace, claim.name);
       if (dev && (dev.status as DeviceStatus | undefined)?.hardware === hardware) found.set(dev.metadata.uid, dev);
     }
-    for (const dev of (await deps.client.list(deps.deviceKind)).items) {
-      if (((dev.status as DeviceStatus | undefined)?.ipAddresses ?? []).some((a) => !a.public && a.address === peer)) found.set(dev.metadata.uid, dev);
-    }
+    const atPeer = devices ? devices.cache.byIndex(DevicePrivateAddressIndex, peer) : (await deps.client.list(deps.deviceKind)).items.filter((dev) => devicePrivateAddresses(dev).includes(peer));
+    for (const dev of atPeer) found.set(dev.metadata.uid, dev);
     const hint = 'or read the token path of the machine\'s seed URL: /metadata/<token>/metadata';
     if (found.size === 0) return { ok: false, code: 404, message: `no device is known at ${peer}: the address must be the one the machine netbooted from or its private address, ${hint}` };
     if (found.size > 1) return { ok: false, code: 409, message: `${found.size} devices are known at ${peer}, so it names none of them; ${hint}` };

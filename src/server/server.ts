@@ -365,6 +365,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     workflowKind: pkinds.workflow,
     sshKeyKind: registry.kind('metalplane.dev', 'SSHKey'),
     ipAddresses: provInformers.informerFor(pkinds.ipAddress),
+    devices: provInformers.informerFor(pkinds.device),
     signer,
     boots,
     logger: log,
