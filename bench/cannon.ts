@@ -79,8 +79,6 @@ async function child(spec: CannonSpec): Promise<LoadResult> {
     headers,
     connections: spec.concurrency,
     amount: spec.count,
-    // autocannon ends a run by amount or by duration: the duration here is only the time bound.
-    duration: Math.ceil(spec.maxMs / 1000),
     timeout: 30,
     ...(make && spec.body?.same ? { body: make(offset) } : {}),
     ...(make && !spec.body?.same ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: make(offset + i++) }) }] } : {}),
@@ -89,10 +87,12 @@ async function child(spec: CannonSpec): Promise<LoadResult> {
   const done = new Promise<autocannon.Result>((resolve, reject) => {
     run = autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
   });
+  // With an amount, autocannon ignores its duration: the time bound is ours.
+  const bound = setTimeout(() => run.stop(), spec.maxMs);
   // autocannon's own duration ends on its next one-second sample tick, which on a run of a few seconds is
   // most of the error: the run's time is taken from the last response instead.
   run.on('response', () => (last = performance.now()));
-  const r = await done;
+  const r = await done.finally(() => clearTimeout(bound));
   const requests = r.requests.total;
   const seconds = (last - started) / 1000;
   return { requests, errors: r.errors + r.timeouts + r.non2xx, seconds, perSecond: requests / seconds, p50ms: r.latency.p50, p99ms: r.latency.p99 };
