@@ -28,6 +28,11 @@ export function hashToken(token: string): string {
   return hash('sha256', token, 'hex');
 }
 
+/** The token of an `Authorization: Bearer <token>` header, or undefined for any other header. */
+export function bearerToken(header: string): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+}
+
 export function newToken(): string {
   return 'mpt_' + randomBytes(32).toString('base64url');
 }
@@ -51,6 +56,14 @@ export class TokenAuthenticator {
     await this.store.delete(TOKEN_PREFIX + h).catch(() => undefined);
   }
 
+  /**
+   * The user of a token this process has already verified, without waiting: undefined when it has not (or
+   * knows the token is no operator's), for `authenticate` to decide.
+   */
+  known(token: string): User | undefined {
+    return this.cache.get(hashToken(token)) ?? undefined;
+  }
+
   async authenticate(token: string): Promise<User | undefined> {
     const h = hashToken(token);
     const cached = this.cache.get(h);
@@ -66,9 +79,9 @@ export class TokenAuthenticator {
   /** Parses `Authorization: Bearer …` and authenticates it; throws 401 otherwise. */
   async fromHeader(header: string | undefined): Promise<User> {
     if (!header) throw ApiError.unauthorized('Unauthorized: a bearer token is required (Authorization: Bearer <token>)');
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) throw ApiError.unauthorized('Unauthorized: only bearer tokens are accepted');
-    const user = await this.authenticate(m[1]);
+    const token = bearerToken(header);
+    if (!token) throw ApiError.unauthorized('Unauthorized: only bearer tokens are accepted');
+    const user = await this.authenticate(token);
     if (!user) throw ApiError.unauthorized('Unauthorized: the token is not valid');
     return user;
   }

@@ -40,6 +40,8 @@ export interface BodyCredential {
 export interface RequestGuardOptions {
   /** Authenticates an API request (bearer token); throws 401. */
   authenticate: (req: FastifyRequest) => Promise<User>;
+  /** The user of a request whose credential is already verified, without waiting; undefined: ask `authenticate`. */
+  known?: (req: FastifyRequest) => User | undefined;
   /** Whether a path belongs to the kube API, authenticated before anything else happens. */
   isApiPath: (path: string) => boolean;
   /** Surfaces with their own credentials, checked in order; a body for anything else needs an API token. */
@@ -107,7 +109,7 @@ export function installRequestGuard(app: FastifyInstance, opts: RequestGuardOpti
   const guard = async (req: FastifyRequest, reply: FastifyReply, path: string, hasBody: boolean): Promise<FastifyReply | undefined> => {
     if (opts.isApiPath(path)) {
       try {
-        req.user = await opts.authenticate(req);
+        req.user = opts.known?.(req) ?? (await opts.authenticate(req));
       } catch (e) {
         if (hasBody) closing(reply);
         await sendStatusError(reply, e);
@@ -154,10 +156,18 @@ export function installRequestGuard(app: FastifyInstance, opts: RequestGuardOpti
   // Callback style: a request without a body outside the kube API (probes, boot files, long polls) has nothing
   // to show here and passes without a promise. The others wait for the guard; a refusal has sent its reply,
   // which ends Fastify's hook chain there.
+  // So does an API request without a body whose token is already known (most reads): it has nothing to wait for.
   app.addHook('onRequest', (req, reply, done) => {
     const path = pathOf(req.url);
     const hasBody = announcesBody(req);
-    if (!hasBody && !opts.isApiPath(path)) return done();
+    if (!hasBody) {
+      if (!opts.isApiPath(path)) return done();
+      const user = opts.known?.(req);
+      if (user) {
+        req.user = user;
+        return done();
+      }
+    }
     guard(req, reply, path, hasBody).then(() => done(), done);
   });
   return budget;

@@ -49,7 +49,7 @@ import { readFileSync } from 'node:fs';
 import { collapseMetalPath, registerMetalApi } from '../metal-api/index.js';
 import { metalRouteGroups } from '../metal-api/routes.js';
 import type { SimSpeed } from '../sim/clock.js';
-import { bearerAuthenticator } from '../apiserver/tenant-auth.js';
+import { bearerAuthenticator, knownBearer } from '../apiserver/tenant-auth.js';
 import { requireOperator } from '../apiserver/authz.js';
 import { ConsoleSessions } from './console-session.js';
 import { registerConsole } from './console.js';
@@ -310,6 +310,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const signer = await TokenSigner.load(store);
   installRequestGuard(app, {
     authenticate,
+    known: (req) => req.user ?? knownBearer(auth, req.headers.authorization),
     isApiPath: (path) => API_SEGMENTS.has(secondSegment(path)),
     credentials: machineCredentials(signer),
     maxBodyBytesPerPeer: limits.maxBodyBytesPerPeer,
