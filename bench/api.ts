@@ -31,7 +31,8 @@ async function startBaseline(tls?: { certFile: string; keyFile: string }): Promi
   return { port, proc };
 }
 
-/** The ~1 KB ConfigMap every create benchmark writes (and the etcd baseline puts). */
+// The ~1 KB ConfigMap every create benchmark writes (and the etcd baseline puts) is made in cannon.ts, whose
+// autocannon child builds the bodies.
 export { configMap } from './cannon.js';
 
 function ratio(name: string, value: number, unit: string, baseline: string, baselineValue: number, target: string, note?: string): BenchResult {

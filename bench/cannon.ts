@@ -15,7 +15,10 @@ export function configMap(i: number): string {
   return JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `bench-${i}`, labels: { bench: 'true' } }, data: { payload: 'x'.repeat(900) } });
 }
 
-/** The etcd v3 JSON gateway's put of configMap(i) under the key kube-apiserver would use. */
+/**
+ * The etcd v3 JSON gateway's put of configMap(i) under the key kube-apiserver would use: key and value base64,
+ * as the gateway maps proto `bytes` fields.
+ */
 export function etcdPut(i: number): string {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
   return JSON.stringify({ key: b64(`/registry/configmaps/default/bench-${i}`), value: b64(configMap(i)) });

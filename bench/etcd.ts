@@ -17,10 +17,8 @@ import { serverCpuMs } from './api.js';
 const START_TIMEOUT_MS = 15_000;
 const LOAD_TIMEOUT_MS = 60_000;
 
-/** The same ConfigMap api.create in bench/api.ts posts, so both sides of the ratio move the same bytes. */
-
-/** The etcd v3 gateway's put body: key and value base64 (the gateway maps proto `bytes` fields that way). */
-
+// Both sides of the ratio move the same bytes: api.create's ConfigMap, and for etcd the same JSON as the
+// value of its gateway's put (cannon.ts makes both bodies).
 
 async function withCpu(pid: number | undefined, run: () => Promise<LoadResult>): Promise<LoadResult & { cpuUs?: number }> {
   const before = serverCpuMs(pid);

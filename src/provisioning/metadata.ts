@@ -96,13 +96,13 @@ export function registerMetadataService(app: FastifyInstance, deps: MetadataDeps
     return { ok: true, device: dev };
   };
 
+  const devices = deps.devices;
+  if (devices && !devices.cache.hasIndex(DevicePrivateAddressIndex)) devices.addIndex(DevicePrivateAddressIndex, devicePrivateAddresses);
   /**
    * The device of the machine at `peer`: the one whose machine's current boot was started from that address
    * (boots.ts records it; a contested boot counts for nobody), or the one with that private address. An address
    * that matches several devices (the simulated machines all share 127.0.0.1) names none of them.
    */
-  const devices = deps.devices;
-  if (devices && !devices.cache.hasIndex(DevicePrivateAddressIndex)) devices.addIndex(DevicePrivateAddressIndex, devicePrivateAddresses);
   const byPeer = async (peer: string): Promise<Found> => {
     const found = new Map<string, StoredObject>();
     for (const { hardware, record } of (await deps.boots?.list()) ?? []) {
