@@ -80,16 +80,21 @@ async function child(spec: CannonSpec): Promise<LoadResult> {
     url: spec.url,
     method: spec.method,
     headers,
-    connections: spec.concurrency,
+    // autocannon refuses more connections than requests.
+    connections: Math.min(spec.concurrency, spec.count),
     amount: spec.count,
     timeout: 30,
     ...(make && spec.body?.same ? { body: make(offset) } : {}),
     ...(make && !spec.body?.same ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: make(offset + i++) }) }] } : {}),
   };
-  let run!: autocannon.Instance;
-  const done = new Promise<autocannon.Result>((resolve, reject) => {
-    run = autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
-  });
+  let settle!: (err: Error | null, result: autocannon.Result) => void;
+  const done = new Promise<autocannon.Result>((resolve, reject) => (settle = (err, result) => (err ? reject(err) : resolve(result))));
+  // Options autocannon refuses are answered at once (through the callback), with no instance.
+  const run: autocannon.Instance | undefined = autocannon(opts, settle);
+  if (!run) {
+    await done;
+    throw new Error('autocannon started no run');
+  }
   // With an amount, autocannon ignores its duration: the time bound is ours.
   const bound = setTimeout(() => run.stop(), spec.maxMs);
   // autocannon's own duration ends on its next one-second sample tick, which on a run of a few seconds is
@@ -98,7 +103,7 @@ async function child(spec: CannonSpec): Promise<LoadResult> {
   const r = await done.finally(() => clearTimeout(bound));
   const requests = r.requests.total;
   const seconds = (last - started) / 1000;
-  return { requests, errors: r.errors + r.timeouts + r.non2xx, seconds, perSecond: requests / seconds, p50ms: r.latency.p50, p99ms: r.latency.p99 };
+  return { requests, errors: r.errors + r.timeouts + r.non2xx, seconds, perSecond: seconds > 0 ? requests / seconds : 0, p50ms: r.latency.p50, p99ms: r.latency.p99 };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
