@@ -1,8 +1,8 @@
 // The load generator of the throughput rows (creates, GETs, etcd puts, and their bare-Fastify baselines):
-// autocannon, the field's usual tool, in a process of its own. A client in the bench's own process competes for
-// the server's event loop scheduling and costs more per request (node:http builds a ClientRequest and an
-// IncomingMessage each time) than the thin one autocannon keeps per connection, so it measured itself as much as
-// the server. Bodies are named here rather than passed as functions: they are made in the child.
+// autocannon, the field's usual tool, in a process of its own. node:http costs a client more per request (a
+// ClientRequest and an IncomingMessage each time) than the thin connection autocannon keeps, and on two cores
+// shared with the server that cost capped the baselines: it measured the client as much as the server. Bodies
+// are named here rather than passed as functions: they are made in the child.
 //
 // Run as a child: `node cannon.js '<CannonSpec JSON>'` prints one LoadResult as JSON.
 import { spawn } from 'node:child_process';
