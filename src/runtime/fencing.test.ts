@@ -82,7 +82,8 @@ interface Replica {
   client?: ObjectClient;
 }
 
-type Backend = { name: string; skip?: string; open: () => Promise<[Store, Store]> };
+/** `ioMs`: real time each waiting round gives the store's I/O when it is another process (see `eventually`). */
+type Backend = { name: string; skip?: string; ioMs?: number; open: () => Promise<[Store, Store]> };
 
 const backends: Backend[] = [
   {
@@ -95,6 +96,7 @@ const backends: Backend[] = [
   {
     name: 'PostgreSQL, two stores on one database',
     skip: typeof pg === 'string' ? pg : undefined,
+    ioMs: 1,
     open: async () => {
       if (typeof pg === 'string') throw new Error(pg);
       const url = await pg.freshUrl();
@@ -143,10 +145,11 @@ async function replicas(t: TestContext, backend: Backend) {
     for (let at = 0; at < ms; at += step) {
       r.clock.advance(step);
       await settle(4);
+      if (backend.ioMs) await new Promise<void>((resolve) => setTimeout(resolve, backend.ioMs));
     }
   };
   /** Waits for `cond`, moving the replica's clock a little each round so that its elector's timers fire. */
-  const until = (r: Replica, cond: () => boolean, message: string) => eventually(cond, { clock: r.clock, stepMs: 50, rounds: 4000, message });
+  const until = (r: Replica, cond: () => boolean, message: string) => eventually(cond, { clock: r.clock, stepMs: 50, rounds: 4000, message, yieldMs: backend.ioMs });
   return { a, b, log, run, until };
 }
 

@@ -12,16 +12,19 @@ export async function settle(rounds = 3): Promise<void> {
 
 /**
  * Waits until `cond` holds, letting promises settle between checks and, if a FakeClock is given, moving it by
- * `stepMs` each round (so backoffs and requeues fire). Fails with `message` after `rounds` rounds.
+ * `stepMs` each round (so backoffs and requeues fire). Fails with `message` after `rounds` rounds. `yieldMs`:
+ * each round also gives this many real milliseconds to I/O of another process (a PostgreSQL round trip), which
+ * turns of this event loop do not hurry: on a loaded machine 4000 turns can pass before its reply arrives.
  */
 export async function eventually(
   cond: () => boolean | Promise<boolean>,
-  opts: { clock?: FakeClock; stepMs?: number; rounds?: number; message?: string } = {},
+  opts: { clock?: FakeClock; stepMs?: number; rounds?: number; message?: string; yieldMs?: number } = {},
 ): Promise<void> {
   const rounds = opts.rounds ?? 400;
   for (let i = 0; i < rounds; i++) {
     if (await cond()) return;
     await settle(1);
+    if (opts.yieldMs) await new Promise<void>((r) => setTimeout(r, opts.yieldMs));
     if (opts.clock) opts.clock.advance(opts.stepMs ?? 10);
   }
   if (await cond()) return;
