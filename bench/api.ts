@@ -70,6 +70,18 @@ export async function settled(pid: number | undefined): Promise<void> {
   }
 }
 
+/**
+ * Runs a load on an idle server (see `settled`) and adds the server's CPU per request (µs) to its result: unlike
+ * throughput, it hardly depends on how busy the shared machine is.
+ */
+export async function withServerCpu<T extends { requests: number }>(pid: number | undefined, run: () => Promise<T>): Promise<T & { cpuUs?: number }> {
+  await settled(pid);
+  const before = serverCpuMs(pid);
+  const r = await run();
+  const after = serverCpuMs(pid);
+  return { ...r, ...(before !== undefined && after !== undefined && r.requests > 0 ? { cpuUs: ((after - before) * 1000) / r.requests } : {}) };
+}
+
 function cpuNote(before: number | undefined, after: number | undefined, per: number, what: string): string {
   return before === undefined || after === undefined ? '' : `, server CPU ${round(((after - before) * 1000) / per, 1)} µs per ${what}`;
 }
@@ -102,21 +114,13 @@ export async function benchApi(opts: BenchOptions): Promise<BenchResult[]> {
       await runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps/bench-${offset + 500_001}`, method: 'GET', headers: auth }, n, c);
       await runCannon({ url: `${base}/get`, method: 'GET' }, n, c);
       const basePid = proto === 'http' ? plainBase.proc.pid : tlsBase.proc.pid;
-      // Server CPU per request on both sides: unlike the throughput ratio, it hardly depends on how busy the machine is.
-      const cpuPer = async <T extends { requests: number }>(pid: number | undefined, run: () => Promise<T>): Promise<T & { cpuUs?: number }> => {
-        await settled(pid);
-        const before = serverCpuMs(pid);
-        const r = await run();
-        const after = serverCpuMs(pid);
-        return { ...r, ...(before !== undefined && after !== undefined ? { cpuUs: ((after - before) * 1000) / r.requests } : {}) };
-      };
       const cpuVs = (ours?: number, theirs?: number): string => (ours !== undefined && theirs !== undefined ? `, server CPU ${round(ours, 1)} µs/req vs ${round(theirs, 1)} µs for bare Fastify (${round(ours / theirs, 2)}×)` : '');
-      const create = await cpuPer(server.proc.pid, () => runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps`, method: 'POST', headers: auth, body: { kind: 'configMap', offset } }, n, c));
-      const echo = await cpuPer(basePid, () => runCannon({ url: `${base}/echo`, method: 'POST', body: { kind: 'configMap', offset: 0, same: true } }, n, c));
+      const create = await withServerCpu(server.proc.pid, () => runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps`, method: 'POST', headers: auth, body: { kind: 'configMap', offset } }, n, c));
+      const echo = await withServerCpu(basePid, () => runCannon({ url: `${base}/echo`, method: 'POST', body: { kind: 'configMap', offset: 0, same: true } }, n, c));
       if (create.errors) throw new Error(`api.create${suffix}: ${create.errors} errors`);
       results.push(ratio(`api.create${suffix}`, create.perSecond, 'req/s', `bare Fastify POST echo${suffix ? ' (TLS)' : ''}`, echo.perSecond, '≥ 0.5×', `p99 ${round(create.p99ms, 2)} ms${cpuVs(create.cpuUs, echo.cpuUs)}${create.cpuUs !== undefined ? ', goal ≤ 3×' : ''}`));
-      const get = await cpuPer(server.proc.pid, () => runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps/bench-${offset + 1}`, method: 'GET', headers: auth }, n, c));
-      const bget = await cpuPer(basePid, () => runCannon({ url: `${base}/get`, method: 'GET' }, n, c));
+      const get = await withServerCpu(server.proc.pid, () => runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps/bench-${offset + 1}`, method: 'GET', headers: auth }, n, c));
+      const bget = await withServerCpu(basePid, () => runCannon({ url: `${base}/get`, method: 'GET' }, n, c));
       if (get.errors) throw new Error(`api.get${suffix}: ${get.errors} errors`);
       results.push(ratio(`api.get${suffix}`, get.perSecond, 'req/s', `bare Fastify GET${suffix ? ' (TLS)' : ''}`, bget.perSecond, '≥ 0.7×', `p99 ${round(get.p99ms, 2)} ms${cpuVs(get.cpuUs, bget.cpuUs)}`));
     }

@@ -9,23 +9,15 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { startTestServer } from '../test/helpers/server.js';
 import { freePort } from '../test/helpers/sim.js';
-import type { LoadResult } from './load.js';
 import { runCannon } from './cannon.js';
 import type { BenchOptions, BenchResult } from './types.js';
-import { serverCpuMs } from './api.js';
+import { withServerCpu } from './api.js';
 
 const START_TIMEOUT_MS = 15_000;
 const LOAD_TIMEOUT_MS = 60_000;
 
 // Both sides of the ratio move the same bytes: api.create's ConfigMap, and for etcd the same JSON as the
 // value of its gateway's put (cannon.ts makes both bodies).
-
-async function withCpu(pid: number | undefined, run: () => Promise<LoadResult>): Promise<LoadResult & { cpuUs?: number }> {
-  const before = serverCpuMs(pid);
-  const r = await run();
-  const after = serverCpuMs(pid);
-  return { ...r, ...(before !== undefined && after !== undefined && r.requests > 0 ? { cpuUs: ((after - before) * 1000) / r.requests } : {}) };
-}
 
 function findOnPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
@@ -148,8 +140,8 @@ export async function benchEtcd(opts: BenchOptions): Promise<BenchResult[]> {
       // Warm both up to their steady state (JIT, heap, connections, WAL segments) on keys the measured runs do not use.
       await runCannon({ ...create, body: { kind: 'configMap', offset: 500_000 } }, n, c, LOAD_TIMEOUT_MS);
       const warmPuts = await runCannon({ ...put, body: { kind: 'etcdPut', offset: 500_000 } }, n, c, LOAD_TIMEOUT_MS);
-      const kube = await withCpu(server.proc.pid, () => runCannon({ ...create, body: { kind: 'configMap', offset: 0 } }, n, c, LOAD_TIMEOUT_MS));
-      const bare = await withCpu(etcd.proc.pid, () => runCannon({ ...put, body: { kind: 'etcdPut', offset: 0 } }, n, c, LOAD_TIMEOUT_MS));
+      const kube = await withServerCpu(server.proc.pid, () => runCannon({ ...create, body: { kind: 'configMap', offset: 0 } }, n, c, LOAD_TIMEOUT_MS));
+      const bare = await withServerCpu(etcd.proc.pid, () => runCannon({ ...put, body: { kind: 'etcdPut', offset: 0 } }, n, c, LOAD_TIMEOUT_MS));
       if (kube.errors) throw new Error(`api.create.vs-etcd: ${kube.errors} kube API create errors`);
       if (bare.errors) throw new Error(`api.create.vs-etcd: ${bare.errors} etcd put errors`);
       // The puts must really be in etcd, or the baseline measured something else (a gateway answering 200 to a no-op).
