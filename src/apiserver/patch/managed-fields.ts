@@ -475,14 +475,14 @@ export function createdFieldsV1(obj: JsonObject, hints: SchemaHints): Record<str
   let tracked = false;
   // Members in the order emit() sorts them: by field name, as comparePathElements orders fields.
   for (const k of sortedNames(Object.keys(obj))) {
-    if (k === 'apiVersion' || k === 'kind' || k === 'status' || obj[k] === undefined) continue;
+    if (obj[k] === undefined) continue;
     if (k === 'metadata') {
-      // metadata itself is never tracked (no "."), nor are its server-owned members.
+      // metadata itself is never tracked (no "."): only those of its members isTrackedPath accepts.
       const metaHints = hints.field(k);
       const m: Record<string, unknown> = {};
       let any = false;
       for (const mk of sortedNames(Object.keys(meta))) {
-        if (UNTRACKED_METADATA.has(mk) || meta[mk] === undefined) continue;
+        if (meta[mk] === undefined || !isTrackedPath([METADATA, { field: mk }])) continue;
         const f = addedMember(meta[mk]!, metaHints.field(mk));
         if (f === undefined) return undefined;
         m[`f:${mk}`] = f;
@@ -494,6 +494,7 @@ export function createdFieldsV1(obj: JsonObject, hints: SchemaHints): Record<str
       }
       continue;
     }
+    if (!isTrackedPath([{ field: k }])) continue;
     const f = addedMember(obj[k]!, hints.field(k));
     if (f === undefined) return undefined;
     out[`f:${k}`] = f;
@@ -501,6 +502,8 @@ export function createdFieldsV1(obj: JsonObject, hints: SchemaHints): Record<str
   }
   return tracked ? out : null;
 }
+
+const METADATA: PathElement = { field: 'metadata' };
 
 /**
  * `names` sorted in place as comparePathElements orders fields. An object has a handful of members, and
