@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { humanDuration } from '../kinds/common.js';
 import { configMapKind, eventKind, namespaceKind, planKind } from '../kinds/index.js';
-import type { KindDeclaration, KubeObject } from '../kinds/types.js';
+import type { KindDeclaration, KubeObject, ManagedFieldsEntry } from '../kinds/types.js';
 import { evalJsonPath, tableColumnsFor, toTable } from './table.js';
 
 const now = Date.parse('2025-01-10T12:00:00Z');
@@ -71,6 +71,16 @@ test('rows: cells formatted like kube, missing values null, includeObject modes'
   const narrow = toTable(planKind, [plan], { now, wide: false });
   assert.deepEqual(narrow.columnDefinitions.map((c) => c.name), ['Name', 'CPU', 'Memory', 'Drives', 'Price/Hr', 'Metros', 'Age']);
   assert.equal(narrow.rows[0]!.cells.length, 7);
+});
+
+test('rows: Metadata carries the metadata without managedFields, Object the whole object with them', () => {
+  const managedFields: ManagedFieldsEntry[] = [{ manager: 'kubectl', operation: 'Apply', apiVersion: 'metalplane.dev/v1alpha1', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': {} } }];
+  const tracked = { ...plan, metadata: { ...plan.metadata, labels: { tier: 'a' }, managedFields } };
+  const row = toTable(planKind, [tracked], { now, includeObject: 'Metadata' }).rows[0]!;
+  const { managedFields: _dropped, ...rest } = tracked.metadata;
+  assert.deepEqual(row.object, { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: rest });
+  assert.deepEqual(tracked.metadata.managedFields, managedFields, 'the object itself is untouched');
+  assert.equal(toTable(planKind, [tracked], { now, includeObject: 'Object' }).rows[0]!.object, tracked);
 });
 
 test('computed columns: ConfigMap DATA, Event LAST SEEN and OBJECT', () => {
