@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isApiError } from './errors.js';
-import { formatPath, hasMoreBracketsThan, jsonTextDepth, measureValue, parseBoundedJson, stringifyJsonDeep } from './bounded-json.js';
+import { formatPath, hasMoreBracketsThan, jsonTextDepth, measureValue, measureWalk, parseBoundedJson, stringifyJsonDeep } from './bounded-json.js';
 
 const depths: { name: string; text: string; depth: number }[] = [
   { name: 'a scalar', text: '"x"', depth: 0 },
@@ -65,6 +65,18 @@ test('parseBoundedJson refuses deep text before parsing it, and broken text with
     );
   }
   assert.deepEqual(parseBoundedJson('['.repeat(500) + ']'.repeat(500), { what: 'the body', maxDepth: 500 }), JSON.parse('['.repeat(500) + ']'.repeat(500)));
+});
+
+test('measureValue: the recursive walk and the iterative one agree on depth, size and the bound passed', () => {
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 8 }), fc.integer({ min: 1, max: 10 }), fc.oneof(fc.constant(Infinity), fc.integer({ min: 1, max: 400 })), (v, maxDepth, maxBytes) => {
+      const limits = { maxDepth, maxBytes };
+      const fast = measureValue(v, limits);
+      const walked = measureWalk(v, limits);
+      assert.deepEqual(fast, walked);
+    }),
+    { numRuns: 3000 },
+  );
 });
 
 test('measureValue stops at the first bound passed and says where', () => {

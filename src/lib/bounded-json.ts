@@ -61,6 +61,44 @@ function scalarBytes(v: unknown): number {
  * size or depth bound, so give at least one finite bound for values that may hold them.
  */
 export function measureValue(value: unknown, limits: ShapeLimits): Shape {
+  // Nearly every value measured is within its bounds (every stored object is measured on every write): a
+  // recursive walk answers those without the stacks, the path or a key array per object. A value past a bound,
+  // or a depth bound too large to recurse to, takes the iterative walk, which also says where it stopped.
+  if (limits.maxDepth <= MAX_RECURSIVE_DEPTH) {
+    const tally = { bytes: 0, deepest: 0 };
+    if (withinBounds(value, 1, limits, tally)) return { depth: tally.deepest, bytes: tally.bytes };
+  }
+  return measureWalk(value, limits);
+}
+
+/** Deepest depth bound measured by recursion (the kinds' and the store's bounds are 100 and below). */
+const MAX_RECURSIVE_DEPTH = 1000;
+
+/** The recursive walk of measureValue: false as soon as a bound is passed; adds what it walked to `tally`. */
+function withinBounds(v: unknown, depth: number, limits: ShapeLimits, tally: { bytes: number; deepest: number }): boolean {
+  if (v === null || typeof v !== 'object') {
+    tally.bytes += scalarBytes(v);
+    return tally.bytes <= limits.maxBytes;
+  }
+  if (depth > tally.deepest) tally.deepest = depth;
+  if (depth > limits.maxDepth) return false;
+  tally.bytes += 2;
+  if (Array.isArray(v)) {
+    tally.bytes += v.length;
+    for (let i = 0; i < v.length; i++) if (!withinBounds(v[i], depth + 1, limits, tally)) return false;
+  } else {
+    // Own keys only, as Object.keys gives them (decoded JSON and YAML have no inherited enumerable keys).
+    for (const k in v) {
+      if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+      tally.bytes += k.length + 4;
+      if (!withinBounds((v as Record<string, unknown>)[k], depth + 1, limits, tally)) return false;
+    }
+  }
+  return tally.bytes <= limits.maxBytes;
+}
+
+/** measureValue's iterative walk, which keeps the path so that a value past a bound says where (exported for tests). */
+export function measureWalk(value: unknown, limits: ShapeLimits): Shape {
   let bytes = 0;
   let deepest = 0;
   // Parallel stacks: the value, its depth and its path segment; `path` is the current path (depth - 1 long).
