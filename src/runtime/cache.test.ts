@@ -50,6 +50,29 @@ test('indexes follow adds, updates and deletes', () => {
   assert.equal(c.size, 2);
 });
 
+test('the namespace index, built on its first use, covers the writes before it and follows those after', () => {
+  const c = new Cache();
+  c.set(obj('ns', 'a'));
+  c.set(obj('ns', 'b'));
+  c.set(obj('other', 'c'));
+  c.set(obj(undefined, 'cluster-wide'));
+  c.delete('ns/b');
+  assert.ok(c.hasIndex(NamespaceIndex));
+  assert.throws(() => c.addIndex(NamespaceIndex, () => []), /already exists/);
+  const names = (xs: StoredObject[]) => xs.map((x) => x.metadata.name).sort();
+  assert.deepEqual(names(c.list('ns')), ['a']);
+  assert.deepEqual(names(c.list('other')), ['c']);
+  c.set(obj('ns', 'd'));
+  c.set(obj('ns', 'a', { labels: { moved: 'no' } }));
+  c.delete('other/c');
+  assert.deepEqual(names(c.byIndex(NamespaceIndex, 'ns')), ['a', 'd']);
+  assert.deepEqual(c.list('other'), []);
+  c.clear();
+  assert.deepEqual(c.list('ns'), []);
+  c.set(obj('ns', 'e'));
+  assert.deepEqual(names(c.list('ns')), ['e'], 'kept after clear');
+});
+
 test('an index added later covers existing objects; unknown or duplicate indexes are errors', () => {
   const c = new Cache();
   c.set(obj('ns', 'a', { ownerReferences: [owner('o1')] }));

@@ -94,29 +94,33 @@ export function controllerMetrics(m: Metrics): ControllerMetrics & { queue: Queu
 
 /** Wraps a Store so every operation is timed into `storeOps`. */
 export function instrumentStore(store: Store, m: Metrics): Store {
-  const time = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
-    const end = m.storeOps.startTimer({ op });
+  // Label sets made once, and performance.now(): prom-client's startTimer merged label objects and read hrtime
+  // into arrays on every operation (a create made about half a KB less garbage without it).
+  const labelsOf = (op: string) => ({ ok: { op, result: 'ok' }, error: { op, result: 'error' } });
+  const L = { get: labelsOf('get'), list: labelsOf('list'), count: labelsOf('count'), create: labelsOf('create'), update: labelsOf('update'), delete: labelsOf('delete'), commit: labelsOf('commit'), compact: labelsOf('compact') };
+  const time = async <T>(labels: { ok: { op: string; result: string }; error: { op: string; result: string } }, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
     try {
       const r = await fn();
-      end({ result: 'ok' });
+      m.storeOps.observe(labels.ok, (performance.now() - t0) / 1000);
       return r;
     } catch (e) {
-      end({ result: 'error' });
+      m.storeOps.observe(labels.error, (performance.now() - t0) / 1000);
       throw e;
     }
   };
   return {
     currentRevision: () => store.currentRevision(),
     compactedRevision: () => store.compactedRevision(),
-    get: (key: string, revision?: number): Promise<KeyValue | undefined> => time('get', () => store.get(key, revision)),
-    list: (prefix: string, opts?: ListOptions): Promise<ListResult> => time('list', () => store.list(prefix, opts)),
-    count: (prefix: string) => time('count', () => store.count(prefix)),
-    create: (key: string, value: string) => time('create', () => store.create(key, value)),
-    update: (key: string, value: string, rev?: number) => time('update', () => store.update(key, value, rev)),
-    delete: (key: string, rev?: number) => time('delete', () => store.delete(key, rev)),
-    commit: (ops: WriteOp[]) => time('commit', () => store.commit(ops)),
+    get: (key: string, revision?: number): Promise<KeyValue | undefined> => time(L.get, () => store.get(key, revision)),
+    list: (prefix: string, opts?: ListOptions): Promise<ListResult> => time(L.list, () => store.list(prefix, opts)),
+    count: (prefix: string) => time(L.count, () => store.count(prefix)),
+    create: (key: string, value: string) => time(L.create, () => store.create(key, value)),
+    update: (key: string, value: string, rev?: number) => time(L.update, () => store.update(key, value, rev)),
+    delete: (key: string, rev?: number) => time(L.delete, () => store.delete(key, rev)),
+    commit: (ops: WriteOp[]) => time(L.commit, () => store.commit(ops)),
     watch: (prefix: string, opts: WatchOptions): Promise<WatchHandle> => store.watch(prefix, opts),
-    compact: (revision: number) => time('compact', () => store.compact(revision)),
+    compact: (revision: number) => time(L.compact, () => store.compact(revision)),
     startCompaction: (opts?: CompactionOptions) => store.startCompaction(opts),
     close: () => store.close(),
   };
