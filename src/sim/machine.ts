@@ -736,7 +736,6 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** A request over node:https trusting only `ca`, answered as a fetch Response. */
 /**
  * One TLS context per trusted CA for all the simulated machines of this process. Each machine still makes its own
  * connections and handshakes, as real ones do; what they share is the parsed CA, which Node otherwise builds anew
@@ -752,6 +751,7 @@ function secureContextFor(ca: string): tls.SecureContext {
   return c;
 }
 
+/** A request over node:https trusting only `ca`, answered as a fetch Response. */
 function httpsRequest(url: string, o: { method: string; headers: Record<string, string>; body?: string; ca: string; agent: https.Agent; signal: AbortSignal }): Promise<Response> {
   return new Promise((resolve, reject) => {
     const req = https.request(url, { method: o.method, headers: { ...o.headers, ...(o.body !== undefined ? { 'content-length': String(Buffer.byteLength(o.body)) } : {}) }, agent: o.agent, signal: o.signal }, (res) => {
