@@ -135,7 +135,18 @@ function poolCidr(pool: Pool): Cidr {
   return parseCidr(pool.cidr);
 }
 
+/**
+ * Claims parsed before, by family, network and prefix (frozen: they are shared). Every placement indexes every
+ * claimed range of its metro again, and parsing those addresses into numbers was half of that: about 2 % of the
+ * server's CPU while 1000 devices provision.
+ */
+const parsedClaims = new Map<string, Cidr>();
+
 function claimCidr(claim: Claim): Cidr {
+  // Only well-typed claims are remembered: a corrupt one (a prefix or family of another type) must still throw.
+  const memo = typeof claim.family === 'number' && typeof claim.prefix === 'number' && typeof claim.network === 'string' ? `${claim.family} ${claim.network}/${claim.prefix}` : undefined;
+  const known = memo === undefined ? undefined : parsedClaims.get(memo);
+  if (known) return known;
   try {
     const a = parseAddress(claim.network);
     if (a.family !== claim.family) throw new Error(`network ${claim.network} is not IPv${claim.family}`);
@@ -143,7 +154,12 @@ function claimCidr(claim: Claim): Cidr {
     if (!prefixOk || (a.value & (blockSize(a.family, claim.prefix) - 1n)) !== 0n) {
       throw new Error(`${claim.network}/${claim.prefix} is not a network`);
     }
-    return { family: a.family, network: a.value, prefix: claim.prefix };
+    const c: Cidr = Object.freeze({ family: a.family, network: a.value, prefix: claim.prefix });
+    if (memo !== undefined) {
+      if (parsedClaims.size >= 65_536) parsedClaims.clear();
+      parsedClaims.set(memo, c);
+    }
+    return c;
   } catch (e) {
     throw ApiError.internal(`IP claim "${claim.key}" is corrupt: ${(e as Error).message}`);
   }

@@ -670,6 +670,17 @@ describe('planDeviceAddresses', () => {
       message: /IP claim "ipv4-147\.75\.80\.0-31" is corrupt: 147\.75\.80\.1\/31 is not a network/,
     });
   });
+
+  it('plans the same around claims seen before, and still refuses a corrupt one shaped like them', () => {
+    const claims = [claim('147.75.80.0/31', 'da-public-v4'), claim('147.75.80.2/31', 'da-public-v4')];
+    const first = planDeviceAddresses({ project: 'p', metro: 'da', want: publicOnly, pools, claims });
+    // The same ranges again, as new claim objects (a later placement reads them anew from the cache).
+    const again = planDeviceAddresses({ project: 'p', metro: 'da', want: publicOnly, pools, claims: claims.map((c) => ({ ...c })) });
+    assert.deepEqual(again, first);
+    assert.equal(first.assignments[0]!.network, '147.75.80.4', 'the remembered claims are still taken');
+    const typedWrong = { ...claims[0]!, prefix: '31' } as unknown as Claim;
+    assert.throws(() => planDeviceAddresses({ project: 'p', metro: 'da', want: publicOnly, pools, claims: [typedWrong] }), { message: /is corrupt/ });
+  });
 });
 
 // ---- reservations -----------------------------------------------------------------------------------------
