@@ -29,7 +29,7 @@ import {
   type Subresource,
 } from './managed-fields.js';
 import type { SchemaHints } from './schema-hints.js';
-import { cmp, decodeManagedFields, decodeOrEmpty, finish, finishOwned, managerId, printManager, toSeconds, tracked, withoutManagedFields, type Manager, type Managers } from './managers.js';
+import { cmp, decodeManagedFields, decodeOrEmpty, finish, finishOwned, managerId, printManager, toSeconds, tracked, viewWithoutManagedFields, withoutManagedFields, type Manager, type Managers } from './managers.js';
 
 export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
 /** The Update manager kube credits with an object's fields when it is first applied to without managedFields. */
@@ -62,7 +62,7 @@ export interface TrackUpdateInput {
   apiVersion: string;
   now: string;
   subresource?: string;
-  /** `updated` is the caller's own copy (nothing else holds it): a create may return it, uncopied, as the result. */
+  /** `updated` is the caller's own copy (nothing else holds it): it may become the result, uncopied. */
   owned?: boolean;
 }
 
@@ -390,6 +390,13 @@ function isResetRequest(entries: unknown): boolean {
 }
 
 /** Ownership after a create, update or non-apply patch; see the file header. */
+/** The caller's own object as the new body: its managedFields (what the client sent, already read) dropped in place. */
+function dropManagedFields(obj: KubeObject): JsonObject {
+  const body = obj as unknown as JsonObject;
+  if (isJsonObject(body.metadata)) delete body.metadata.managedFields;
+  return body;
+}
+
 export function trackUpdate(input: TrackUpdateInput): KubeObject {
   const { old, updated, manager, hints, apiVersion, subresource } = input;
   const now = toSeconds(input.now);
@@ -404,8 +411,10 @@ export function trackUpdate(input: TrackUpdateInput): KubeObject {
       return result;
     }
   }
-  const oldBody: JsonObject = old ? withoutManagedFields(old) : {};
-  const newBody = withoutManagedFields(updated);
+  // The old object is only read (compared), so a view without its managedFields does; the new one becomes the
+  // result, so it is a copy unless the caller handed over its own.
+  const oldBody: JsonObject = old ? viewWithoutManagedFields(old) : {};
+  const newBody = input.owned ? dropManagedFields(updated) : withoutManagedFields(updated);
 
   let managers: Managers;
   if (subresource) {
@@ -430,7 +439,7 @@ export function trackUpdate(input: TrackUpdateInput): KubeObject {
     if (prev) self.set = prev.set.union(changed);
     managers.set(id, self);
   }
-  // newBody is this call's own copy (withoutManagedFields): it can become the result without another copy.
+  // newBody is this call's own (a copy, or the caller's owned object): it can become the result without another copy.
   return finishOwned(newBody, managers, old, old ? oldBody : undefined);
 }
 

@@ -129,6 +129,14 @@ export function sameIgnoringTime(a: unknown, b: unknown): boolean {
   return deepEqual(strip(a), strip(b));
 }
 
+/** `obj` without metadata.managedFields, for reading only: everything else is `obj`'s own, not copied. */
+export function viewWithoutManagedFields(obj: KubeObject): JsonObject {
+  const body = obj as unknown as JsonObject;
+  if (!isJsonObject(body.metadata) || body.metadata.managedFields === undefined) return body;
+  const { managedFields: _dropped, ...metadata } = body.metadata;
+  return { ...body, metadata };
+}
+
 export function withoutManagedFields(obj: KubeObject): JsonObject {
   const copy = cloneJson(obj) as unknown as JsonObject;
   if (isJsonObject(copy.metadata)) delete copy.metadata.managedFields;

@@ -133,7 +133,8 @@ export function prepareUpdate(
   } else delete m.generation;
   let out: KubeObject = validated;
   if (managed !== 'apply-done') {
-    out = trackUpdate({ old: cur, updated: validated, manager: managerFor(opts), hints: deps.hints(kind), apiVersion: apiVersionOf(kind), now: nowIso(deps.clock), subresource: sub });
+    // validated is the validator's own copy, used for nothing after this: tracking may keep it as the result.
+    out = trackUpdate({ old: cur, updated: validated, manager: managerFor(opts), hints: deps.hints(kind), apiVersion: apiVersionOf(kind), now: nowIso(deps.clock), subresource: sub, owned: true });
   }
   out = finishMeta(out);
   const key = keyFor(kind, cur.metadata.namespace, cur.metadata.name);
