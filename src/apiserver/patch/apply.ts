@@ -389,7 +389,6 @@ function isResetRequest(entries: unknown): boolean {
   return entries.length === 1 && isJsonObject(only) && Object.values(only).every((v) => v === null || v === '' || v === undefined);
 }
 
-/** Ownership after a create, update or non-apply patch; see the file header. */
 /** The caller's own object as the new body: its managedFields (what the client sent, already read) dropped in place. */
 function dropManagedFields(obj: KubeObject): JsonObject {
   const body = obj as unknown as JsonObject;
@@ -397,6 +396,7 @@ function dropManagedFields(obj: KubeObject): JsonObject {
   return body;
 }
 
+/** Ownership after a create, update or non-apply patch; see the file header. */
 export function trackUpdate(input: TrackUpdateInput): KubeObject {
   const { old, updated, manager, hints, apiVersion, subresource } = input;
   const now = toSeconds(input.now);
