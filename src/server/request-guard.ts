@@ -14,6 +14,7 @@ import type { User } from '../apiserver/auth.js';
 import { sendStatusError } from '../apiserver/kube-api.js';
 import { ApiError } from '../lib/errors.js';
 import { peerKey } from './tls/listener.js';
+import { lingerAfterResponse } from './linger.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -99,8 +100,9 @@ export class PeerBudget {
   }
 }
 
-/** Ends the connection after this response: the client's unread body is then never read. */
+/** Ends the connection after this response: the client's body is then read only to be discarded. */
 function closing(reply: FastifyReply): FastifyReply {
+  lingerAfterResponse(reply.request.raw);
   return reply.header('Connection', 'close');
 }
 

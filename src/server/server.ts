@@ -25,6 +25,7 @@ import { fastifyServerFactory } from './tls/listener.js';
 import { isLoopbackAddress, plainHttpDecision } from './tls/peer-policy.js';
 import { prepareDataDir } from './data-dir.js';
 import { RequestDrain } from './drain.js';
+import { lingerAfterResponse } from './linger.js';
 import { installRequestGuard, pathOf, throttledRefusalLog, type BodyCredential } from './request-guard.js';
 import { startCoreControllers } from '../controllers/index.js';
 import { LeaderElector } from '../runtime/leader.js';
@@ -274,6 +275,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // Bodies are decoded by each surface (JSON, YAML, patch types); the kube API needs the raw bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // Fastify answers a body it will not read (over bodyLimit, a bad Content-Length) and closes the connection:
+  // gracefully, so the client still sending reads the answer instead of a reset.
+  app.addHook('onError', (req, reply, _err, done) => {
+    if (reply.getHeader('connection') === 'close') lingerAfterResponse(req.raw);
+    done();
+  });
 
   // Callback style, like the other per-request hooks: an async hook costs every request a promise and a
   // microtask turn. A refused request continues once its answer is out; Fastify then runs no further hook.
