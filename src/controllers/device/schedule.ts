@@ -9,7 +9,7 @@ import type { HardwareSpec, HardwareStatus } from '../../kinds/hardware.js';
 import type { IPAddressSpec } from '../../kinds/ip-address.js';
 import { isProvisionableOn, operatingSystemName } from '../../kinds/operating-system.js';
 import type { KubeObject, StoredObject } from '../../kinds/types.js';
-import { IpExhaustedError, planDeviceAddresses, type Assignment, type BlockClaim, type Claim, type Pool } from '../ipam/allocate.js';
+import { IpExhaustedError, planDeviceAddresses, type Assignment, type BlockClaim, type Claim, type ClaimIndex, type Pool } from '../ipam/allocate.js';
 
 export interface DeviceView {
   namespace: string;
@@ -42,8 +42,8 @@ export interface PlacementSnapshot {
    */
   assumedHardware: ReadonlyMap<string, number>;
   pools: readonly Pool[];
-  /** The claims on the pools of a metro (asked for only when addresses are planned). */
-  claimsIn(metro: string): Iterable<Claim>;
+  /** The claims on the pools of a metro, or an index of claims that holds them (asked for only when addresses are planned). */
+  claimsIn(metro: string): Iterable<Claim> | ClaimIndex;
   /** Address keys given to placements not yet in the caches. */
   assumedAddresses: ReadonlySet<string>;
 }
@@ -65,9 +65,8 @@ export function decidePlacement(s: PlacementSnapshot): PlacementDecision {
   const problem = checkReferences(s);
   if (problem) return { placed: false, ...problem };
   const metro = spec.metro ?? s.facilities.get(spec.facility!)!;
-  const candidates = candidateHardware(s, metro);
-  if (candidates.length === 0) return { placed: false, reason: 'NoCapacity', message: noCapacityMessage(s, metro) };
-  const hw = candidates[0]!;
+  const hw = bestCandidate(s, metro);
+  if (!hw) return { placed: false, reason: 'NoCapacity', message: noCapacityMessage(s, metro) };
   const hspec = hw.spec as HardwareSpec;
 
   // A device moved to another machine of the same metro keeps its addresses.
@@ -117,11 +116,15 @@ function inPlace(spec: DeviceSpec, metro: string, hs: HardwareSpec): boolean {
   return spec.facility ? hs.facility === spec.facility : hs.metro === metro;
 }
 
-/** Free machines of the device's plan and place, warm ones first, then by name. */
-export function candidateHardware(s: PlacementSnapshot, metro: string): StoredObject[] {
+/**
+ * The free machine of the device's plan and place to take: a warm one first, then the lowest name. One pass,
+ * no sort: a fleet of 10 000 is scanned once per placement.
+ */
+export function bestCandidate(s: PlacementSnapshot, metro: string): StoredObject | undefined {
   const spec = s.device.spec;
   const reserved = reservedMachine(spec);
-  const out: StoredObject[] = [];
+  let best: StoredObject | undefined;
+  let bestWarm = false;
   for (const hw of s.hardware) {
     if (reserved && hw.metadata.name !== reserved) continue;
     const hs = hw.spec as HardwareSpec;
@@ -130,10 +133,15 @@ export function candidateHardware(s: PlacementSnapshot, metro: string): StoredOb
     if (hs.plan !== spec.plan || !inPlace(spec, metro, hs)) continue;
     const assumed = s.assumedHardware.get(hw.metadata.name);
     if (assumed !== undefined && Number(hw.metadata.resourceVersion) <= assumed) continue;
-    out.push(hw);
+    // Warmth is asked only of machines that could beat the best so far.
+    if (best !== undefined && bestWarm && hw.metadata.name > best.metadata.name) continue;
+    const warm = s.warm.has(hw.metadata.name);
+    if (best === undefined || (warm && !bestWarm) || (warm === bestWarm && hw.metadata.name < best.metadata.name)) {
+      best = hw;
+      bestWarm = warm;
+    }
   }
-  const warm = (h: StoredObject) => (s.warm.has(h.metadata.name) ? 0 : 1);
-  return out.sort((a, b) => warm(a) - warm(b) || (a.metadata.name < b.metadata.name ? -1 : 1));
+  return best;
 }
 
 function noCapacityMessage(s: PlacementSnapshot, metro: string): string {

@@ -5,21 +5,19 @@
 // the loser of a race gets a conflict, never a machine or an address that was given to someone else.
 import type { DeviceStatus } from '../../kinds/device.js';
 import type { HardwareStatus } from '../../kinds/hardware.js';
-import type { IPAddressSpec } from '../../kinds/ip-address.js';
 import type { IPPoolSpec } from '../../kinds/ip-pool.js';
 import type { StoredObject } from '../../kinds/types.js';
 import type { TxWrite } from '../../runtime/client.js';
 import { getCondition } from '../../runtime/conditions.js';
 import { done, requeueAfter, type Result } from '../../runtime/controller.js';
-import type { Claim, Pool } from '../ipam/allocate.js';
+import type { ClaimIndex, Pool } from '../ipam/allocate.js';
+import { claimIndexOf } from '../ipam/claims.js';
 import { workflowName } from '../workflow/templates.js';
 import { FieldManager, statusOf, type DeviceContext } from './context.js';
 import { mustTransition, stateOf, transition } from './lifecycle.js';
 import { decidePlacement, forgetSeenAssumptions, type PlacementSnapshot } from './schedule.js';
 import { workflowObject } from './workflows.js';
 import { cloudConfigGate, withCloudConfig } from './cloud-config.js';
-
-export const PoolIndex = 'pool';
 
 /** How often a device that cannot be placed looks again (capacity appearing re-enqueues it sooner). */
 const UnschedulableRecheckMs = 30_000;
@@ -30,9 +28,10 @@ export class Scheduler {
   private readonly assumedHardware = new Map<string, number>();
   private readonly assumedAddresses = new Set<string>();
 
+  private readonly claims: ClaimIndex;
+
   constructor(private readonly ctx: DeviceContext) {
-    const ips = ctx.inf.ipAddress;
-    if (!ips.cache.hasIndex(PoolIndex)) ips.addIndex(PoolIndex, (o) => [(o.spec as IPAddressSpec).pool]);
+    this.claims = claimIndexOf(ctx.inf.ipAddress);
   }
 
   /** Keys of devices waiting for a machine. */
@@ -75,17 +74,8 @@ export class Scheduler {
       warm: { has: (name) => deps.agents.isAlive(name, (inf.hardware.get(undefined, name)?.status as HardwareStatus | undefined)?.agent?.bootId) },
       assumedHardware: this.assumedHardware,
       pools,
-      // Only the claims on the metro's pools matter (pools do not overlap); read only if addresses are planned.
-      // Only the claims on the metro's pools matter (pools do not overlap); read only if addresses are planned.
-      *claimsIn(metro: string): Iterable<Claim> {
-        for (const p of pools) {
-          if (p.metro !== metro) continue;
-          for (const a of inf.ipAddress.cache.byIndex(PoolIndex, p.name)) {
-            const s = a.spec as IPAddressSpec;
-            yield { key: a.metadata.name, pool: s.pool, family: s.family, network: s.network, prefix: s.prefix, project: s.project, kind: s.use };
-          }
-        }
-      },
+      // Every claim of the server, indexed as the IPAddress informer's cache changes.
+      claimsIn: () => this.claims,
       assumedAddresses: this.assumedAddresses,
     };
   }

@@ -3,7 +3,8 @@
 // reservation's status, so it never overlaps a device's addresses or another reservation. Deleting the
 // reservation releases the block (a finalizer holds it until the claims are gone).
 import { ipv4Netmask, parseAddressKey, parseCidr, formatAddress } from './addresses.js';
-import { IpExhaustedError, planReservation, type Claim, type Pool } from './allocate.js';
+import { IpExhaustedError, planReservation, type Pool } from './allocate.js';
+import { claimIndexOf } from './claims.js';
 import { reservationFamily, reservationQuantity, type IPReservationSpec, type IPReservationStatus } from '../../kinds/ip-reservation.js';
 import type { IPAddressSpec } from '../../kinds/ip-address.js';
 import type { IPPoolSpec } from '../../kinds/ip-pool.js';
@@ -70,10 +71,7 @@ export class ReservationReconciler implements Reconciler {
     if (st.state === 'created') return done;
     const { family, public: isPublic } = reservationFamily(spec.type);
     const pools: Pool[] = this.inf.ipPool.list().map((p) => ({ name: p.metadata.name, ...(p.spec as IPPoolSpec) }));
-    const claims: Claim[] = this.inf.ipAddress.list().map((a) => {
-      const s = a.spec as IPAddressSpec;
-      return { key: a.metadata.name, pool: s.pool, family: s.family, network: s.network, prefix: s.prefix, project: s.project, kind: s.use };
-    });
+    const claims = claimIndexOf(this.inf.ipAddress);
     const quantity = reservationQuantity(spec);
     let plan;
     try {
