@@ -10,6 +10,7 @@ import { benchProvision } from './provision.js';
 import { benchMetal } from './metal.js';
 import { benchBackup } from './backup.js';
 import { benchScale } from './scale.js';
+import { benchIpam } from './ipam.js';
 import type { BenchResult } from './types.js';
 
 const quick = process.argv.includes('--quick');
@@ -21,6 +22,7 @@ const suites: Array<[string, () => Promise<BenchResult[]>]> = [
   ['api', () => benchApi({ quick })],
   ['etcd', () => benchEtcd({ quick })],
   ['provision', () => benchProvision({ quick })],
+  ['ipam', () => benchIpam({ quick })],
   ['metal', () => benchMetal({ quick })],
   ['backup', () => benchBackup({ quick })],
   ['scale', () => benchScale({ quick })],
