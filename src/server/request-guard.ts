@@ -108,10 +108,11 @@ function closing(reply: FastifyReply): FastifyReply {
 
 export function installRequestGuard(app: FastifyInstance, opts: RequestGuardOptions): PeerBudget {
   const budget = new PeerBudget(opts.maxBodyBytesPerPeer);
-  const guard = async (req: FastifyRequest, reply: FastifyReply, path: string, hasBody: boolean): Promise<FastifyReply | undefined> => {
+  // `triedKnown`: the caller has asked `known` already (and had no answer).
+  const guard = async (req: FastifyRequest, reply: FastifyReply, path: string, hasBody: boolean, triedKnown: boolean): Promise<FastifyReply | undefined> => {
     if (opts.isApiPath(path)) {
       try {
-        req.user = opts.known?.(req) ?? (await opts.authenticate(req));
+        req.user = (triedKnown ? undefined : opts.known?.(req)) ?? (await opts.authenticate(req));
       } catch (e) {
         if (hasBody) closing(reply);
         await sendStatusError(reply, e);
@@ -170,7 +171,7 @@ export function installRequestGuard(app: FastifyInstance, opts: RequestGuardOpti
         return done();
       }
     }
-    guard(req, reply, path, hasBody).then(() => done(), done);
+    guard(req, reply, path, hasBody, !hasBody).then(() => done(), done);
   });
   return budget;
 }
