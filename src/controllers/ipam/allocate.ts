@@ -113,25 +113,13 @@ interface Span {
 
 const byStart = (a: Span, b: Span): number => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0);
 
-/** The index of the first span starting at or after `start`. */
-function lowerBound(spans: readonly Span[], start: bigint): number {
+/** The index of the first of `spans` (sorted by `field`) whose `field` is at or after `at`. */
+function firstAtOrAfter(spans: readonly Span[], field: 'start' | 'end', at: bigint): number {
   let lo = 0;
   let hi = spans.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (spans[mid].start < start) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** The index of the first of `runs` (disjoint, sorted) that ends at or after `at`. */
-function firstEndingAtOrAfter(runs: readonly Span[], at: bigint): number {
-  let lo = 0;
-  let hi = runs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (runs[mid].end < at) lo = mid + 1;
+    if (spans[mid][field] < at) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -139,7 +127,7 @@ function firstEndingAtOrAfter(runs: readonly Span[], at: bigint): number {
 
 /** Adds `s` to `runs` (disjoint, sorted, none adjacent), merging it with every run it overlaps or touches. */
 function mergeRun(runs: Span[], s: Span): void {
-  const lo = firstEndingAtOrAfter(runs, s.start - 1n);
+  const lo = firstAtOrAfter(runs, 'end', s.start - 1n);
   let end = lo;
   while (end < runs.length && runs[end].start <= s.end + 1n) end++;
   if (end === lo) {
@@ -170,13 +158,13 @@ class SpanSet {
   }
 
   add(s: Span): void {
-    this.spans.splice(lowerBound(this.spans, s.start + 1n), 0, s);
+    this.spans.splice(firstAtOrAfter(this.spans, 'start', s.start + 1n), 0, s);
     if (this.runs) mergeRun(this.runs, s);
   }
 
   /** Removes one span equal to `s`. */
   remove(s: Span): void {
-    let i = lowerBound(this.spans, s.start);
+    let i = firstAtOrAfter(this.spans, 'start', s.start);
     while (i < this.spans.length && this.spans[i].start === s.start && this.spans[i].end !== s.end) i++;
     if (i >= this.spans.length || this.spans[i].start !== s.start) return;
     this.spans.splice(i, 1);
@@ -184,7 +172,7 @@ class SpanSet {
     if (!runs || this.covers(s)) return;
     // Split the run that held it: its addresses before and after `s` are still covered by other ranges (none of
     // which overlaps `s` without nesting in it), and inside `s` what the ranges nested in it cover.
-    const r = firstEndingAtOrAfter(runs, s.start);
+    const r = firstAtOrAfter(runs, 'end', s.start);
     const run = runs[r];
     if (run === undefined || run.start > s.start) return;
     runs.splice(r, 1);
@@ -205,14 +193,14 @@ class SpanSet {
   /** A run of claims that overlaps [first, last], if any. */
   runOver(first: bigint, last: bigint): Span | undefined {
     const runs = this.merged();
-    const r = runs[firstEndingAtOrAfter(runs, first)];
+    const r = runs[firstAtOrAfter(runs, 'end', first)];
     return r !== undefined && r.start <= last ? r : undefined;
   }
 
   /** The spans starting in [from, to], in order. */
   startingIn(from: bigint, to: bigint): Span[] {
     const out: Span[] = [];
-    for (let i = lowerBound(this.spans, from); i < this.spans.length && this.spans[i].start <= to; i++) out.push(this.spans[i]);
+    for (let i = firstAtOrAfter(this.spans, 'start', from); i < this.spans.length && this.spans[i].start <= to; i++) out.push(this.spans[i]);
     return out;
   }
 
