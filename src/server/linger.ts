@@ -3,7 +3,7 @@
 // A response that ends the connection before the request body has been read (a 413 for a body over the limit,
 // a 401 or 429 refused before the body) is followed, in Node, by destroying the socket as soon as the response
 // is flushed. The kernel answers the client's next bytes with a reset, and a client still sending its body
-// (undici: EPIPE, curl: "Connection reset by peer") may lose the response it had not read yet: a quarter of
+// (undici: EPIPE, curl: "Connection reset by peer") may lose the response it had not read yet: up to a quarter of
 // 3 MiB uploads refused with a 413 over loopback did. HTTP servers in the field close such connections
 // gracefully (Go's net/http half-closes and waits; nginx has `lingering_close`); so does this: the FIN goes out
 // after the response, the rest of the body is read and discarded, and the socket is destroyed when the body has

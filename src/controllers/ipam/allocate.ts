@@ -327,7 +327,7 @@ export class ClaimIndex {
     return out.sort((a, b) => (a.network < b.network ? -1 : a.network > b.network ? 1 : 0));
   }
 
-  /** @internal for the planner */
+  /** The span sets of one family (for the planner in this module). */
   setsOf(family: Family): { blocks: SpanSet; others: SpanSet } {
     return this.sets[family];
   }
