@@ -107,6 +107,14 @@ describe('devices on the simulated datacenter', () => {
     const claims = await list(s, '/apis/metalplane.dev/v1alpha1/ipaddresses');
     assert.ok(!claims.some((c) => c.spec.device?.name === 'web-1'), 'the device\'s addresses are released');
     assert.ok(!claims.some((c) => c.spec.address === pub.address));
+    // The released range is free again for the scheduler's claim index too: the next device gets it.
+    await create(s, device('reuse-1', { metro: 'da' }));
+    const again = await settled(s, 'reuse-1');
+    assert.equal(again.status!.state, 'active');
+    const againPub = (again.status!.ipAddresses as typeof ips).find((i) => i.family === 4 && i.public)!;
+    assert.equal(againPub.address, pub.address, 'the lowest free public address is the one web-1 gave back');
+    const del2 = kubectl(s, ['delete', 'device', 'reuse-1', '--timeout=30s']);
+    assert.equal(del2.status, 0, del2.stderr);
   });
 
   test('many more concurrent creates than machines: all accepted, no machine or IP given twice, the rest NoCapacity', async () => {

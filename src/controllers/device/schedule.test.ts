@@ -208,3 +208,13 @@ test('assumptions are forgotten once the cache shows a newer machine or the clai
   assert.deepEqual([...hw.keys()], ['pending']);
   assert.deepEqual([...ips], ['a-pending']);
 });
+
+test('an assumed address is forgotten once the cache is current past its commit, even if the claim is gone by then', () => {
+  // a-gone was committed at 20 and deleted before any placement looked; a-later was committed at 30; a-flight
+  // is still being committed (no revision yet).
+  const committedAt: Record<string, number> = { 'a-gone': 20, 'a-later': 30 };
+  const ips = new Set(['a-gone', 'a-later', 'a-flight']);
+  const cacheRevision = 25;
+  forgetSeenAssumptions(new Map(), ips, { hardwareVersion: () => undefined, hasAddress: () => false, caughtUpWith: (k) => committedAt[k] !== undefined && cacheRevision >= committedAt[k]! });
+  assert.deepEqual([...ips], ['a-later', 'a-flight']);
+});

@@ -219,15 +219,19 @@ function claimObject(metro: string, name: string, spec: IPAddressSpec): KubeObje
 /**
  * Drops the assumptions the caches have caught up with (or that no longer matter), so the assume sets stay
  * as small as the placements in flight. Mutates the maps it is given (the controller's own).
+ *
+ * An address is forgotten once the cache has the claim, or once the cache is current past the commit that
+ * created it (`caughtUpWith`): a claim created and deleted between two placements is never seen in the cache,
+ * and its address would otherwise stay assumed, and unused, until a restart.
  */
 export function forgetSeenAssumptions(
   assumedHardware: Map<string, number>,
   assumedAddresses: Set<string>,
-  cached: { hardwareVersion(name: string): number | undefined; hasAddress(key: string): boolean },
+  cached: { hardwareVersion(name: string): number | undefined; hasAddress(key: string): boolean; caughtUpWith?(key: string): boolean },
 ): void {
   for (const [name, rv] of assumedHardware) {
     const now = cached.hardwareVersion(name);
     if (now === undefined || now > rv) assumedHardware.delete(name);
   }
-  for (const key of assumedAddresses) if (cached.hasAddress(key)) assumedAddresses.delete(key);
+  for (const key of assumedAddresses) if (cached.hasAddress(key) || cached.caughtUpWith?.(key)) assumedAddresses.delete(key);
 }

@@ -27,6 +27,8 @@ type Decided = { result: Result } | { device: StoredObject; hardware: string; ad
 export class Scheduler {
   private readonly assumedHardware = new Map<string, number>();
   private readonly assumedAddresses = new Set<string>();
+  /** The revision of the commit that claimed each assumed address (absent while the commit is in flight). */
+  private readonly committedAt = new Map<string, number>();
 
   private readonly claims: ClaimIndex;
 
@@ -46,8 +48,9 @@ export class Scheduler {
   async schedule(namespace: string, name: string): Promise<Result> {
     const d = await this.ctx.lock.run(() => this.decide(namespace, name));
     if ('result' in d) return d.result;
+    let written: Array<StoredObject | undefined>;
     try {
-      await this.ctx.deps.client.transact(d.writes, { fieldManager: FieldManager });
+      written = await this.ctx.deps.client.transact(d.writes, { fieldManager: FieldManager });
     } catch (e) {
       // Someone else changed the machine, took an address, or edited the device: forget, and (on a
       // conflict, through the error's backoff) decide again.
@@ -55,6 +58,8 @@ export class Scheduler {
       for (const k of d.addressKeys) this.assumedAddresses.delete(k);
       throw e;
     }
+    const revision = Math.max(0, ...written.map((o) => Number(o?.metadata.resourceVersion ?? 0)));
+    for (const k of d.addressKeys) if (this.assumedAddresses.has(k)) this.committedAt.set(k, revision);
     this.ctx.event(d.device, 'Normal', 'Scheduled', d.message);
     return done;
   }
@@ -91,7 +96,12 @@ export class Scheduler {
         return h ? Number(h.metadata.resourceVersion) : undefined;
       },
       hasAddress: (k) => ctx.inf.ipAddress.get(undefined, k) !== undefined,
+      caughtUpWith: (k) => {
+        const at = this.committedAt.get(k);
+        return at !== undefined && Number(ctx.inf.ipAddress.lastSyncResourceVersion()) >= at;
+      },
     });
+    for (const k of this.committedAt.keys()) if (!this.assumedAddresses.has(k)) this.committedAt.delete(k);
     const decision = decidePlacement(this.snapshot(dev));
     if (!decision.placed) return { result: await this.unschedulable(dev, decision.reason, decision.message) };
 
