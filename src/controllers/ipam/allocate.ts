@@ -181,11 +181,17 @@ class SpanSet {
     for (const nested of this.startingIn(s.start, s.end)) mergeRun(runs, nested);
   }
 
-  /** Whether a range (other than one removed) equals or contains the CIDR `s`: one starting where `s` or a supernet of it starts. */
-  private covers(s: Span): boolean {
+  /**
+   * Whether a range equals or contains the CIDR `s`: one starting where `s` or a supernet of it starts, and
+   * reaching its end. With `otherThan`, ranges equal to `s` do not count.
+   */
+  covers(s: Span, otherThan = false): boolean {
     for (let size = s.end - s.start + 1n; size <= 1n << BigInt(this.bits); size <<= 1n) {
       const start = s.start - (s.start % size);
-      if (this.startingIn(start, start).some((o) => o.end >= s.end)) return true;
+      for (let i = firstAtOrAfter(this.spans, 'start', start); i < this.spans.length && this.spans[i].start === start; i++) {
+        const o = this.spans[i];
+        if (o.end >= s.end && !(otherThan && o.start === s.start && o.end === s.end)) return true;
+      }
     }
     return false;
   }
@@ -440,12 +446,8 @@ class Planning {
     const end = lastAddress(block);
     const notTheBlock = (s: Span): boolean => !(s.start === block.network && s.end === end);
     const { blocks, others } = this.index.setsOf(family);
-    // Other blocks: nested or disjoint, so one that overlaps this one lies inside it or contains it. One that
-    // contains it is a supernet of it, starting where one of its supernets starts.
-    for (let p = block.prefix; p >= 0; p--) {
-      const start = block.network & ~(blockSize(family, p) - 1n);
-      if (blocks.startingIn(start, start).some((s) => s.end >= end && notTheBlock(s))) return undefined;
-    }
+    // Other blocks: nested or disjoint, so one that overlaps this one lies inside it or contains it.
+    if (blocks.covers({ start: block.network, end }, true)) return undefined;
     const inside = blocks.startingIn(block.network, end).filter(notTheBlock);
     const extra = this.extraOf(family).filter(notTheBlock);
     const network = lowestFree(block.network, end, blockSize(family, prefix), [
