@@ -104,7 +104,8 @@ const claimArb: fc.Arbitrary<Claim> = fc
     index: fc.nat(),
     kind: fc.constantFrom<ClaimKind>('assignment', 'assignment', 'assignment', 'block', 'reservation'),
     project: fc.constantFrom(...projects),
-    wider: fc.boolean(),
+    // Rarely: a range wider than its pool (it covers the pool and its neighbour, so everything there is taken).
+    wider: fc.integer({ min: 0, max: 19 }).map((n) => n === 0),
   })
   .map(({ pool, prefixOffset, index, kind, project, wider }) => {
     const cidr = parseCidr(pool.cidr);
@@ -181,6 +182,17 @@ describe('ClaimIndex', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('a project block inside a wider block (an older projectPrefix) has no room: the project gets a new block', () => {
+    const block = (network: string, prefix: number, project: string): Claim => ({ key: addressKey(4, parseCidr(`${network}/${prefix}`).network, prefix), pool: 'private-v4', family: 4, network, prefix, kind: 'block', project });
+    const claims = [block('10.0.0.0', 28, 'p1'), block('10.0.0.0', 27, 'p2')];
+    for (const from of [claims, ClaimIndex.of(claims)]) {
+      const p = planned('p1', from, []);
+      assert.deepEqual(p, bruteForce('p1', claims, []));
+      assert.ok(p !== 'exhausted');
+      assert.deepEqual(p.newBlocks.filter((k) => k.startsWith('ipv4-')), [addressKey(4, parseCidr('10.0.0.32/28').network, 28)]);
+    }
   });
 
   it('a corrupt claim refuses planning in its pool until it is replaced or deleted', () => {
