@@ -17,8 +17,9 @@ import type { BenchOptions, BenchResult } from './types.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
-async function startBaseline(tls?: { certFile: string; keyFile: string }): Promise<{ port: number; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [join(here, 'fastify-baseline.js'), ...(tls ? [tls.certFile, tls.keyFile] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Bare Fastify; with `storeFile`, also the floor of a durable create on metalplane's store (see fastify-baseline.ts). */
+export async function startBaseline(tls: { certFile: string; keyFile: string } | undefined, storeFile: string): Promise<{ port: number; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [join(here, 'fastify-baseline.js'), '--store', storeFile, ...(tls ? [tls.certFile, tls.keyFile] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const port = await new Promise<number>((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => {
@@ -95,8 +96,9 @@ export async function benchApi(opts: BenchOptions): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   const server = await startTestServer({ args: ['--log-level', 'error'] });
   const tlsFiles = { certFile: join(server.dataDir, 'tls.crt'), keyFile: join(server.dataDir, 'tls.key') };
-  const plainBase = await startBaseline();
-  const tlsBase = await startBaseline(tlsFiles);
+  const floorDir = mkdtempSync(join(tmpdir(), 'mp-floor-'));
+  const plainBase = await startBaseline(undefined, join(floorDir, 'plain.db'));
+  const tlsBase = await startBaseline(tlsFiles, join(floorDir, 'tls.db'));
   const auth = { authorization: `Bearer ${server.token}` };
   const n = opts.quick ? 3000 : 20000;
   const c = 32;
@@ -111,6 +113,7 @@ export async function benchApi(opts: BenchOptions): Promise<BenchResult[]> {
       // create cost a third more CPU than it does for the rest of the server's life.
       await runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps`, method: 'POST', headers: auth, body: { kind: 'configMap', offset: offset + 500_000 } }, n, c);
       await runCannon({ url: `${base}/echo`, method: 'POST', body: { kind: 'configMap', offset: 0, same: true } }, n, c);
+      await runCannon({ url: `${base}/floor`, method: 'POST', body: { kind: 'configMap', offset: 500_000 } }, n, c);
       await runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps/bench-${offset + 500_001}`, method: 'GET', headers: auth }, n, c);
       await runCannon({ url: `${base}/get`, method: 'GET' }, n, c);
       const basePid = proto === 'http' ? plainBase.proc.pid : tlsBase.proc.pid;
@@ -119,6 +122,11 @@ export async function benchApi(opts: BenchOptions): Promise<BenchResult[]> {
       const echo = await withServerCpu(basePid, () => runCannon({ url: `${base}/echo`, method: 'POST', body: { kind: 'configMap', offset: 0, same: true } }, n, c));
       if (create.errors) throw new Error(`api.create${suffix}: ${create.errors} errors`);
       results.push(ratio(`api.create${suffix}`, create.perSecond, 'req/s', `bare Fastify POST echo${suffix ? ' (TLS)' : ''}`, echo.perSecond, '≥ 0.5×', `p99 ${round(create.p99ms, 2)} ms${cpuVs(create.cpuUs, echo.cpuUs)}${create.cpuUs !== undefined ? ', goal ≤ 3×' : ''}`));
+      // The floor: what a durable create costs on this stack before the API does anything of its own.
+      const floor = await withServerCpu(basePid, () => runCannon({ url: `${base}/floor`, method: 'POST', body: { kind: 'configMap', offset } }, n, c));
+      if (floor.errors) throw new Error(`api.create.floor${suffix}: ${floor.errors} errors`);
+      const overFloor = create.cpuUs !== undefined && floor.cpuUs !== undefined ? `; api.create${suffix} costs ${round(create.cpuUs / floor.cpuUs, 2)}× its CPU` : '';
+      results.push(ratio(`api.create.floor${suffix}`, floor.perSecond, 'req/s', `bare Fastify POST echo${suffix ? ' (TLS)' : ''}`, echo.perSecond, 'none: the floor of a durable create', `bare Fastify + the SQLite store's group commit (synchronous=FULL), no API${cpuVs(floor.cpuUs, echo.cpuUs)}${overFloor}`));
       const get = await withServerCpu(server.proc.pid, () => runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps/bench-${offset + 1}`, method: 'GET', headers: auth }, n, c));
       const bget = await withServerCpu(basePid, () => runCannon({ url: `${base}/get`, method: 'GET' }, n, c));
       if (get.errors) throw new Error(`api.get${suffix}: ${get.errors} errors`);
@@ -130,6 +138,7 @@ export async function benchApi(opts: BenchOptions): Promise<BenchResult[]> {
   } finally {
     plainBase.proc.kill();
     tlsBase.proc.kill();
+    rmSync(floorDir, { recursive: true, force: true });
     await server.stop();
     server.cleanup();
   }

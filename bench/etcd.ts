@@ -11,7 +11,7 @@ import { startTestServer } from '../test/helpers/server.js';
 import { freePort } from '../test/helpers/sim.js';
 import { runCannon } from './cannon.js';
 import type { BenchOptions, BenchResult } from './types.js';
-import { withServerCpu } from './api.js';
+import { startBaseline, withServerCpu } from './api.js';
 
 const START_TIMEOUT_MS = 15_000;
 const LOAD_TIMEOUT_MS = 60_000;
@@ -133,15 +133,23 @@ export async function benchEtcd(opts: BenchOptions): Promise<BenchResult[]> {
   const etcd = await startEtcd(bin);
   try {
     const server = await startTestServer({ args: ['--log-level', 'error'] });
+    const floorDir = mkdtempSync(join(tmpdir(), 'mp-floor-'));
+    const floorServer = await startBaseline(undefined, join(floorDir, 'floor.db'));
     try {
       const auth = { authorization: `Bearer ${server.token}` };
       const create = { url: `${server.plainUrl}/api/v1/namespaces/default/configmaps`, method: 'POST' as const, headers: auth };
       const put = { url: `${etcd.clientUrl}/v3/kv/put`, method: 'POST' as const };
+      const floor = { url: `http://127.0.0.1:${floorServer.port}/floor`, method: 'POST' as const };
       // Warm both up to their steady state (JIT, heap, connections, WAL segments) on keys the measured runs do not use.
       await runCannon({ ...create, body: { kind: 'configMap', offset: 500_000 } }, n, c, LOAD_TIMEOUT_MS);
       const warmPuts = await runCannon({ ...put, body: { kind: 'etcdPut', offset: 500_000 } }, n, c, LOAD_TIMEOUT_MS);
+      await runCannon({ ...floor, body: { kind: 'configMap', offset: 500_000 } }, n, c, LOAD_TIMEOUT_MS);
       const kube = await withServerCpu(server.proc.pid, () => runCannon({ ...create, body: { kind: 'configMap', offset: 0 } }, n, c, LOAD_TIMEOUT_MS));
       const bare = await withServerCpu(etcd.proc.pid, () => runCannon({ ...put, body: { kind: 'etcdPut', offset: 0 } }, n, c, LOAD_TIMEOUT_MS));
+      // The floor of a durable create on this stack (bare Fastify + the store, see fastify-baseline.ts): whether
+      // the API could reach the goal at all.
+      const floorRun = await withServerCpu(floorServer.proc.pid, () => runCannon({ ...floor, body: { kind: 'configMap', offset: 0 } }, n, c, LOAD_TIMEOUT_MS));
+      if (floorRun.errors) throw new Error(`api.create.floor.vs-etcd: ${floorRun.errors} errors`);
       if (kube.errors) throw new Error(`api.create.vs-etcd: ${kube.errors} kube API create errors`);
       if (bare.errors) throw new Error(`api.create.vs-etcd: ${bare.errors} etcd put errors`);
       // The puts must really be in etcd, or the baseline measured something else (a gateway answering 200 to a no-op).
@@ -164,8 +172,20 @@ export async function benchEtcd(opts: BenchOptions): Promise<BenchResult[]> {
           target: '≥ 2×',
           note: `durable kube API creates (fresh server, same run), ${kube.requests} vs ${bare.requests} requests, ${c} in flight; p99 ${round(kube.p99ms, 2)} ms vs etcd ${round(bare.p99ms, 2)} ms${cpu}`,
         },
+        {
+          name: 'api.create.floor.vs-etcd',
+          value: round(floorRun.perSecond),
+          unit: 'req/s',
+          baseline: 'the same etcd puts',
+          baselineValue: round(bare.perSecond),
+          ratio: round(floorRun.perSecond / bare.perSecond, 3),
+          target: 'none: the floor of a durable create',
+          note: `bare Fastify + the SQLite store's group commit (synchronous=FULL), no API, same requests${floorRun.cpuUs !== undefined && bare.cpuUs !== undefined ? `, process CPU ${round(floorRun.cpuUs, 1)} µs per create (${round(floorRun.cpuUs / bare.cpuUs, 2)}× etcd's per put)` : ''}`,
+        },
       ];
     } finally {
+      floorServer.proc.kill();
+      rmSync(floorDir, { recursive: true, force: true });
       await server.stop();
       server.cleanup();
     }
