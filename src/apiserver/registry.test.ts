@@ -160,6 +160,35 @@ describe('Registry', () => {
     assert.equal((updated.data as Record<string, string>).k, 'w', 'a returned object is the caller\'s own, not shared');
   });
 
+
+  it('prepares an update from the shared decode when one is at hand, and still answers with objects the caller owns', async () => {
+    const created = await reg.create(cmKind, cm('shared-cur', { a: 'b' }, { k: 'v' }));
+    const shared = await reg.get(cmKind, 'default', 'shared-cur');
+    assert.ok(shared && Object.isFrozen(shared), 'get hands out the shared, frozen decode');
+    const codec = (reg as unknown as { codec: { own: (kv: unknown) => unknown } }).codec;
+    const own = codec.own.bind(codec);
+    let parses = 0;
+    codec.own = (kv) => (parses++, own(kv));
+    try {
+      // A change: prepared from the shared decode (no parse), which stays as it was.
+      const changed = await reg.update(cmKind, { ...created, metadata: { ...created.metadata, labels: { a: 'c' } } });
+      assert.equal(parses, 0, 'the update parsed the stored text although its decode was at hand');
+      assert.equal(changed.metadata.labels!.a, 'c');
+      assert.equal(shared.metadata.labels!.a, 'b', 'the shared decode of the old version is unchanged');
+      assert.ok(!Object.isFrozen(changed) && !Object.isFrozen(changed.metadata));
+      // A no-op: answered with the current version, as a fresh object rather than the shared one.
+      const current = await reg.get(cmKind, 'default', 'shared-cur');
+      const same = await reg.update(cmKind, { ...changed, metadata: { ...changed.metadata } });
+      assert.equal(same.metadata.resourceVersion, changed.metadata.resourceVersion, 'a no-op keeps the resourceVersion');
+      assert.notEqual(same, current);
+      assert.ok(!Object.isFrozen(same) && !Object.isFrozen(same.metadata) && !Object.isFrozen(same.data));
+      (same.data as Record<string, string>).k = 'mine';
+      assert.equal((current!.data as Record<string, string>).k, 'v', 'changing the answer does not reach the shared decode');
+      assert.equal(((await reg.get(cmKind, 'default', 'shared-cur'))!.data as Record<string, string>).k, 'v');
+    } finally {
+      codec.own = own;
+    }
+  });
   it('creates an object by server-side apply in one write, owned by the Apply manager', async () => {
     const events: ObjectWatchEvent[] = [];
     const w = await reg.watch(cmKind, { namespace: 'default', resourceVersion: String(await store.currentRevision()), fieldSelector: 'metadata.name=applied' }, (e) => events.push(e));

@@ -115,10 +115,16 @@ export class Registry implements ObjectClient {
     return this.current.get(keyFor(kind, namespaceOf(kind, namespace), name));
   }
 
+  /** The current version and a fresh object of it, the caller's to change. */
   private async mustGet(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<{ obj: StoredObject; kv: KeyValue }> {
+    const kv = await this.mustGetVersion(kind, namespace, name);
+    return { obj: this.codec.own(kv), kv };
+  }
+
+  private async mustGetVersion(kind: KindDeclaration, namespace: string | undefined, name: string): Promise<KeyValue> {
     const kv = await this.getVersion(kind, namespace, name);
     if (!kv) throw ApiError.notFound(kind.plural, name, kind.group);
-    return { obj: this.codec.own(kv), kv };
+    return kv;
   }
 
   /** Lists with kube semantics (see registry/list.ts); items are the caller's to change, unless `shared` or `metadataOnly`. */
@@ -176,20 +182,37 @@ export class Registry implements ObjectClient {
     }
     const ns = namespaceOf(kind, obj.metadata.namespace);
     checkScope(kind, ns);
-    const { obj: cur, kv } = await this.mustGet(kind, ns, obj.metadata.name);
+    const kv = await this.mustGetVersion(kind, ns, obj.metadata.name);
     const expected = obj.metadata.resourceVersion ? parseResourceVersion(obj.metadata.resourceVersion) : undefined;
     if (expected !== undefined && expected !== kv.modRevision) throw staleConflict(kind, obj.metadata.name);
-    return this.writeUpdate(kind, cur, obj, opts, expected ?? kv.modRevision);
+    // Preparing an update only reads the current object (prepareUpdate changes nothing of it), so a shared,
+    // frozen decode will do where one is at hand: the informers that follow a kind hold its current versions, so a
+    // controller's status write costs no parse of the stored text. Only a no-op update answers with the current
+    // object itself, and the caller gets a fresh one then (writeUpdate's `shared`).
+    const shared = this.codec.decoded(kv);
+    if (!shared) return this.writeUpdate(kind, this.codec.own(kv), obj, opts, expected ?? kv.modRevision);
+    return this.writeUpdate(kind, shared, obj, opts, expected ?? kv.modRevision, undefined, kv);
   }
 
   async updateStatus(kind: KindDeclaration, obj: KubeObject, opts: RequestOptions = {}): Promise<StoredObject> {
     return this.update(kind, obj, { ...opts, subresource: 'status' });
   }
 
-  /** The common tail of update/patch/apply. */
-  private async writeUpdate(kind: KindDeclaration, cur: StoredObject, incoming: KubeObject, opts: RequestOptions, expectedRevision: number, managed?: 'apply-done'): Promise<StoredObject> {
+  /**
+   * The common tail of update/patch/apply. `shared`: `cur` is the codec's shared decode of this version, which
+   * the caller must not get back (a no-op answers with a fresh object of it instead).
+   */
+  private async writeUpdate(
+    kind: KindDeclaration,
+    cur: StoredObject,
+    incoming: KubeObject,
+    opts: RequestOptions,
+    expectedRevision: number,
+    managed?: 'apply-done',
+    shared?: KeyValue,
+  ): Promise<StoredObject> {
     const p = prepareUpdate(this.prep, kind, cur, incoming, opts, managed);
-    if (p.write === 'none' || opts.dryRun) return p.out as StoredObject;
+    if (p.write === 'none' || opts.dryRun) return shared && p.out === cur ? this.codec.own(shared) : (p.out as StoredObject);
     try {
       if (p.write === 'delete') {
         const del = await this.writeOne({ op: 'delete', key: p.key, expectedRevision }, opts.fence);

@@ -43,6 +43,11 @@ export class ObjectCodec {
     return o;
   }
 
+  /** The shared decode of a version if one is at hand (an informer holds it, or it was decoded lately), else undefined. */
+  decoded(kv: KeyValue): StoredObject | undefined {
+    return this.held.get(kv) ?? this.recent.get(kv);
+  }
+
   /** Projections by version, shared by every metadata-only cache; each lives while its version is current. */
   private readonly projections = new WeakMap<KeyValue, StoredObject>();
 
