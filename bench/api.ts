@@ -114,6 +114,7 @@ export async function benchApi(opts: BenchOptions): Promise<BenchResult[]> {
       await runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps`, method: 'POST', headers: auth, body: { kind: 'configMap', offset: offset + 500_000 } }, n, c);
       await runCannon({ url: `${base}/echo`, method: 'POST', body: { kind: 'configMap', offset: 0, same: true } }, n, c);
       await runCannon({ url: `${base}/floor`, method: 'POST', body: { kind: 'configMap', offset: 500_000 } }, n, c);
+      await runCannon({ url: `${base}/floor-minimal`, method: 'POST', body: { kind: 'configMap', offset: 500_000 } }, n, c);
       await runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps/bench-${offset + 500_001}`, method: 'GET', headers: auth }, n, c);
       await runCannon({ url: `${base}/get`, method: 'GET' }, n, c);
       const basePid = proto === 'http' ? plainBase.proc.pid : tlsBase.proc.pid;
@@ -125,8 +126,11 @@ export async function benchApi(opts: BenchOptions): Promise<BenchResult[]> {
       // The floor: what a durable create costs on this stack before the API does anything of its own.
       const floor = await withServerCpu(basePid, () => runCannon({ url: `${base}/floor`, method: 'POST', body: { kind: 'configMap', offset } }, n, c));
       if (floor.errors) throw new Error(`api.create.floor${suffix}: ${floor.errors} errors`);
+      const minimal = await withServerCpu(basePid, () => runCannon({ url: `${base}/floor-minimal`, method: 'POST', body: { kind: 'configMap', offset } }, n, c));
+      if (minimal.errors) throw new Error(`api.create.floor${suffix} (minimal store): ${minimal.errors} errors`);
       const overFloor = create.cpuUs !== undefined && floor.cpuUs !== undefined ? `; api.create${suffix} costs ${round(create.cpuUs / floor.cpuUs, 2)}× its CPU` : '';
-      results.push(ratio(`api.create.floor${suffix}`, floor.perSecond, 'req/s', `bare Fastify POST echo${suffix ? ' (TLS)' : ''}`, echo.perSecond, 'none: the floor of a durable create', `bare Fastify + the SQLite store's group commit (synchronous=FULL), no API${cpuVs(floor.cpuUs, echo.cpuUs)}${overFloor}`));
+      const onMinimal = `; on a minimal store (one table, one unique index, no history or events: bench/minimal-store.ts) ${round(minimal.perSecond)} req/s (${round(minimal.perSecond / echo.perSecond, 3)}×)${minimal.cpuUs !== undefined && echo.cpuUs !== undefined ? `, ${round(minimal.cpuUs, 1)} µs/req (${round(minimal.cpuUs / echo.cpuUs, 2)}×)` : ''}`;
+      results.push(ratio(`api.create.floor${suffix}`, floor.perSecond, 'req/s', `bare Fastify POST echo${suffix ? ' (TLS)' : ''}`, echo.perSecond, 'none: the floor of a durable create', `bare Fastify + the SQLite store's group commit (synchronous=FULL), no API${cpuVs(floor.cpuUs, echo.cpuUs)}${overFloor}${onMinimal}`));
       const get = await withServerCpu(server.proc.pid, () => runCannon({ url: `${mp}/api/v1/namespaces/default/configmaps/bench-${offset + 1}`, method: 'GET', headers: auth }, n, c));
       const bget = await withServerCpu(basePid, () => runCannon({ url: `${base}/get`, method: 'GET' }, n, c));
       if (get.errors) throw new Error(`api.get${suffix}: ${get.errors} errors`);

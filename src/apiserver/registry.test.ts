@@ -160,7 +160,6 @@ describe('Registry', () => {
     assert.equal((updated.data as Record<string, string>).k, 'w', 'a returned object is the caller\'s own, not shared');
   });
 
-
   it('prepares an update from the shared decode when one is at hand, and still answers with objects the caller owns', async () => {
     const created = await reg.create(cmKind, cm('shared-cur', { a: 'b' }, { k: 'v' }));
     const shared = await reg.get(cmKind, 'default', 'shared-cur');
@@ -189,6 +188,7 @@ describe('Registry', () => {
       codec.own = own;
     }
   });
+
   it('creates an object by server-side apply in one write, owned by the Apply manager', async () => {
     const events: ObjectWatchEvent[] = [];
     const w = await reg.watch(cmKind, { namespace: 'default', resourceVersion: String(await store.currentRevision()), fieldSelector: 'metadata.name=applied' }, (e) => events.push(e));

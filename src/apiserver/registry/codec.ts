@@ -31,7 +31,7 @@ export class ObjectCodec {
    * object instead of a parse.
    */
   decode(kv: KeyValue, held = false): StoredObject {
-    let o = this.held.get(kv) ?? this.recent.get(kv);
+    let o = this.decoded(kv);
     if (!o) {
       o = JSON.parse(kv.value) as StoredObject;
       o.metadata.resourceVersion = String(kv.modRevision);
@@ -58,7 +58,7 @@ export class ObjectCodec {
   metadata(kv: KeyValue): StoredObject {
     let p = this.projections.get(kv);
     if (!p) {
-      const decoded = this.held.get(kv) ?? this.recent.get(kv);
+      const decoded = this.decoded(kv);
       const w = decoded ? undefined : this.inWrite.get(kv.key);
       p =
         decoded ? metadataOf(decoded)
