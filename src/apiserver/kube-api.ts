@@ -13,7 +13,7 @@ import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVer
 import type { Registry } from './registry.js';
 import { statusFromError, successStatus, toApiError } from './status.js';
 import { toTable } from './table.js';
-import { STREAM_ABOVE_ITEMS, streamedList } from './list-body.js';
+import { STREAM_ABOVE_ITEMS, streamedList, streamedVersions } from './list-body.js';
 import { openApiV2, openApiV3For, openApiV3Index } from './openapi.js';
 import type { User } from './auth.js';
 import { authorize, verbOf } from './authz.js';
@@ -250,7 +250,7 @@ export async function registerKubeApi(app: FastifyInstance, deps: KubeApiDeps): 
         // Items are spliced from their stored JSON: no parse/stringify per object (list.10k is a hot path).
         const head = `{"apiVersion":${JSON.stringify(apiVersionOf(kind))},"kind":"${kind.kind}List","metadata":${JSON.stringify(listMeta)},"items":[`;
         if (list.kvs.length > STREAM_ABOVE_ITEMS) {
-          return reply.code(200).type('application/json').send(streamedList(head, list.kvs, (kv) => registry.rawJson(kv), ']}'));
+          return reply.code(200).type('application/json').send(streamedVersions(head, list.kvs, registry.versionWriter, ']}'));
         }
         return reply.code(200).type('application/json').send(head + list.kvs.map((kv) => registry.rawJson(kv)).join(',') + ']}');
       }

@@ -16,6 +16,7 @@ import { isKeyExists, isKeyNotFound, isRevisionMismatch, isStoreError } from '..
 import { toApiError } from './status.js';
 import { schemaHintsFrom, type SchemaHints } from './patch/index.js';
 import { ObjectCodec } from './registry/codec.js';
+import type { VersionWriter } from './list-body.js';
 import { CurrentState } from './registry/current-state.js';
 import { listVersions, type ListedVersions, type ListVersionsQuery } from './registry/list.js';
 import { Watches, type WatchQuery } from './registry/watch.js';
@@ -100,6 +101,11 @@ export class Registry implements ObjectClient {
    */
   rawJson(kv: KeyValue, remember = false): string {
     return this.codec.rawJson(kv, remember);
+  }
+
+  /** rawJson written as bytes, for the bodies of long lists (list-body.ts). */
+  get versionWriter(): VersionWriter {
+    return this.codec;
   }
 
   // ---------------------------------------------------------------- reads

@@ -117,10 +117,39 @@ export class ObjectCodec {
       }
       return s;
     }
-    const at = kv.value.indexOf('"metadata":{');
+    const at = revisionAt(kv.value);
     if (at < 0) return JSON.stringify(this.decode(kv));
-    const open = at + '"metadata":{'.length;
-    const sep = kv.value[open] === '}' ? '' : ',';
-    return `${kv.value.slice(0, open)}"resourceVersion":"${kv.modRevision}"${sep}${kv.value.slice(open)}`;
+    return `${kv.value.slice(0, at)}${revisionMember(kv, at)}${kv.value.slice(at)}`;
   }
+
+  /**
+   * rawJson(kv)'s UTF-8 bytes, written into `buf` at `offset` (which must have room for `rawJsonBytes(kv)`);
+   * returns the number written. The stored text is written around the revision in place: no spliced string.
+   */
+  writeRawJson(kv: KeyValue, buf: Buffer, offset: number): number {
+    const at = revisionAt(kv.value);
+    if (at < 0) return buf.write(this.rawJson(kv), offset, 'utf8');
+    let n = buf.write(kv.value.slice(0, at), offset, 'utf8');
+    n += buf.write(revisionMember(kv, at), offset + n, 'latin1');
+    return n + buf.write(kv.value.slice(at), offset + n, 'utf8');
+  }
+
+  /** How many bytes writeRawJson writes for `kv`. */
+  rawJsonBytes(kv: KeyValue): number {
+    const at = revisionAt(kv.value);
+    return at < 0 ? Buffer.byteLength(this.rawJson(kv)) : Buffer.byteLength(kv.value) + revisionMember(kv, at).length;
+  }
+}
+
+const METADATA_OPEN = '"metadata":{';
+
+/** Where rawJson puts the resourceVersion: just inside the metadata object (-1: the text has none to find). */
+function revisionAt(value: string): number {
+  const at = value.indexOf(METADATA_OPEN);
+  return at < 0 ? -1 : at + METADATA_OPEN.length;
+}
+
+/** The resourceVersion member rawJson inserts at `at`, with the comma the members after it need. */
+function revisionMember(kv: KeyValue, at: number): string {
+  return `"resourceVersion":"${kv.modRevision}"${kv.value[at] === '}' ? '' : ','}`;
 }
