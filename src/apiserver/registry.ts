@@ -196,8 +196,7 @@ export class Registry implements ObjectClient {
     // controller's status write costs no parse of the stored text. Only a no-op update answers with the current
     // object itself, and the caller gets a fresh one then (writeUpdate's `shared`).
     const shared = this.codec.decoded(kv);
-    if (!shared) return this.writeUpdate(kind, this.codec.own(kv), obj, opts, expected ?? kv.modRevision);
-    return this.writeUpdate(kind, shared, obj, opts, expected ?? kv.modRevision, undefined, kv);
+    return this.writeUpdate(kind, shared ?? this.codec.own(kv), obj, opts, expected ?? kv.modRevision, undefined, shared && kv);
   }
 
   async updateStatus(kind: KindDeclaration, obj: KubeObject, opts: RequestOptions = {}): Promise<StoredObject> {
